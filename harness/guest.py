@@ -1,0 +1,336 @@
+"""The test guest: Debian's kernel plus a busybox initramfs, per architecture, cached.
+
+The kernel comes from Debian's ``linux-image-<arch>`` package and busybox from
+``busybox-static`` of the same architecture (``apt-get download``, no root needed once
+the architecture is configured). Debian builds the virtio drivers as modules, so the
+ones the suites need go into the initramfs with their dependencies (from the kernel's
+own ``modules.dep``) and ``/init`` loads them before the console shell starts.
+
+Images are keyed by the package files and the builder's inputs, kept under the cache
+directory (``$HVLAB_CACHE`` or ``~/.cache/hvlab``), outside git. A second call is a
+cache hit and downloads nothing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.cpio import CpioWriter
+from harness.errors import SetupError
+from harness.spec import Arch
+
+BUILDER_VERSION = "3"
+
+#: Drivers loaded at boot: PCI and MMIO transports, disks, NICs, balloon, console.
+GUEST_MODULES = (
+    "virtio_pci",
+    "virtio_mmio",
+    "virtio_blk",
+    "virtio_net",
+    "virtio_balloon",
+    "virtio_console",
+)
+
+READY_MARK = "hvlab-guest ready"
+PROMPT = "hvlab# "
+
+_INIT = r"""#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm /tmp /run
+mount -t tmpfs tmpfs /dev/shm
+mount -t tmpfs tmpfs /tmp
+echo 1 > /proc/sys/kernel/printk
+while read -r m; do
+  insmod "/lib/modules/$m" || echo "hvlab: insmod $m failed"
+done < /etc/hvlab/modules
+hostname hvlab-guest
+ip link set lo up
+echo "hvlab-guest ready: $(uname -r) $(uname -m)"
+while true; do
+  setsid cttyhack sh -l
+done
+"""
+
+_PROFILE = f"""export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+export PS1='{PROMPT}'
+stty -echo 2>/dev/null
+"""
+
+# Guest-side helpers the suites call through the console.
+_HELPERS = {
+    # hvlab-pattern write|check MIB SEED: fill RAM (tmpfs) with a known pattern, or verify it.
+    "hvlab-pattern": r"""#!/bin/sh
+set -e
+mode=$1; mib=$2; seed=$3
+f=/dev/shm/hvlab-pattern
+case "$mode" in
+  write) yes "hvlab-$seed" | head -c "$((mib * 1048576))" > "$f"; md5sum < "$f" | cut -d' ' -f1;;
+  check) md5sum < "$f" | cut -d' ' -f1;;
+  *) echo "usage: hvlab-pattern write|check MIB SEED" >&2; exit 2;;
+esac
+""",
+    # hvlab-counter start|read: a counter the guest advances while it runs.
+    "hvlab-counter": r"""#!/bin/sh
+case "$1" in
+  start) (i=0; while true; do i=$((i + 1)); echo $i > /tmp/hvlab-counter; sleep 0.1; done) \
+           </dev/null >/dev/null 2>&1 &
+         echo started;;
+  read) cat /tmp/hvlab-counter;;
+  *) echo "usage: hvlab-counter start|read" >&2; exit 2;;
+esac
+""",
+}
+
+Progress = Callable[[str], None]
+
+
+def default_progress(arch: Arch) -> Progress:
+    def show(step: str) -> None:
+        print(f"[guest {arch.value}] {step}", file=sys.stderr, flush=True)
+
+    return show
+
+
+def cache_root() -> Path:
+    env = os.environ.get("HVLAB_CACHE")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "hvlab"
+
+
+@dataclass(frozen=True)
+class GuestImage:
+    arch: Arch
+    kernel: Path
+    initrd: Path
+    kernel_release: str
+
+    def append(self, extra: str = "") -> str:
+        """The kernel command line: serial console, no reboot loop on panic."""
+        base = f"console={self.arch.console_tty} panic=-1 quiet loglevel=3"
+        return f"{base} {extra}".strip()
+
+
+def _run(argv: list[str], cwd: Path | None = None) -> str:
+    try:
+        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+    except FileNotFoundError as exc:
+        raise SetupError(f"{argv[0]} not found: install it (make setup does)") from exc
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise SetupError(
+            f"{' '.join(argv)} failed (exit {done.returncode}): {last}",
+            {"argv": argv, "stderr": done.stderr[-2000:]},
+        )
+    return done.stdout
+
+
+def resolve_kernel_package(arch: Arch) -> str:
+    """linux-image-<arch> is a metapackage; return the versioned image it depends on."""
+    meta = f"linux-image-{arch.deb_arch}:{arch.deb_arch}"
+    try:
+        out = _run(["apt-cache", "depends", meta])
+    except SetupError as exc:
+        raise SetupError(
+            f"cannot resolve {meta}: run 'dpkg --add-architecture {arch.deb_arch} && "
+            f"apt-get update' (make setup does this)",
+            exc.context,
+        ) from exc
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("Depends:") and "linux-image-" in line:
+            return line.split(":", 1)[1].strip().split(":")[0]
+    raise SetupError(f"apt-cache depends {meta} names no linux-image package")
+
+
+def _download(package: str, arch: Arch, into: Path, progress: Progress) -> Path:
+    """apt-get download into ``into``, reusing an earlier download."""
+    into.mkdir(parents=True, exist_ok=True)
+    have = sorted(into.glob(f"{package}_*_{arch.deb_arch}.deb"))
+    if have:
+        return have[-1]
+    progress(f"downloading {package} ({arch.deb_arch})")
+    with tempfile.TemporaryDirectory(dir=into) as tmp:
+        _run(["apt-get", "download", f"{package}:{arch.deb_arch}"], cwd=Path(tmp))
+        debs = list(Path(tmp).glob("*.deb"))
+        if len(debs) != 1:
+            raise SetupError(f"apt-get download {package} produced {len(debs)} files")
+        final = into / debs[0].name.replace("%3a", "_")
+        debs[0].replace(final)
+    return final
+
+
+def _extract(deb: Path, into: Path) -> None:
+    into.mkdir(parents=True, exist_ok=True)
+    _run(["dpkg-deb", "-x", str(deb), str(into)])
+
+
+def _modinfo_depends(ko: bytes) -> list[str]:
+    """The ``depends=`` list from a module's ELF ``.modinfo`` section (64-bit LE ELF)."""
+    if ko[:4] != b"\x7fELF" or ko[4] != 2 or ko[5] != 1:
+        raise SetupError("kernel module is not a 64-bit little-endian ELF file")
+    shoff = int.from_bytes(ko[0x28:0x30], "little")
+    shentsize = int.from_bytes(ko[0x3A:0x3C], "little")
+    shnum = int.from_bytes(ko[0x3C:0x3E], "little")
+    shstrndx = int.from_bytes(ko[0x3E:0x40], "little")
+
+    def section(i: int) -> tuple[int, int, int]:
+        base = shoff + i * shentsize
+        name = int.from_bytes(ko[base : base + 4], "little")
+        offset = int.from_bytes(ko[base + 0x18 : base + 0x20], "little")
+        size = int.from_bytes(ko[base + 0x20 : base + 0x28], "little")
+        return name, offset, size
+
+    _, str_off, _ = section(shstrndx)
+    for i in range(shnum):
+        name_off, offset, size = section(i)
+        end = ko.index(b"\0", str_off + name_off)
+        if ko[str_off + name_off : end] == b".modinfo":
+            for entry in ko[offset : offset + size].split(b"\0"):
+                if entry.startswith(b"depends="):
+                    return [d for d in entry[8:].decode().split(",") if d]
+            return []
+    return []
+
+
+def module_load_order(moddir: Path, wanted: Iterable[str]) -> list[str]:
+    """Module paths (relative to ``moddir``) with dependencies first.
+
+    Debian's package ships no modules.dep (depmod runs at install), so the dependencies
+    come from each module's own ``.modinfo``.
+    """
+    by_name: dict[str, Path] = {}
+    for ko in moddir.rglob("*.ko*"):
+        if not ko.name.endswith(".ko"):
+            raise SetupError(f"compressed kernel module {ko.name} is not supported")
+        by_name[ko.name[:-3].replace("-", "_")] = ko
+    builtin = _builtin(moddir)
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        key = name.replace("-", "_")
+        if key in seen:
+            return
+        seen.add(key)
+        if key not in by_name:
+            if key in builtin:
+                return
+            raise SetupError(f"kernel module {name} is neither a module nor built in")
+        for dep in _modinfo_depends(by_name[key].read_bytes()):
+            visit(dep)
+        order.append(str(by_name[key].relative_to(moddir)))
+
+    for name in wanted:
+        visit(name)
+    return order
+
+
+def _builtin(moddir: Path) -> set[str]:
+    path = moddir / "modules.builtin"
+    if not path.exists():
+        return set()
+    return {Path(line).name.split(".ko")[0].replace("-", "_")
+            for line in path.read_text().splitlines()}
+
+
+def _build_initramfs(
+    busybox: Path, moddir: Path, modules: list[str], out: Path
+) -> None:
+    cpio = CpioWriter()
+    for d in ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "etc/hvlab", "proc", "sys",
+              "dev", "tmp", "run", "lib", "lib/modules", "root"):
+        cpio.directory(d)
+    cpio.char_device("dev/console", 5, 1, 0o600)
+    cpio.file("bin/busybox", busybox.read_bytes(), 0o755)
+    cpio.symlink("bin/sh", "busybox")
+    cpio.file("init", _INIT.encode(), 0o755)
+    cpio.file("etc/profile", _PROFILE.encode(), 0o644)
+    cpio.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n", 0o644)
+    for name, text in _HELPERS.items():
+        cpio.file(f"usr/bin/{name}", text.encode(), 0o755)
+    listing = []
+    for rel in modules:
+        flat = Path(rel).name
+        cpio.file(f"lib/modules/{flat}", (moddir / rel).read_bytes(), 0o644)
+        listing.append(flat)
+    cpio.file("etc/hvlab/modules", ("\n".join(listing) + "\n").encode(), 0o644)
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=6, mtime=0) as gz:
+        gz.write(cpio.finish())
+    tmp = out.with_suffix(".tmp")
+    tmp.write_bytes(buf.getvalue())
+    tmp.replace(out)
+
+
+def _inputs_key(kernel_deb: Path, busybox_deb: Path) -> str:
+    h = hashlib.sha256()
+    for part in (BUILDER_VERSION, kernel_deb.name, busybox_deb.name, _INIT, _PROFILE,
+                 json.dumps(_HELPERS, sort_keys=True), ",".join(GUEST_MODULES)):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def guest_image(arch: Arch, progress: Progress | None = None) -> GuestImage:
+    """Build (or reuse) the guest for ``arch`` and return its kernel and initramfs."""
+    show = progress or default_progress(arch)
+    root = cache_root()
+    downloads = root / "debs"
+    kernel_pkg = resolve_kernel_package(arch)
+    kernel_deb = _download(kernel_pkg, arch, downloads, show)
+    busybox_deb = _download("busybox-static", arch, downloads, show)
+    key = _inputs_key(kernel_deb, busybox_deb)
+    final = root / "guest" / f"{arch.value}-{key}"
+    manifest = final / "manifest.json"
+    if manifest.exists():
+        data = json.loads(manifest.read_text())
+        return GuestImage(arch, final / "vmlinuz", final / "initrd.gz", data["kernel_release"])
+    show(f"building guest image {final.name}")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=final.parent) as tmp:
+        work = Path(tmp)
+        show(f"1/3 extracting {kernel_deb.name}")
+        _extract(kernel_deb, work / "kernel")
+        _extract(busybox_deb, work / "busybox")
+        releases = sorted((work / "kernel/lib/modules").iterdir())
+        if len(releases) != 1:
+            raise SetupError(f"{kernel_deb.name} holds {len(releases)} module trees, expected 1")
+        moddir = releases[0]
+        order = module_load_order(moddir, GUEST_MODULES)
+        show(f"2/3 packing initramfs: busybox + {len(order)} modules")
+        stage = work / "out"
+        stage.mkdir()
+        vmlinuz = next((work / "kernel/boot").glob("vmlinuz-*"))
+        shutil.copyfile(vmlinuz, stage / "vmlinuz")
+        _build_initramfs(work / "busybox/bin/busybox", moddir, order, stage / "initrd.gz")
+        (stage / "manifest.json").write_text(
+            json.dumps(
+                {"kernel_release": moddir.name, "kernel_deb": kernel_deb.name,
+                 "busybox_deb": busybox_deb.name, "modules": order}, indent=2
+            )
+        )
+        try:
+            stage.rename(final)
+        except OSError:
+            if not manifest.exists():  # not a concurrent builder that won the race
+                raise
+    size = (final / "initrd.gz").stat().st_size
+    show(f"3/3 ready: kernel {moddir.name}, initramfs {size / 1e6:.1f} MB")
+    return GuestImage(arch, final / "vmlinuz", final / "initrd.gz", moddir.name)

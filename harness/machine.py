@@ -1,0 +1,176 @@
+"""A VM process under test: launch, QMP, console, graceful-then-hard shutdown.
+
+Every Machine runs in its own session and process group, carries the owner tag of the
+test that made it (see leaks.py), and cleans up on every path: ``shutdown`` is
+idempotent and ``__exit__`` always calls it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+from harness.console import Console
+from harness.errors import LaunchError
+from harness.guest import GuestImage
+from harness.leaks import OWNER_ENV
+from harness.qmp import QMPSession
+from harness.spec import VMSpec
+from harness.targets.base import RunPaths, Target
+from harness.waits import scaled, wait_for
+
+
+def private_dir(prefix: str = "hvlab-") -> Path:
+    """A 0700 directory under /tmp (short enough for AF_UNIX socket paths)."""
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+class Machine:
+    def __init__(self, target: Target, spec: VMSpec, image: GuestImage, name: str,
+                 logs: Path, owner: str) -> None:
+        self.target = target
+        self.spec = spec
+        self.image = image
+        self.name = name
+        self.owner = owner
+        logs.mkdir(parents=True, exist_ok=True)
+        self.paths = RunPaths(private_dir(f"hvlab-{name[:12]}-"), logs)
+        self.argv = target.argv(spec, self.paths, image)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._qmp: QMPSession | None = None
+        self._console: Console | None = None
+        self._down = False
+        self.greeting: dict[str, object] = {}
+
+    # -- launch ---------------------------------------------------------------------------
+    def launch(self, boot_timeout: float = 120.0, wait_guest: bool = True) -> Machine:
+        """Start the process, connect QMP and console; wait for the guest shell."""
+        env = dict(os.environ)
+        env[OWNER_ENV] = self.owner
+        out = self.paths.stdout.open("wb")
+        err = self.paths.stderr.open("wb")
+        try:
+            self._proc = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise LaunchError(f"{self.name}: cannot start {self.argv[0]}: {exc}",
+                              {"argv": self.argv}) from exc
+        finally:
+            out.close()
+            err.close()
+        wait_for(self._socket_or_exit, 30.0, f"{self.name}'s QMP socket")
+        self._check_alive("starting")
+        self._qmp = QMPSession(self.name, self.paths.transcript)
+        self.greeting = self._qmp.connect(self.paths.qmp)
+        if "console" in self.target.capabilities:
+            self._console = Console(self.paths.serial, self.paths.serial_log, self.name)
+            booting = not self.spec.start_paused and self.spec.incoming is None
+            if wait_guest and booting:
+                self._console.wait_ready(boot_timeout)
+        return self
+
+    def _socket_or_exit(self) -> bool:
+        assert self._proc is not None
+        return self.paths.qmp.exists() or self._proc.poll() is not None
+
+    def _check_alive(self, during: str) -> None:
+        assert self._proc is not None
+        code = self._proc.poll()
+        if code is not None:
+            raise LaunchError(
+                f"{self.name}: {self.argv[0]} exited with {code} while {during}: "
+                f"{self.stderr_tail(1) or 'no error output'}",
+                {"argv": self.argv, "exit_code": code, "stderr": self.stderr_tail(20)},
+            )
+
+    # -- access ---------------------------------------------------------------------------
+    @property
+    def qmp(self) -> QMPSession:
+        if self._qmp is None:
+            raise LaunchError(f"{self.name}: not launched")
+        return self._qmp
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            raise LaunchError(f"{self.name}: no console (not launched or not supported)")
+        return self._console
+
+    @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise LaunchError(f"{self.name}: not launched")
+        return self._proc.pid
+
+    def exit_code(self) -> int | None:
+        return None if self._proc is None else self._proc.poll()
+
+    def wait_exit(self, timeout: float = 30.0) -> int:
+        """Wait for the process to exit by itself; return its exit code."""
+        assert self._proc is not None
+        return wait_for(self._proc.poll, timeout, f"{self.name} to exit") if \
+            self._proc.poll() is None else self._proc.returncode
+
+    def stderr_tail(self, lines: int = 10) -> str:
+        try:
+            text = self.paths.stderr.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    # -- teardown -------------------------------------------------------------------------
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Graceful (QMP quit) then SIGTERM then SIGKILL to the group; idempotent."""
+        if self._down:
+            return
+        self._down = True
+        proc = self._proc
+        try:
+            if proc is not None and proc.poll() is None and self._qmp is not None:
+                try:
+                    self._qmp.execute("quit", timeout=5.0)
+                except Exception:  # noqa: BLE001 - a dying VM may not answer; escalate below
+                    pass
+                self._reap(proc, timeout)
+            if proc is not None:
+                for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 10.0)):
+                    if proc.poll() is not None:
+                        break
+                    self._signal_group(proc, sig)
+                    self._reap(proc, grace)
+                # anything else left in the group (helpers the VM spawned)
+                self._signal_group(proc, signal.SIGKILL)
+        finally:
+            if self._console is not None:
+                self._console.close()
+            if self._qmp is not None:
+                self._qmp.close()
+            shutil.rmtree(self.paths.dir, ignore_errors=True)
+
+    @staticmethod
+    def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    @staticmethod
+    def _reap(proc: subprocess.Popen[bytes], timeout: float) -> None:
+        try:
+            proc.wait(scaled(timeout))
+        except subprocess.TimeoutExpired:
+            pass
+
+    def __enter__(self) -> Machine:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.shutdown()

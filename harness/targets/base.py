@@ -1,0 +1,68 @@
+"""What every backend provides: argv from a VMSpec, availability, capabilities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from harness.guest import GuestImage
+from harness.spec import Arch, VMSpec
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Per-VM files: sockets in a private short-lived dir, logs where reports keep them."""
+
+    dir: Path  # sockets (0700, removed at teardown; short path for AF_UNIX)
+    logs: Path  # serial log, process output, QMP transcript (kept as artifacts)
+
+    @property
+    def qmp(self) -> Path:
+        return self.dir / "qmp.sock"
+
+    @property
+    def serial(self) -> Path:
+        return self.dir / "serial.sock"
+
+    @property
+    def migration(self) -> Path:
+        return self.dir / "migrate.sock"
+
+    @property
+    def serial_log(self) -> Path:
+        return self.logs / "serial.log"
+
+    @property
+    def stdout(self) -> Path:
+        return self.logs / "stdout.log"
+
+    @property
+    def stderr(self) -> Path:
+        return self.logs / "stderr.log"
+
+    @property
+    def transcript(self) -> Path:
+        return self.logs / "qmp.jsonl"
+
+
+class Target(Protocol):
+    """A backend that can launch a VM described by a VMSpec."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def arch(self) -> Arch: ...
+
+    @property
+    def capabilities(self) -> frozenset[str]: ...
+
+    def unavailable_reason(self) -> str | None:
+        """None when this target can run here, else why not (shown as the skip reason)."""
+
+    def unsupported_reason(self, spec: VMSpec) -> str | None:
+        """None when ``spec`` can run on this target, else why not."""
+
+    def argv(self, spec: VMSpec, paths: RunPaths, image: GuestImage) -> list[str]:
+        """The full command line (argv list, never a shell string)."""

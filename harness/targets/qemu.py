@@ -1,0 +1,84 @@
+"""Real QEMU: x86_64 (q35, microvm) and aarch64 (virt) command lines from a VMSpec."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+
+from harness.guest import GuestImage
+from harness.spec import Arch, MachineType, VMSpec
+from harness.targets.base import RunPaths
+
+QEMU_BINARY = {Arch.X86_64: "qemu-system-x86_64", Arch.AARCH64: "qemu-system-aarch64"}
+MACHINES = {Arch.X86_64: (MachineType.Q35, MachineType.MICROVM), Arch.AARCH64: (MachineType.VIRT,)}
+
+#: What the suites may ask of QEMU; targets differ through these, not through ifs in tests.
+QEMU_CAPABILITIES = frozenset(
+    {"qmp", "console", "stop-cont", "query-cpus-fast", "hotpluggable-cpus", "live-migration",
+     "snapshot", "hotplug-pcie", "quit-event"}
+)
+
+
+@dataclass(frozen=True)
+class QemuTarget:
+    arch: Arch
+    binary: str = ""
+    accel: str = "tcg"
+    extra: tuple[str, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        return f"qemu-{self.arch.value}"
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return QEMU_CAPABILITIES
+
+    @property
+    def executable(self) -> str:
+        return self.binary or QEMU_BINARY[self.arch]
+
+    def unavailable_reason(self) -> str | None:
+        if shutil.which(self.executable) is None:
+            return f"{self.executable} not installed (make setup installs it)"
+        return None
+
+    def unsupported_reason(self, spec: VMSpec) -> str | None:
+        if spec.machine not in MACHINES[self.arch]:
+            return f"machine {spec.machine.value} does not exist for {self.arch.value}"
+        return None
+
+    def argv(self, spec: VMSpec, paths: RunPaths, image: GuestImage) -> list[str]:
+        argv = [self.executable, "-name", f"hvlab-{paths.dir.name},debug-threads=on"]
+        argv += ["-machine", _machine_arg(spec.machine)]
+        if self.accel == "kvm":
+            argv += ["-accel", "kvm", "-cpu", "host"]
+        else:
+            argv += ["-accel", "tcg,thread=multi"]
+            if self.arch is Arch.AARCH64:
+                argv += ["-cpu", "cortex-a57"]
+        argv += ["-smp", spec.topology.smp_arg(), "-m", str(spec.memory_mib)]
+        argv += ["-nodefaults", "-no-user-config", "-display", "none"]
+        argv += ["-kernel", str(image.kernel), "-initrd", str(image.initrd),
+                 "-append", image.append(spec.append)]
+        argv += [
+            "-chardev",
+            f"socket,id=serial0,path={paths.serial},server=on,wait=off,logfile={paths.serial_log}",
+            "-serial", "chardev:serial0",
+            "-qmp", f"unix:{paths.qmp},server=on,wait=off",
+        ]
+        for dev in spec.devices:
+            props = "".join(f",{k}={v}" for k, v in dev.props)
+            argv += ["-device", f"{dev.driver},id={dev.id}{props}"]
+        if spec.start_paused:
+            argv.append("-S")
+        if spec.incoming is not None:
+            argv += ["-incoming", spec.incoming]
+        argv += list(self.extra)
+        return argv
+
+
+def _machine_arg(machine: MachineType) -> str:
+    if machine is MachineType.VIRT:
+        return "virt,gic-version=3"
+    return machine.value
