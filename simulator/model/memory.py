@@ -1,0 +1,164 @@
+"""Guest memory: layout (zero vs non-zero pages) and the dirtying workload.
+
+Memory is described by page *ranges*, never per page, so a 1 TiB guest costs the same
+as a 1 GiB one. A workload dirties a writable working set of ``W`` pages at a demand rate
+``r`` pages/s; the number of unique pages it dirties in a window ``dt`` is at most
+``min(W, r*dt)`` for every pattern (cyclic: exactly that; random/hot-cold: the
+coupon-collector expectation ``W*(1-exp(-r*dt/W))`` per region).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+
+from simulator.model.units import PAGE_SIZE, pages
+
+#: A dirty-log range: (first page, end page, unique dirty pages spread evenly in it).
+LogRange = tuple[int, int, int]
+
+
+class DirtyPattern(Enum):
+    """How the guest's writer walks its working set."""
+
+    CYCLIC = "cyclic"
+    RANDOM = "random"
+    HOT_COLD = "hot-cold"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A guest writer. Sizes in bytes, rates in bytes/s.
+
+    ``cpu_capacity`` is what the writer reaches with a whole vCPU; under an auto-converge
+    throttle p the achieved rate is ``min(dirty_rate, (1-p) * cpu_capacity)``
+    (softmmu/cpu-throttle.c sleeps the vCPU, it does not scale the demand). ``None``
+    means a CPU-bound writer (capacity = demand).
+    """
+
+    working_set: int = 0
+    dirty_rate: float = 0.0
+    pattern: DirtyPattern = DirtyPattern.CYCLIC
+    cpu_capacity: float | None = None
+    hot_fraction: float = 0.1
+    hot_share: float = 0.9
+    ws_offset: int = 0
+    xbzrle_delta: int = 64
+    compress_ratio: float = 0.45
+
+    @property
+    def ws_pages(self) -> int:
+        return pages(self.working_set)
+
+    def effective_rate(self, throttle_pct: int) -> float:
+        """Pages/s actually dirtied under a CPU throttle of ``throttle_pct`` percent."""
+        demand = self.dirty_rate / PAGE_SIZE
+        cap = (self.cpu_capacity if self.cpu_capacity is not None else self.dirty_rate) / PAGE_SIZE
+        return min(demand, (1.0 - throttle_pct / 100.0) * cap)
+
+
+def unique_dirtied(w: Workload, rate_pages: float, dt: float) -> float:
+    """Expected unique pages dirtied in ``dt`` seconds at ``rate_pages`` pages/s."""
+    total = w.ws_pages
+    if total == 0 or rate_pages <= 0 or dt <= 0:
+        return 0.0
+    writes = rate_pages * dt
+    if w.pattern is DirtyPattern.CYCLIC:
+        return min(float(total), writes)
+    if w.pattern is DirtyPattern.RANDOM:
+        return total * -math.expm1(-writes / total)
+    hot = max(1, min(total, round(total * w.hot_fraction)))
+    cold = total - hot
+    got = hot * -math.expm1(-writes * w.hot_share / hot)
+    if cold:
+        got += cold * -math.expm1(-writes * (1 - w.hot_share) / cold)
+    return got
+
+
+def dirty_log(w: Workload, rate_pages: float, dt: float, pos: float) -> tuple[list[LogRange], float]:
+    """Dirty-log ranges for one period and the cyclic writer's next position.
+
+    ``pos`` is the cyclic writer's offset inside the working set (pages).
+    """
+    total = w.ws_pages
+    base = w.ws_offset // PAGE_SIZE
+    if total == 0 or rate_pages <= 0 or dt <= 0:
+        return [], pos
+    if w.pattern is DirtyPattern.CYCLIC:
+        n = min(total, int(rate_pages * dt))
+        new_pos = (pos + rate_pages * dt) % total
+        start = int(pos) % total
+        if n >= total:
+            return [(base, base + total, total)], new_pos
+        end = start + n
+        if end <= total:
+            return ([(base + start, base + end, n)] if n else []), new_pos
+        return [(base, base + end - total, end - total), (base + start, base + total, total - start)], new_pos
+    if w.pattern is DirtyPattern.RANDOM:
+        return [(base, base + total, round(unique_dirtied(w, rate_pages, dt)))], pos
+    hot = max(1, min(total, round(total * w.hot_fraction)))
+    cold = total - hot
+    out = [(base, base + hot, round(hot * -math.expm1(-rate_pages * dt * w.hot_share / hot)))]
+    if cold:
+        c = round(cold * -math.expm1(-rate_pages * dt * (1 - w.hot_share) / cold))
+        out.append((base + hot, base + total, c))
+    return out, pos
+
+
+@dataclass(frozen=True)
+class MemoryLayout:
+    """Guest RAM: ``size`` bytes, non-zero data in ``[0, resident)``, plus ``rom`` bytes.
+
+    ``rom`` models QEMU's extra migratable RAM blocks (BIOS, option ROMs: ``ram.total``
+    is 1074274304 for ``-m 1024`` on q35), always non-zero. The working set is non-zero too.
+    """
+
+    size: int
+    resident: int = 0
+    rom: int = 0
+
+    def __post_init__(self) -> None:
+        if self.size <= 0 or self.size % PAGE_SIZE:
+            raise ValueError("memory size must be a positive multiple of 4 KiB")
+        if not 0 <= self.resident <= self.size:
+            raise ValueError("resident bytes must lie within memory")
+
+    @property
+    def total_pages(self) -> int:
+        return self.size // PAGE_SIZE + pages(self.rom)
+
+    @property
+    def total_bytes(self) -> int:
+        return self.total_pages * PAGE_SIZE
+
+    def nonzero_ranges(self, w: Workload) -> list[tuple[int, int]]:
+        """Sorted, merged page ranges holding non-zero data."""
+        ram = self.size // PAGE_SIZE
+        spans = [(0, pages(self.resident))]
+        base = w.ws_offset // PAGE_SIZE
+        spans.append((min(base, ram), min(base + w.ws_pages, ram)))
+        spans.append((ram, self.total_pages))
+        out: list[tuple[int, int]] = []
+        for a, b in sorted(s for s in spans if s[1] > s[0]):
+            if out and a <= out[-1][1]:
+                out[-1] = (out[-1][0], max(out[-1][1], b))
+            else:
+                out.append((a, b))
+        return out
+
+    def nonzero_pages(self, w: Workload) -> int:
+        return sum(b - a for a, b in self.nonzero_ranges(w))
+
+
+@dataclass(frozen=True)
+class MemoryImage:
+    """Compact content identity of guest RAM: layout plus a write generation.
+
+    The source bumps ``generation`` whenever the guest writes; a destination holds an
+    equal image only if every page dirtied up to switch-over reached it.
+    """
+
+    size: int
+    nonzero: tuple[tuple[int, int], ...]
+    generation: int

@@ -1,0 +1,380 @@
+"""QEMU 7.2 pre-copy/post-copy engine (migration/migration.c, migration/ram.c).
+
+Time advances in 100 ms rate-limit windows (``BUFFER_DELAY``). At each
+``migration_iteration_run`` the pending RAM (dirty pages x 4096, zero pages at full
+size) is compared with ``threshold_size = bandwidth x downtime-limit``; only when it is
+below does ``ram_save_pending`` sync the dirty bitmap. Pending still below (or zero) ->
+``migration_completion``: stop, final sync, send the rest without rate limit. Identical
+windows inside one bitmap range are applied in one batch, so a 1 TiB guest costs a few
+hundred loop turns instead of 80,000.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from simulator.model.host import Host
+from simulator.model.memory import MemoryLayout, Workload, dirty_log
+from simulator.model.migration import bitmap
+from simulator.model.migration.costs import PageCosts, RamCounters
+from simulator.model.migration.effects import Effect, Sample, Timeline
+from simulator.model.migration.params import Capability, MigrationParameters
+from simulator.model.migration.status import MigrationStatus as S
+from simulator.model.units import BUFFER_DELAY, EOS_WIRE, GiB, PAGE_SIZE
+
+_INF = math.inf
+#: ram.c ram_save_iterate bound on iterate calls per window (MAX_WAIT stand-in).
+_MAX_CALLS_PER_WINDOW = 64
+
+
+@dataclass(frozen=True)
+class PrecopyConfig:
+    """Everything one QEMU migration depends on."""
+
+    layout: MemoryLayout
+    workload: Workload = field(default_factory=Workload)
+    params: MigrationParameters = field(default_factory=MigrationParameters)
+    caps: frozenset[Capability] = frozenset()
+    host: Host = field(default_factory=Host)
+    link_bandwidth: float | None = None  # default: host NIC
+    device_state_bytes: int = 256 * 1024
+    vm_running: bool = True
+
+
+class QemuPrecopy:
+    """One outgoing QEMU migration, advanced with ``run_until(t)``."""
+
+    def __init__(self, cfg: PrecopyConfig, start: float = 0.0) -> None:
+        self.cfg = cfg
+        self.link = cfg.link_bandwidth or cfg.host.nic_bandwidth
+        self.costs = PageCosts(cfg.host, self.link, cfg.workload, cfg.params, cfg.caps)
+        self.c = RamCounters()
+        self.tl = Timeline()
+        self.start = self.t = start
+        gib = cfg.layout.total_bytes / GiB
+        self.setup_end = start + cfg.host.setup_fixed_s + cfg.host.setup_per_gib_s * gib
+        self.status = S.NONE
+        self._set(start, S.SETUP)
+        self.vm_running = cfg.vm_running
+        self.segs = bitmap.full_bitmap(
+            cfg.layout.total_pages, cfg.layout.nonzero_ranges(cfg.workload)
+        )
+        self.dirty = cfg.layout.total_pages
+        self.cursor = 0
+        self.bucket = "precopy"
+        self.threshold = 0.0
+        self.bandwidth = 0.0  # bytes/ms of the last window
+        self.mbps = 0.0
+        self.pps = 0.0
+        self.expected_downtime = cfg.params.downtime_limit
+        self.remaining_at_sync = 0
+        self.dirty_pages_rate = 0
+        self.period_start = start
+        self.period_pages = 0
+        self.bytes_xfer_prev = 0
+        self.high_cnt = 0
+        self.throttle = 0
+        self.last_log_t = start
+        self.writer_pos = 0.0
+        self.generation = 0
+        self.device_bytes = 0
+        self.downtime: float | None = None
+        self.end: float | None = None
+        self.postcopy_requested = False
+        self.cancel_requested = False
+        self.error_desc: str | None = None
+        self._stopped_at: float | None = None
+
+    # ----------------------------------------------------------------- control
+    def request_postcopy(self) -> None:
+        """migrate-start-postcopy: switch at the next iteration (postcopy_start)."""
+        self.postcopy_requested = True
+
+    def cancel(self, t: float) -> None:
+        """migrate_cancel (migrate_fd_cancel): cancelling now, cancelled at the next turn."""
+        if self.status in (S.SETUP, S.ACTIVE, S.POSTCOPY_ACTIVE):
+            self.run_until(t)
+            self._set(max(t, self.t), S.CANCELLING)
+
+    def fail(self, t: float, desc: str) -> None:
+        """The stream broke (destination died, link cut) at time ``t``."""
+        self.run_until(t)
+        if self.status.terminal:
+            return
+        self.error_desc = desc
+        t = max(t, self.t)
+        if self.status is S.POSTCOPY_ACTIVE:
+            self._set(t, S.POSTCOPY_PAUSED)
+            self.tl.effects.append((t, Effect.GUEST_PAUSED))
+            return
+        self._finish(t, S.FAILED)
+        self.tl.effects.append((t, Effect.DESTINATION_FAILED))
+
+    def run_until(self, t_end: float) -> None:
+        """Advance the migration thread up to virtual time ``t_end``."""
+        while not self.status.terminal and self.t < t_end:
+            st = self.status
+            if st is S.SETUP:
+                if t_end < self.setup_end:
+                    return
+                self.t = self.setup_end
+                self._sync(self.t)  # ram_init_bitmaps: dirty-sync-count = 1
+                self.period_start = self.t
+                self._set(self.t, S.ACTIVE)
+            elif st is S.CANCELLING:
+                # migrate_fd_cleanup: the destination's load fails and it exits; a
+                # pre-copy source keeps running; after a post-copy switch the guest is lost.
+                lost = self.bucket == "postcopy"
+                self._finish(self.t, S.CANCELLED)
+                self.tl.effects.append((self.t, Effect.DESTINATION_FAILED))
+                if lost:
+                    self.tl.effects.append((self.t, Effect.GUEST_PAUSED))
+            elif st is S.POSTCOPY_ACTIVE:
+                self._postcopy_window()
+            elif st is S.POSTCOPY_PAUSED:
+                return
+            elif not self._batch(t_end):
+                self._window()
+
+    # ----------------------------------------------------------------- windows
+    def _budget(self) -> float:
+        bw = self.cfg.params.max_bandwidth
+        return bw * BUFFER_DELAY if bw > 0 else _INF
+
+    def _window(self) -> None:
+        w0, sent, t, calls = self.t, 0, self.t, 0
+        budget, w_end = self._budget(), self.t + BUFFER_DELAY
+        pages0 = self.c.pages_sent
+        while True:
+            pending = self.dirty * PAGE_SIZE
+            if pending < self.threshold:
+                self._sync(t)
+                pending = self.dirty * PAGE_SIZE
+            if pending == 0 or pending < self.threshold:
+                self._complete(t)
+                return
+            if self.postcopy_requested and Capability.POSTCOPY_RAM in self.cfg.caps:
+                self._postcopy_start(t)
+                return
+            b, t = self._send(budget - sent, t, w_end)
+            sent += b + self._add(EOS_WIRE)
+            calls += 1
+            # bitmap ran dry inside the window: migration_thread loops straight back
+            if self.dirty == 0 and t < w_end and sent < budget and calls < _MAX_CALLS_PER_WINDOW:
+                continue
+            break
+        self.t = w_end
+        self._counters(sent, self.c.pages_sent - pages0, w_end - w0)
+
+    def _batch(self, t_end: float) -> bool:
+        """Apply k identical rate-limited windows at once; False if not applicable."""
+        budget = self._budget()
+        if self.threshold <= 0 or budget == _INF or self.postcopy_requested:
+            return False
+        i = bitmap.split_at(self.segs, self.cursor)
+        while i < len(self.segs) and self.segs[i][2] == 0:
+            i += 1
+        if i >= len(self.segs):
+            return False
+        seg = self.segs[i]
+        c = self.costs.constant(seg[3])
+        if c is None:
+            return False
+        tau = self.costs.per_page(seg[3])[1]
+        p = min(math.ceil(budget / c), math.floor(BUFFER_DELAY / tau))
+        if p <= 0 or self.dirty * PAGE_SIZE < self.threshold:
+            return False
+        wb = p * c + EOS_WIRE
+        thr1 = wb / (BUFFER_DELAY * 1000) * self.cfg.params.downtime_limit
+        j_max = (self.dirty * PAGE_SIZE - thr1) // (p * PAGE_SIZE)
+        k = int(min(seg[2] // p - 1, j_max + 1, (t_end - self.t) // BUFFER_DELAY))
+        if k < 2:
+            return False
+        self.cursor = seg[0]
+        self._take(i, k * p)
+        self._add(self.costs.account(self.c, k * p, seg[3]) + k * EOS_WIRE)
+        self.t += k * BUFFER_DELAY
+        self._counters(wb, p, BUFFER_DELAY)
+        return True
+
+    def _take(self, i: int, p: int) -> None:
+        """Remove ``p`` dirty pages from the front of segment ``i``; move the cursor."""
+        s = self.segs[i]
+        length, d = s[1] - s[0], s[2]
+        addr = length if p == d else length * p // d
+        if addr == length:
+            s[2] = 0
+        else:
+            self.segs[i : i + 1] = [[s[0], s[0] + addr, 0, s[3]], [s[0] + addr, s[1], d - p, s[3]]]
+        self.cursor = s[0] + addr
+        self.dirty -= p
+
+    def _send(self, budget: float, t: float, t_stop: float) -> tuple[int, float]:
+        """ram_find_and_save_block loop: send dirty pages in address order."""
+        sent = 0
+        i = bitmap.split_at(self.segs, self.cursor)
+        while budget - sent > 0 and t < t_stop and self.dirty > 0:
+            if i >= len(self.segs):
+                i, self.cursor = 0, 0
+                bitmap.coalesce(self.segs)
+                self.costs.xbzrle_active = self.costs.xbzrle  # complete_round
+                continue
+            seg = self.segs[i]
+            if seg[2] == 0:
+                i += 1
+                continue
+            avg, tau = self.costs.per_page(seg[3])
+            p = seg[2]
+            if budget != _INF:
+                p = min(p, math.ceil((budget - sent) / avg))
+            if t_stop != _INF:
+                p = min(p, math.floor((t_stop - t) / tau))
+            if p <= 0:
+                break
+            self._take(i, p)
+            sent += self._add(self.costs.account(self.c, p, seg[3]))
+            t += p * tau
+            i += 1
+        return sent, t
+
+    def _add(self, nbytes: int) -> int:
+        self.c.transferred += nbytes
+        setattr(self.c, self.bucket + "_bytes", getattr(self.c, self.bucket + "_bytes") + nbytes)
+        return nbytes
+
+    def _counters(self, window_bytes: int, window_pages: int, dur: float) -> None:
+        """migration.c migration_update_counters at the end of a window."""
+        self.bandwidth = window_bytes / (dur * 1000)
+        self.threshold = self.bandwidth * self.cfg.params.downtime_limit
+        self.mbps = window_bytes * 8 / dur / 1e6
+        self.pps = window_pages / dur
+        if self.dirty_pages_rate and self.c.transferred > 10000 and self.bandwidth > 0:
+            self.expected_downtime = int(self.remaining_at_sync / self.bandwidth)
+        self._sample()
+
+    # ----------------------------------------------------------------- syncs
+    def _sync(self, t: float) -> None:
+        """ram.c migration_bitmap_sync (+ migration_trigger_throttle after >1 s)."""
+        w = self.cfg.workload
+        dt = t - self.last_log_t if self.vm_running else 0.0
+        self.last_log_t = t
+        rate = w.effective_rate(self.throttle)
+        log, self.writer_pos = dirty_log(w, rate, dt, self.writer_pos)
+        if log:
+            self.generation += 1
+        newly = bitmap.union(self.segs, log)
+        self.dirty += newly
+        self.period_pages += newly
+        self.c.dirty_sync_count += 1
+        self.remaining_at_sync = self.dirty * PAGE_SIZE
+        if Capability.EVENTS in self.cfg.caps:
+            self.tl.events.append((t, "MIGRATION_PASS", {"pass": self.c.dirty_sync_count}))
+        period_ms = int((t - self.period_start) * 1000)
+        if period_ms > 1000:
+            self._trigger_throttle(t)
+            self.dirty_pages_rate = self.period_pages * 1000 // period_ms
+            self.period_start = t
+            self.period_pages = 0
+            self.bytes_xfer_prev = self.c.transferred
+
+    def _trigger_throttle(self, t: float) -> None:
+        """ram.c migration_trigger_throttle + mig_throttle_guest_down (cpu-throttle.c)."""
+        if Capability.AUTO_CONVERGE not in self.cfg.caps:
+            return
+        p = self.cfg.params
+        xfer = self.c.transferred - self.bytes_xfer_prev
+        dirty_bytes = self.period_pages * PAGE_SIZE
+        limit = xfer * p.throttle_trigger_threshold // 100
+        if dirty_bytes > limit:
+            self.high_cnt += 1
+            if self.high_cnt >= 2:
+                self.high_cnt = 0
+                if not self.throttle:
+                    new = p.cpu_throttle_initial
+                else:
+                    inc = p.cpu_throttle_increment
+                    if p.cpu_throttle_tailslow:
+                        cpu_now = 100 - self.throttle
+                        ideal = int(cpu_now * (limit / dirty_bytes))
+                        inc = min(cpu_now - ideal, inc)
+                    new = min(self.throttle + inc, p.max_cpu_throttle)
+                self.throttle = max(1, min(99, new))  # CPU_THROTTLE_PCT_MIN/MAX
+                self.tl.throttle_steps.append((t, self.throttle))
+
+    # ----------------------------------------------------------------- endings
+    def _complete(self, t: float) -> None:
+        """migration_completion: stop, last sync, send the rest unlimited, device state."""
+        self._stop_source(t)
+        self._sync(t)
+        self.vm_running = False
+        t += self.cfg.host.stop_overhead_s
+        self.bucket = "downtime"
+        _, t = self._send(_INF, t, _INF)
+        self._add(EOS_WIRE)
+        self.device_bytes += self.cfg.device_state_bytes
+        t += self.cfg.device_state_bytes / self.link
+        self.downtime = t - (self._stopped_at if self._stopped_at is not None else t)
+        self.t = t
+        self._finish(t, S.COMPLETED)
+        self.tl.effects.append((t, Effect.SWITCHOVER))
+
+    def _stop_source(self, t: float) -> None:
+        self._stopped_at = t
+        self.tl.effects.append((t, Effect.SOURCE_STOPPED))
+
+    def _postcopy_start(self, t: float) -> None:
+        """postcopy_start: stop, discard bitmap (a sync), device package; dest runs."""
+        self._stop_source(t)
+        self._sync(t)
+        self.vm_running = False
+        self._set(t, S.POSTCOPY_ACTIVE)
+        self.bucket = "postcopy"
+        self.device_bytes += self.cfg.device_state_bytes
+        t += self.cfg.host.stop_overhead_s + self.cfg.device_state_bytes / self.link
+        self.downtime = t - (self._stopped_at if self._stopped_at is not None else t)
+        self.t = t
+        self.tl.effects.append((t, Effect.SWITCHOVER))
+
+    def _postcopy_window(self) -> None:
+        """Background pages at max-postcopy-bandwidth plus urgent page requests."""
+        bw = self.cfg.params.max_postcopy_bandwidth
+        budget = bw * BUFFER_DELAY if bw > 0 else _INF
+        w = self.cfg.workload
+        before = self.dirty
+        _, t = self._send(budget, self.t, self.t + BUFFER_DELAY)
+        dt = max(t - self.t, 1e-6)
+        if w.ws_pages and before:
+            frac = min(1.0, before / w.ws_pages)
+            self.c.postcopy_requests += round(w.effective_rate(0) * dt * frac / 2)
+        self.t = self.t + BUFFER_DELAY if self.dirty else t
+        self._sample()
+        if self.dirty == 0:
+            self._add(EOS_WIRE)
+            self._finish(self.t, S.COMPLETED)
+
+    def _finish(self, t: float, st: S) -> None:
+        self.end = t
+        self.throttle = 0  # cpu_throttle_stop when migration ends
+        self._set(t, st)
+        self._sample()
+
+    def _set(self, t: float, st: S) -> None:
+        self.status = st
+        self.tl.history.append((t, st.value))
+        if Capability.EVENTS in self.cfg.caps:
+            self.tl.events.append((t, "MIGRATION", {"status": st.value}))
+
+    def _sample(self) -> None:
+        self.tl.samples.append(
+            Sample(
+                t=self.t,
+                status=self.status.value,
+                transferred=self.c.transferred,
+                remaining=self.dirty * PAGE_SIZE,
+                dirty_sync_count=self.c.dirty_sync_count,
+                throttle=self.throttle,
+                mbps=self.mbps,
+                expected_downtime=self.expected_downtime,
+            )
+        )
