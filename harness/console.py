@@ -22,8 +22,9 @@ from harness.waits import scaled
 
 
 class Console:
-    def __init__(self, socket_path: Path, log_path: Path | None = None,
-                 name: str = "console") -> None:
+    def __init__(
+        self, socket_path: Path, log_path: Path | None = None, name: str = "console"
+    ) -> None:
         self.name = name
         self.log_path = log_path
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -31,10 +32,12 @@ class Console:
             self._sock.connect(str(socket_path))
         except OSError as exc:
             self._sock.close()
-            raise ConsoleError(f"{name}: cannot connect to serial socket {socket_path}: {exc}") \
-                from exc
-        self._child = pexpect.fdpexpect.fdspawn(self._sock.fileno(), encoding="utf-8",
-                                                codec_errors="replace", timeout=30)
+            raise ConsoleError(
+                f"{name}: cannot connect to serial socket {socket_path}: {exc}"
+            ) from exc
+        self._child = pexpect.fdpexpect.fdspawn(
+            self._sock.fileno(), encoding="utf-8", codec_errors="replace", timeout=30
+        )
         self._seq = itertools.count(1)
         self._closed = False
 

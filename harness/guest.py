@@ -246,16 +246,30 @@ def _builtin(moddir: Path) -> set[str]:
     path = moddir / "modules.builtin"
     if not path.exists():
         return set()
-    return {Path(line).name.split(".ko")[0].replace("-", "_")
-            for line in path.read_text().splitlines()}
+    return {
+        Path(line).name.split(".ko")[0].replace("-", "_") for line in path.read_text().splitlines()
+    }
 
 
-def _build_initramfs(
-    busybox: Path, moddir: Path, modules: list[str], out: Path
-) -> None:
+def _build_initramfs(busybox: Path, moddir: Path, modules: list[str], out: Path) -> None:
     cpio = CpioWriter()
-    for d in ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "etc/hvlab", "proc", "sys",
-              "dev", "tmp", "run", "lib", "lib/modules", "root"):
+    for d in (
+        "bin",
+        "sbin",
+        "usr",
+        "usr/bin",
+        "usr/sbin",
+        "etc",
+        "etc/hvlab",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "run",
+        "lib",
+        "lib/modules",
+        "root",
+    ):
         cpio.directory(d)
     cpio.char_device("dev/console", 5, 1, 0o600)
     cpio.file("bin/busybox", busybox.read_bytes(), 0o755)
@@ -281,8 +295,15 @@ def _build_initramfs(
 
 def _inputs_key(kernel_deb: Path, busybox_deb: Path) -> str:
     h = hashlib.sha256()
-    for part in (BUILDER_VERSION, kernel_deb.name, busybox_deb.name, _INIT, _PROFILE,
-                 json.dumps(_HELPERS, sort_keys=True), ",".join(GUEST_MODULES)):
+    for part in (
+        BUILDER_VERSION,
+        kernel_deb.name,
+        busybox_deb.name,
+        _INIT,
+        _PROFILE,
+        json.dumps(_HELPERS, sort_keys=True),
+        ",".join(GUEST_MODULES),
+    ):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:16]
@@ -322,8 +343,13 @@ def guest_image(arch: Arch, progress: Progress | None = None) -> GuestImage:
         _build_initramfs(work / "busybox/bin/busybox", moddir, order, stage / "initrd.gz")
         (stage / "manifest.json").write_text(
             json.dumps(
-                {"kernel_release": moddir.name, "kernel_deb": kernel_deb.name,
-                 "busybox_deb": busybox_deb.name, "modules": order}, indent=2
+                {
+                    "kernel_release": moddir.name,
+                    "kernel_deb": kernel_deb.name,
+                    "busybox_deb": busybox_deb.name,
+                    "modules": order,
+                },
+                indent=2,
             )
         )
         try:

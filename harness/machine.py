@@ -31,8 +31,9 @@ def private_dir(prefix: str = "hvlab-") -> Path:
 
 
 class Machine:
-    def __init__(self, target: Target, spec: VMSpec, image: GuestImage, name: str,
-                 logs: Path, owner: str) -> None:
+    def __init__(
+        self, target: Target, spec: VMSpec, image: GuestImage, name: str, logs: Path, owner: str
+    ) -> None:
         self.target = target
         self.spec = spec
         self.image = image
@@ -56,12 +57,17 @@ class Machine:
         err = self.paths.stderr.open("wb")
         try:
             self._proc = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                env=env,
                 start_new_session=True,
             )
         except OSError as exc:
-            raise LaunchError(f"{self.name}: cannot start {self.argv[0]}: {exc}",
-                              {"argv": self.argv}) from exc
+            raise LaunchError(
+                f"{self.name}: cannot start {self.argv[0]}: {exc}", {"argv": self.argv}
+            ) from exc
         finally:
             out.close()
             err.close()
@@ -115,8 +121,11 @@ class Machine:
     def wait_exit(self, timeout: float = 30.0) -> int:
         """Wait for the process to exit by itself; return its exit code."""
         assert self._proc is not None
-        return wait_for(self._proc.poll, timeout, f"{self.name} to exit") if \
-            self._proc.poll() is None else self._proc.returncode
+        return (
+            wait_for(self._proc.poll, timeout, f"{self.name} to exit")
+            if self._proc.poll() is None
+            else self._proc.returncode
+        )
 
     def stderr_tail(self, lines: int = 10) -> str:
         try:
@@ -136,7 +145,7 @@ class Machine:
             if proc is not None and proc.poll() is None and self._qmp is not None:
                 try:
                     self._qmp.execute("quit", timeout=5.0)
-                except Exception:  # noqa: BLE001 - a dying VM may not answer; escalate below
+                except Exception:
                     pass
                 self._reap(proc, timeout)
             if proc is not None:
@@ -148,10 +157,12 @@ class Machine:
                 # anything else left in the group (helpers the VM spawned)
                 self._signal_group(proc, signal.SIGKILL)
         finally:
-            if self._console is not None:
-                self._console.close()
-            if self._qmp is not None:
-                self._qmp.close()
+            for closer in (self._console, self._qmp):
+                if closer is not None:
+                    try:
+                        closer.close()
+                    except Exception:
+                        pass
             shutil.rmtree(self.paths.dir, ignore_errors=True)
 
     @staticmethod
@@ -171,6 +182,7 @@ class Machine:
     def __enter__(self) -> Machine:
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.shutdown()

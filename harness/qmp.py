@@ -8,6 +8,7 @@ subdict matching, and a JSONL transcript of every message in both directions.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import threading
 import time
@@ -108,9 +109,7 @@ class EventLog:
         with self._cond:
             return len(self._events)
 
-    def wait(
-        self, name: str, match: Mapping[str, Any] | None, since: int, timeout: float
-    ) -> JSON:
+    def wait(self, name: str, match: Mapping[str, Any] | None, since: int, timeout: float) -> JSON:
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
@@ -135,13 +134,14 @@ class QMPSession:
         self.name = name
         self._transcript = _Transcript(transcript)
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=f"qmp-{name}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name=f"qmp-{name}", daemon=True
+        )
         self._loop.set_exception_handler(self._loop_exception)
         self._thread.start()
         self._client = _RecordingClient(name, self._transcript)
         self.events = EventLog()
-        self._pump: asyncio.Future[None] | None = None
+        self._pump: concurrent.futures.Future[None] | None = None
         self._closed = False
 
     def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -174,8 +174,9 @@ class QMPSession:
         async for event in self._client.events:
             self.events.append(dict(event))
 
-    def execute(self, command: str, arguments: Mapping[str, Any] | None = None,
-                timeout: float = 30.0) -> Any:
+    def execute(
+        self, command: str, arguments: Mapping[str, Any] | None = None, timeout: float = 30.0
+    ) -> Any:
         """Run a command and return its ``return`` value; errors raise QMPCommandError."""
         args = dict(arguments) if arguments else None
         try:
@@ -184,7 +185,8 @@ class QMPSession:
             err = exc.error.error
             raise QMPCommandError(
                 f"{self.name}: {command} failed: {err.class_}: {err.desc}",
-                err.class_, err.desc,
+                err.class_,
+                err.desc,
                 {"sent": dict(exc.sent), "received": dict(exc.received)},
             ) from exc
         except QMPTimeout:
@@ -195,8 +197,13 @@ class QMPSession:
                 {"sent": {"execute": command, "arguments": args}},
             ) from exc
 
-    def wait_event(self, name: str, match: Mapping[str, Any] | None = None,
-                   since: int = 0, timeout: float = 30.0) -> JSON:
+    def wait_event(
+        self,
+        name: str,
+        match: Mapping[str, Any] | None = None,
+        since: int = 0,
+        timeout: float = 30.0,
+    ) -> JSON:
         """The one event-wait helper: first event ``name`` whose data contains ``match``."""
         return self.events.wait(name, match, since, scaled(timeout))
 
@@ -209,7 +216,7 @@ class QMPSession:
             self._pump.cancel()
         try:
             self._call(self._client.disconnect(), 5.0, "disconnect")
-        except Exception:  # noqa: BLE001 - teardown must not mask the test's own error
+        except Exception:
             pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5.0)

@@ -22,8 +22,12 @@ class Arch(enum.Enum):
 
     @classmethod
     def parse(cls, text: str) -> Arch:
-        aliases = {"x86_64": cls.X86_64, "amd64": cls.X86_64, "aarch64": cls.AARCH64,
-                   "arm64": cls.AARCH64}
+        aliases = {
+            "x86_64": cls.X86_64,
+            "amd64": cls.X86_64,
+            "aarch64": cls.AARCH64,
+            "arm64": cls.AARCH64,
+        }
         try:
             return aliases[text.strip().lower()]
         except KeyError:
@@ -38,6 +42,11 @@ class MachineType(enum.Enum):
     @property
     def arch(self) -> Arch:
         return Arch.AARCH64 if self is MachineType.VIRT else Arch.X86_64
+
+    @classmethod
+    def standard(cls, arch: Arch) -> MachineType:
+        """The standard (PCIe) machine of an architecture: q35 or virt."""
+        return cls.Q35 if arch is Arch.X86_64 else cls.VIRT
 
 
 @dataclass(frozen=True)

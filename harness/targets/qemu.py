@@ -14,9 +14,20 @@ MACHINES = {Arch.X86_64: (MachineType.Q35, MachineType.MICROVM), Arch.AARCH64: (
 
 #: What the suites may ask of QEMU; targets differ through these, not through ifs in tests.
 QEMU_CAPABILITIES = frozenset(
-    {"qmp", "console", "stop-cont", "query-cpus-fast", "hotpluggable-cpus", "live-migration",
-     "snapshot", "hotplug-pcie", "quit-event"}
+    {
+        "qmp",
+        "console",
+        "stop-cont",
+        "query-cpus-fast",
+        "live-migration",
+        "snapshot",
+        "hotplug-pcie",
+        "quit-event",
+    }
 )
+#: QEMU 7.2's Arm virt machine does not set has_hotpluggable_cpus (hw/arm/virt.c), so
+#: query-hotpluggable-cpus answers "The feature 'query-hotpluggable-cpus' is not enabled".
+ARCH_CAPABILITIES = {Arch.X86_64: frozenset({"hotpluggable-cpus"}), Arch.AARCH64: frozenset()}
 
 
 @dataclass(frozen=True)
@@ -32,7 +43,7 @@ class QemuTarget:
 
     @property
     def capabilities(self) -> frozenset[str]:
-        return QEMU_CAPABILITIES
+        return QEMU_CAPABILITIES | ARCH_CAPABILITIES[self.arch]
 
     @property
     def executable(self) -> str:
@@ -59,13 +70,21 @@ class QemuTarget:
                 argv += ["-cpu", "cortex-a57"]
         argv += ["-smp", spec.topology.smp_arg(), "-m", str(spec.memory_mib)]
         argv += ["-nodefaults", "-no-user-config", "-display", "none"]
-        argv += ["-kernel", str(image.kernel), "-initrd", str(image.initrd),
-                 "-append", image.append(spec.append)]
+        argv += [
+            "-kernel",
+            str(image.kernel),
+            "-initrd",
+            str(image.initrd),
+            "-append",
+            image.append(spec.append),
+        ]
         argv += [
             "-chardev",
             f"socket,id=serial0,path={paths.serial},server=on,wait=off,logfile={paths.serial_log}",
-            "-serial", "chardev:serial0",
-            "-qmp", f"unix:{paths.qmp},server=on,wait=off",
+            "-serial",
+            "chardev:serial0",
+            "-qmp",
+            f"unix:{paths.qmp},server=on,wait=off",
         ]
         for dev in spec.devices:
             props = "".join(f",{k}={v}" for k, v in dev.props)
@@ -81,4 +100,4 @@ class QemuTarget:
 def _machine_arg(machine: MachineType) -> str:
     if machine is MachineType.VIRT:
         return "virt,gic-version=3"
-    return machine.value
+    return str(machine.value)

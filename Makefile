@@ -1,0 +1,57 @@
+# hvlab: `make run` (the conformance run and its report) and `make test` (lint, types,
+# self-tests and the suites on real QEMU). Each sets up everything it needs, idempotently.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+REPORTS ?= reports
+PYTEST_ARGS ?=
+
+.PHONY: help setup host-packages venv images run test lint typecheck unit suites clean
+
+help:
+	@echo "make run    run the conformance suites on every local target, write $(REPORTS)/<run-id>/"
+	@echo "make test   lint + mypy + self-tests + suites on real QEMU (what CI runs)"
+	@echo "make setup  only install what is missing (Debian packages, venv, guest images)"
+
+setup: host-packages venv images
+
+host-packages:
+	@bash setup/host-packages.sh
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@echo "venv: installing hvlab and its dependencies"
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+images: venv
+	@$(PY) -m harness.cli images
+
+lint: venv
+	$(VENV)/bin/ruff check harness simulator suites tests bench
+	$(VENV)/bin/ruff format --check harness simulator suites tests bench
+
+typecheck: venv
+	$(VENV)/bin/mypy --strict harness simulator
+
+unit: setup
+	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
+
+suites: setup
+	$(VENV)/bin/pytest suites --report-dir $(REPORTS) $(PYTEST_ARGS)
+
+test: setup
+	@$(MAKE) --no-print-directory lint typecheck
+	$(VENV)/bin/pytest tests suites --report-dir $(REPORTS) $(PYTEST_ARGS)
+	@$(PY) -m harness.cli leaks
+
+run: setup
+	@$(VENV)/bin/hvlab run --report-dir $(REPORTS) $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,206 @@
+"""Host access through testinfra and the preflight facts the suites depend on.
+
+The important one is whether KVM *works*: on some machines /dev/kvm opens but every
+stock guest hangs, so the answer comes from booting the test guest's kernel under
+``-accel kvm`` with a timeout, never from the device node existing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import testinfra
+
+from harness.errors import HarnessError
+from harness.guest import cache_root, guest_image
+from harness.inventory import Host
+from harness.leaks import OWNER_ENV
+from harness.spec import Arch
+from harness.targets.qemu import QEMU_BINARY
+
+KVM_PROBE_SECONDS = 15.0
+_KVM_MARK = "Linux version"
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    host: str
+    arch: str
+    kernel: str
+    qemu: dict[str, str] = field(default_factory=dict)
+    stratovirt: str | None = None
+    libvirt: str | None = None
+    kvm_device: bool = False
+    kvm_works: bool = False
+    kvm_detail: str = ""
+    hugepages_total: int = 0
+    tools: dict[str, bool] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def accel(self) -> str:
+        return "kvm" if self.kvm_works else "tcg"
+
+
+def connect(host: Host) -> Any:
+    """A testinfra host object for ``host``."""
+    try:
+        return testinfra.get_host(host.testinfra_spec)
+    except Exception as exc:  # testinfra raises assorted types for a bad spec
+        raise HarnessError(
+            f"host {host.name}: cannot connect ({host.testinfra_spec}): {exc}"
+        ) from exc
+
+
+def _version(ti: Any, argv: list[str]) -> str | None:
+    if not ti.exists(argv[0]):
+        return None
+    out = ti.run_expect([0, 1], " ".join(argv))
+    m = re.search(r"(\d+\.\d+(?:\.\d+)?)", out.stdout + out.stderr)
+    return m.group(1) if m else (out.stdout.strip().splitlines() or ["unknown"])[0]
+
+
+def gather_facts(host: Host, probe: bool = True) -> HostFacts:
+    """Arch, kernel, hypervisor versions, tools and a real KVM probe for ``host``."""
+    ti = connect(host)
+    try:
+        arch = ti.system_info.arch
+        kernel = ti.check_output("uname -r")
+    except Exception as exc:
+        raise HarnessError(f"host {host.name}: cannot read system facts: {exc}") from exc
+    qemu = {}
+    for a, binary in QEMU_BINARY.items():
+        v = _version(ti, [binary, "--version"])
+        if v:
+            qemu[a.value] = v
+    kvm_device = ti.file("/dev/kvm").exists
+    works, detail = False, "no /dev/kvm"
+    if kvm_device and probe:
+        if host.connection == "local":
+            works, detail = probe_kvm_local(Arch.parse(arch))
+        else:
+            works, detail = False, "KVM probe on ssh hosts runs when hvlab runs on that host"
+    elif kvm_device:
+        detail = "not probed"
+    hp = ti.run("cat /proc/sys/vm/nr_hugepages")
+    return HostFacts(
+        host=host.name,
+        arch=arch,
+        kernel=kernel,
+        qemu=qemu,
+        stratovirt=_version(ti, ["stratovirt", "-version"]),
+        libvirt=_version(ti, ["libvirtd", "--version"]),
+        kvm_device=kvm_device,
+        kvm_works=works,
+        kvm_detail=detail,
+        hugepages_total=int(hp.stdout.strip() or 0) if hp.rc == 0 else 0,
+        tools={t: ti.exists(t) for t in ("ip", "bridge", "tc", "unshare")},
+    )
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+def probe_kvm_local(arch: Arch, seconds: float = KVM_PROBE_SECONDS) -> tuple[bool, str]:
+    """Boot the test guest's kernel under KVM; it works only if the kernel prints in time.
+
+    The verdict is cached per boot of this machine and per QEMU binary.
+    """
+    if platform.machine() != arch.value:
+        return False, f"host is {platform.machine()}, KVM cannot run {arch.value} guests"
+    binary = QEMU_BINARY[arch]
+    key = (
+        f"{_boot_id()}-{binary}-{os.stat('/dev/kvm').st_rdev if os.path.exists('/dev/kvm') else 0}"
+    )
+    cache = cache_root() / "kvm-probe.json"
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key in known:
+        return bool(known[key][0]), str(known[key][1])
+    works, detail = _boot_under_kvm(arch, binary, seconds)
+    known[key] = [works, detail]
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(known))
+    return works, detail
+
+
+def _boot_under_kvm(arch: Arch, binary: str, seconds: float) -> tuple[bool, str]:
+    image = guest_image(arch)
+    with tempfile.TemporaryDirectory(prefix="hvlab-kvm-") as tmp:
+        log = Path(tmp) / "serial.log"
+        machine = "q35" if arch is Arch.X86_64 else "virt"
+        argv = [
+            binary,
+            "-accel",
+            "kvm",
+            "-machine",
+            machine,
+            "-cpu",
+            "host",
+            "-m",
+            "256",
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-kernel",
+            str(image.kernel),
+            "-initrd",
+            str(image.initrd),
+            "-append",
+            f"console={arch.console_tty} panic=-1 loglevel=7",
+            "-serial",
+            f"file:{log}",
+        ]
+        env = dict(os.environ)
+        env[OWNER_ENV] = f"kvm-probe-{os.getpid()}"
+        start = time.monotonic()
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+        )
+        try:
+            while time.monotonic() - start < seconds:
+                if proc.poll() is not None:
+                    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                    last = (err.strip().splitlines() or ["no output"])[-1]
+                    return False, f"qemu -accel kvm exited with {proc.returncode}: {last}"
+                if log.exists() and _KVM_MARK in log.read_text(errors="replace"):
+                    took = time.monotonic() - start
+                    return True, f"guest kernel printed under KVM after {took:.1f}s"
+                time.sleep(0.2)
+            size = log.stat().st_size if log.exists() else 0
+            return False, (
+                f"/dev/kvm opens but the guest kernel printed nothing in "
+                f"{seconds:.0f}s ({size} bytes of console): use TCG"
+            )
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            if proc.stderr:
+                proc.stderr.close()

@@ -1,0 +1,283 @@
+"""The hvlab pytest plugin: options, targets, the VM factory fixture and the report.
+
+Options: ``--target`` (repeatable; a name or prefix), ``--hosts`` (inventory),
+``--report-dir`` (write reports/<run-id>/), ``--timeout-factor`` (scales every wait).
+A test that takes the ``target`` fixture runs once per target; targets that cannot
+run here are still listed, skipped with their reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.guest import GuestImage, guest_image
+from harness.hosts import HostFacts, gather_facts
+from harness.inventory import Host, load_inventory
+from harness.leaks import check_no_leaks
+from harness.machine import Machine
+from harness.report.results import RunReport, TestResult, summarize
+from harness.spec import Arch, VMSpec
+from harness.targets.base import Target
+from harness.targets.registry import select, targets_for
+from harness.waits import set_timeout_factor
+
+_STATE = pytest.StashKey["_Hvlab"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hvlab")
+    group.addoption(
+        "--target",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only these targets (name or prefix, repeatable), e.g. qemu-x86_64",
+    )
+    group.addoption(
+        "--hosts",
+        default=None,
+        metavar="INI",
+        help="inventory of lab hosts (default: hosts.ini next to pytest's rootdir)",
+    )
+    group.addoption(
+        "--report-dir",
+        default=None,
+        metavar="DIR",
+        help="write a report to DIR/<run-id>/ (results.jsonl, results.json, junit.xml)",
+    )
+    group.addoption(
+        "--timeout-factor",
+        type=float,
+        default=None,
+        metavar="X",
+        help="multiply every harness timeout by X (slow or loaded hosts)",
+    )
+
+
+class _Hvlab:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        hosts_opt = config.getoption("--hosts")
+        self.hosts_path = Path(hosts_opt) if hosts_opt else config.rootpath / "hosts.ini"
+        self.wanted: list[str] = config.getoption("--target")
+        self._hosts: list[Host] | None = None
+        self._facts: dict[str, HostFacts] | None = None
+        self._targets: list[Target] | None = None
+        self._images: dict[Arch, GuestImage] = {}
+        report_dir = config.getoption("--report-dir")
+        self.report = RunReport(Path(report_dir)) if report_dir else None
+        self._phases: dict[str, dict[str, pytest.TestReport]] = {}
+
+    @property
+    def hosts(self) -> list[Host]:
+        if self._hosts is None:
+            self._hosts = load_inventory(self.hosts_path)
+        return self._hosts
+
+    @property
+    def facts(self) -> dict[str, HostFacts]:
+        if self._facts is None:
+            self._facts = {h.name: gather_facts(h) for h in self.hosts if h.connection == "local"}
+            if self.report is not None:
+                self.report.update_meta(hosts={k: v.to_json() for k, v in self._facts.items()})
+        return self._facts
+
+    @property
+    def targets(self) -> list[Target]:
+        if self._targets is None:
+            try:
+                self._targets = select(targets_for(self.hosts, self.facts), self.wanted)
+            except ValueError as exc:
+                raise pytest.UsageError(str(exc)) from None
+            if self.report is not None:
+                self.report.update_meta(targets=[t.name for t in self._targets])
+        return self._targets
+
+    def image(self, arch: Arch) -> GuestImage:
+        if arch not in self._images:
+            self._images[arch] = guest_image(arch)
+        return self._images[arch]
+
+    def artifacts(self, nodeid: str) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid)[-150:]
+        base = self.report.dir / "artifacts" if self.report else Path("/tmp/hvlab-artifacts")
+        return base / safe
+
+
+def _state(config: pytest.Config) -> _Hvlab:
+    return config.stash[_STATE]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    factor = config.getoption("--timeout-factor")
+    if factor is not None:
+        try:
+            set_timeout_factor(factor)
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    config.stash[_STATE] = _Hvlab(config)
+    config.addinivalue_line("markers", "catalog(*ids): behaviour-catalog ids this test verifies")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "target" not in metafunc.fixturenames:
+        return
+    state = _state(metafunc.config)
+    try:
+        targets = state.targets
+    except HarnessError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    params = []
+    for t in targets:
+        reason = t.unavailable_reason()
+        marks = [pytest.mark.skip(reason=f"{t.name}: {reason}")] if reason else []
+        params.append(pytest.param(t, id=t.name, marks=marks))
+    if not params:
+        params.append(
+            pytest.param(None, id="no-target", marks=pytest.mark.skip(reason="no target selected"))
+        )
+    metafunc.parametrize("target", params)
+
+
+class VMFactory:
+    """Owns every VM a test starts: launches them, shuts all down, then checks leaks."""
+
+    def __init__(self, state: _Hvlab, target: Target, artifacts: Path) -> None:
+        self._state = state
+        self.target = target
+        self.artifacts = artifacts
+        self.owner = f"t-{uuid.uuid4().hex[:16]}"
+        self.machines: list[Machine] = []
+
+    def create(self, spec: VMSpec, name: str | None = None) -> Machine:
+        reason = self.target.unsupported_reason(spec)
+        if reason:
+            pytest.skip(f"{self.target.name}: {reason}")
+        vm_name = name or f"vm{len(self.machines)}"
+        machine = Machine(
+            self.target,
+            spec,
+            self._state.image(spec.arch),
+            vm_name,
+            self.artifacts / vm_name,
+            self.owner,
+        )
+        self.machines.append(machine)
+        return machine
+
+    def launch(self, spec: VMSpec, name: str | None = None, wait_guest: bool = True) -> Machine:
+        return self.create(spec, name).launch(wait_guest=wait_guest)
+
+    def close(self) -> None:
+        errors = []
+        for m in reversed(self.machines):
+            try:
+                m.shutdown()
+            except Exception as exc:
+                errors.append(f"{m.name}: {exc}")
+        sockets = [p for m in self.machines for p in (m.paths.qmp, m.paths.serial)]
+        check_no_leaks(self.owner, sockets)
+        if errors:
+            raise HarnessError("shutdown failed: " + "; ".join(errors))
+
+
+@pytest.fixture
+def vms(request: pytest.FixtureRequest, target: Target) -> Iterator[VMFactory]:
+    """A factory that owns every VM of this test; leak-checked at teardown."""
+    state = _state(request.config)
+    factory = VMFactory(state, target, state.artifacts(request.node.nodeid))
+    yield factory
+    factory.close()
+
+
+# -- results -------------------------------------------------------------------------------
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    rep = yield
+    state = _state(item.config)
+    state._phases.setdefault(item.nodeid, {})[rep.when] = rep
+    if rep.when == "teardown":
+        _record(state, item, state._phases.pop(item.nodeid))
+    return rep
+
+
+def _record(state: _Hvlab, item: pytest.Item, phases: dict[str, pytest.TestReport]) -> None:
+    if state.report is None:
+        return
+    setup, call, teardown = phases.get("setup"), phases.get("call"), phases.get("teardown")
+    outcome, message = "passed", ""
+    if setup is not None and setup.skipped:
+        outcome, message = "skipped", _skip_reason(setup)
+    elif setup is not None and setup.failed:
+        outcome, message = "error", setup.longreprtext
+    elif call is not None and call.failed:
+        outcome, message = "failed", call.longreprtext
+    elif call is not None and call.skipped:
+        outcome, message = "skipped", _skip_reason(call)
+    if teardown is not None and teardown.failed and outcome != "failed":
+        outcome, message = "error", teardown.longreprtext
+    duration = sum(r.duration for r in phases.values())
+    target = ""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "target" in callspec.params:
+        t = callspec.params["target"]
+        target = t.name if t is not None else ""
+    ids: list[str] = []
+    for mark in item.iter_markers("catalog"):
+        ids.extend(str(a) for a in mark.args)
+    func = getattr(item, "function", None)
+    doc = (func.__doc__ or "").strip() if func is not None else ""
+    state.report.add(
+        TestResult(
+            nodeid=item.nodeid,
+            name=item.name,
+            target=target,
+            outcome=outcome,
+            duration=round(duration, 3),
+            message=message[-4000:],
+            catalog=ids,
+            doc=doc,
+            artifacts=os.path.relpath(state.artifacts(item.nodeid), state.report.dir),
+        )
+    )
+
+
+def _skip_reason(rep: pytest.TestReport) -> str:
+    longrepr = rep.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = _state(config)
+    if state.report is None:
+        return
+    results = state.report.finish()
+    tr = terminalreporter
+    tr.section("hvlab summary")
+    table = summarize(results)
+    tr.write_line(f"{'target':<24}{'passed':>8}{'failed':>8}{'error':>8}{'skipped':>9}")
+    for target, counts in table.items():
+        tr.write_line(
+            f"{target:<24}{counts['passed']:>8}{counts['failed']:>8}"
+            f"{counts['error']:>8}{counts['skipped']:>9}"
+        )
+    reasons = sorted({(r.target, r.message) for r in results if r.outcome == "skipped"})
+    for target, reason in reasons[:10]:
+        tr.write_line(f"skipped on {target or '-'}: {reason}")
+    for r in results:
+        if r.outcome in ("failed", "error"):
+            first = (r.message.strip().splitlines() or [""])[-1][:150]
+            tr.write_line(f"{r.outcome.upper()} {r.nodeid}: {first}")
+    tr.write_line(f"report: {state.report.dir}")
