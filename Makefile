@@ -32,9 +32,11 @@ venv: $(STAMP)
 images: venv
 	@$(PY) -m harness.cli images
 
+LINT_DIRS := $(wildcard harness simulator suites tests bench)
+
 lint: venv
-	$(VENV)/bin/ruff check harness simulator suites tests bench
-	$(VENV)/bin/ruff format --check harness simulator suites tests bench
+	$(VENV)/bin/ruff check $(LINT_DIRS)
+	$(VENV)/bin/ruff format --check $(LINT_DIRS)
 
 typecheck: venv
 	$(VENV)/bin/mypy --strict harness simulator
