@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -16,7 +18,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-OUTCOMES = ("passed", "failed", "error", "skipped")
+OUTCOMES = ("passed", "failed", "error", "diverged", "skipped")
+"""Every outcome a result can have. ``diverged``: the test passed by observing the
+behaviour the behaviour catalog records as diverging from the documentation."""
+
+RUN_ID_ENV = "HVLAB_RUN_ID"
+"""When set (by ``hvlab run``), the id of the run folder the plugin writes."""
 
 
 @dataclass
@@ -45,15 +52,28 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
 
 
+def _run_id_from_env() -> str | None:
+    value = os.environ.get(RUN_ID_ENV, "").strip()
+    if not value:
+        return None
+    if "/" in value or value.startswith(".") or value == "latest":
+        raise ValueError(f"{RUN_ID_ENV}={value!r} is not a usable run folder name")
+    return value
+
+
 class RunReport:
     def __init__(self, root: Path, run_id: str | None = None) -> None:
-        self.run_id = run_id or new_run_id()
+        self.run_id = run_id or _run_id_from_env() or new_run_id()
         self.root = root
         self.dir = root / self.run_id
         self.dir.mkdir(parents=True, exist_ok=True)
         self.jsonl = self.dir / "results.jsonl"
         self.started = time.time()
-        self.meta: dict[str, Any] = {"run_id": self.run_id, "started": self.started}
+        self.meta: dict[str, Any] = {
+            "run_id": self.run_id,
+            "started": self.started,
+            "hvlab": hvlab_source(),
+        }
         self._write_meta()
         self._point_latest()
 
@@ -83,8 +103,50 @@ class RunReport:
             os.fsync(fh.fileno())
 
     def finish(self) -> list[TestResult]:
+        """Mark the run complete and write results.json, junit.xml and index.html.
+
+        A failure to render the HTML is reported on stderr and in run.json
+        (``html_error``) but never loses the JSON/JUnit results nor fails the run.
+        """
         self.update_meta(finished=time.time(), duration=time.time() - self.started)
-        return write_final(self.dir)
+        results = write_final(self.dir)
+        from harness.report.html import write_html
+
+        try:
+            write_html(self.dir)
+        except Exception as exc:  # a broken page must not turn a run into an error
+            self.update_meta(html_error=f"{type(exc).__name__}: {exc}")
+            print(f"hvlab: index.html not written: {exc}", file=sys.stderr)
+        return results
+
+    @property
+    def index(self) -> Path:
+        return self.dir / "index.html"
+
+
+def hvlab_source() -> dict[str, Any]:
+    """The hvlab checkout this run executes: git sha and whether the tree was dirty."""
+    repo = Path(__file__).resolve().parents[2]
+    info: dict[str, Any] = {"path": str(repo), "sha": None, "dirty": None}
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return info
+    info.update(sha=sha, dirty=bool(status.strip()))
+    return info
 
 
 def read_results(run_dir: Path) -> list[TestResult]:
@@ -93,7 +155,8 @@ def read_results(run_dir: Path) -> list[TestResult]:
     path = run_dir / "results.jsonl"
     if not path.exists():
         return out
-    for line in path.read_text(encoding="utf-8").splitlines():
+    # errors="replace": SIGKILL can tear the last line inside a multi-byte character.
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             out.append(TestResult.from_json(json.loads(line)))
         except (ValueError, TypeError):
@@ -146,10 +209,13 @@ def write_junit(results: list[TestResult], path: Path, run_id: str) -> None:
                 name=rest or r.name,
                 time=f"{r.duration:.3f}",
             )
-            if r.catalog:
+            if r.catalog or r.outcome == "diverged":
                 props = ET.SubElement(case, "properties")
                 for cid in r.catalog:
                     ET.SubElement(props, "property", name="catalog", value=cid)
+                if r.outcome == "diverged":
+                    # JUnit has no such state: a pass that observed a documented divergence.
+                    ET.SubElement(props, "property", name="outcome", value="diverged")
             if r.outcome in ("failed", "error"):
                 tag = "failure" if r.outcome == "failed" else "error"
                 ET.SubElement(

@@ -1,0 +1,154 @@
+"""The behaviour catalog as the report sees it, and the ids x targets matrix.
+
+The catalog lives in ``suites/catalog.py`` (``CATALOG: dict[str, Claim]``; a claim has
+``id, source, section, claim, expectations, evidence`` with expectations keyed by target
+name or prefix: ``"holds" | "diverges" | "n/a"``). A run keeps a snapshot of it in
+``catalog.json``, so rebuilding an old run shows the catalog it ran against. Without a
+catalog the matrix is built from the ids the tests name.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.report.results import TestResult
+
+CATALOG_FILE = Path(__file__).resolve().parents[2] / "suites" / "catalog.py"
+SNAPSHOT = "catalog.json"
+
+# Which outcome a cell shows when several tests cover it: the worst one.
+_SEVERITY = {"failed": 0, "error": 1, "diverged": 2, "passed": 3, "skipped": 4}
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    source: str = ""
+    section: str = ""
+    claim: str = ""
+    expectations: dict[str, str] = field(default_factory=dict)
+    evidence: str = ""
+
+    def expectation(self, target: str) -> str:
+        """The expectation for ``target``: the longest matching name-or-prefix key."""
+        best, best_len = "", -1
+        for key, value in self.expectations.items():
+            if (target == key or target.startswith(key)) and len(key) > best_len:
+                best, best_len = str(value), len(key)
+        return best
+
+    @classmethod
+    def from_any(cls, key: str, obj: Any) -> Entry:
+        get = obj.get if isinstance(obj, Mapping) else lambda n, d=None: getattr(obj, n, d)
+        expectations = get("expectations", {}) or {}
+        return cls(
+            id=str(get("id", key) or key),
+            source=str(get("source", "") or ""),
+            section=str(get("section", "") or ""),
+            claim=str(get("claim", "") or ""),
+            expectations={str(k): _text(v) for k, v in dict(expectations).items()},
+            evidence=str(get("evidence", "") or ""),
+        )
+
+
+def _text(value: Any) -> str:
+    """An expectation value: a plain string or an Enum whose value is the string."""
+    return str(getattr(value, "value", value))
+
+
+def _load_module(path: Path) -> Any:
+    for mod in list(sys.modules.values()):
+        mod_file = getattr(mod, "__file__", None)
+        if mod_file and Path(mod_file).resolve() == path.resolve() and hasattr(mod, "CATALOG"):
+            return mod
+    spec = importlib.util.spec_from_file_location("hvlab_suites_catalog", path)
+    if spec is None or spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses in the module look themselves up here
+    try:
+        spec.loader.exec_module(module)
+    except Exception:
+        del sys.modules[spec.name]
+        raise
+    return module
+
+
+def load_catalog(run_dir: Path, source: Path | None = None) -> dict[str, Entry]:
+    """The run's catalog snapshot, else the suites' catalog (snapshotted), else empty."""
+    snapshot = run_dir / SNAPSHOT
+    if snapshot.exists():
+        try:
+            data = json.loads(snapshot.read_text(encoding="utf-8"))
+            return {k: Entry.from_any(k, v) for k, v in data.items()}
+        except (ValueError, TypeError, AttributeError):
+            pass
+    path = source or CATALOG_FILE
+    if not path.exists():
+        return {}
+    module = _load_module(path)
+    raw = getattr(module, "CATALOG", None) or {}
+    catalog = {str(k): Entry.from_any(str(k), v) for k, v in dict(raw).items()}
+    snapshot.write_text(
+        json.dumps({k: asdict(v) for k, v in catalog.items()}, indent=2), encoding="utf-8"
+    )
+    return catalog
+
+
+@dataclass
+class Cell:
+    outcome: str  # a result outcome, or "not covered" / "n/a"
+    expectation: str  # "holds" | "diverges" | "n/a" | "" (no catalog entry)
+    tests: list[int]  # indexes into the run's results, worst first
+
+    @property
+    def unexpected(self) -> bool:
+        """The observed behaviour is not what the catalog expects on this target."""
+        return (self.expectation == "diverges" and self.outcome == "passed") or (
+            self.expectation == "holds" and self.outcome == "diverged"
+        )
+
+
+@dataclass
+class Matrix:
+    ids: list[str]
+    targets: list[str]
+    cells: dict[tuple[str, str], Cell]
+
+
+def ordered_targets(meta: Mapping[str, Any], results: list[TestResult]) -> list[str]:
+    targets = [str(t) for t in meta.get("targets") or []]
+    extra = sorted({r.target for r in results if r.target and r.target not in targets})
+    return targets + extra
+
+
+def build_matrix(
+    catalog: Mapping[str, Entry], results: list[TestResult], targets: list[str]
+) -> Matrix:
+    named = sorted({cid for r in results for cid in r.catalog if cid not in catalog})
+    ids = [*catalog, *named]
+    by_cell: dict[tuple[str, str], list[int]] = {}
+    for i, r in enumerate(results):
+        for cid in r.catalog:
+            by_cell.setdefault((cid, r.target), []).append(i)
+    cells: dict[tuple[str, str], Cell] = {}
+    for cid in ids:
+        entry = catalog.get(cid)
+        for target in targets:
+            expectation = entry.expectation(target) if entry else ""
+            idx = sorted(
+                by_cell.get((cid, target), []),
+                key=lambda i: _SEVERITY.get(results[i].outcome, -1),
+            )
+            if idx:
+                outcome = results[idx[0]].outcome
+            else:
+                outcome = "n/a" if expectation == "n/a" else "not covered"
+            cells[(cid, target)] = Cell(outcome, expectation, idx)
+    return Matrix(ids, targets, cells)
