@@ -1,0 +1,217 @@
+"""Which migration call libvirt 9.0 + QEMU refuses, with which error, in which order.
+
+The order follows the code path of each API (citations are to libvirt 9.0):
+1. the client library, src/libvirt-domain.c (VIR_FROM_DOMAIN);
+2. the source QEMU driver: qemuDomainMigrateBegin3Params / Perform3Params in
+   src/qemu/qemu_driver.c, qemuMigrationSrcBegin / qemuMigrationSrcBeginPhase /
+   qemuMigrationSrcPerformJob / qemuMigrationSrcPerformPeer2Peer in
+   src/qemu/qemu_migration.c, qemuMigrationParamsFromFlags in
+   src/qemu/qemu_migration_params.c (VIR_FROM_QEMU);
+3. the destination: qemuDomainMigratePrepare3Params, qemuMigrationDstPrepareDirect
+   and qemuMigrationDstPrepareAny (VIR_FROM_QEMU, relayed by the remote driver).
+In peer-to-peer mode the source daemon connects to the destination *before* the
+Begin-phase checks, so an unreachable destination hides them.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from simulator.libvirt.errors import ErrorDomain, ErrorNumber, Refusal, refuse
+from simulator.libvirt.flags import KNOWN_MASK, MigrateFlag
+from simulator.libvirt.request import Api, Cache, DomainFacts, MigrationCall
+
+F = MigrateFlag
+D = ErrorDomain
+E = ErrorNumber
+
+#: VIR_MIGRATE_PARAM_* names QEMU accepts (QEMU_MIGRATION_PARAMETERS, qemu_migration.h).
+QEMU_PARAMS = frozenset(
+    {
+        "migrate_uri", "destination_name", "destination_xml", "persistent_xml",
+        "bandwidth", "bandwidth.postcopy", "graphics_uri", "listen_address",
+        "migrate_disks", "disks_port", "disks_uri", "compression",
+        "compression.mt.level", "compression.mt.threads", "compression.mt.dthreads",
+        "compression.xbzrle.cache", "auto_converge.initial", "auto_converge.increment",
+        "parallel.connections", "tls.destination", "compression.zlib.level",
+        "compression.zstd.level",
+    }
+)
+#: Schemes qemuMigrationDstPrepareDirect accepts in VIR_MIGRATE_PARAM_URI.
+MIG_SCHEMES = ("tcp", "rdma", "unix")
+
+
+def _domain_err(code: ErrorNumber, msg: str) -> Refusal:
+    return refuse(code, D.DOMAIN, msg)
+
+
+def _qemu_err(code: ErrorNumber, msg: str) -> Refusal:
+    return refuse(code, D.QEMU, msg)
+
+
+def check_client(call: MigrationCall) -> Refusal | None:
+    """src/libvirt-domain.c: virDomainMigrate{,2,3}, virDomainMigrateToURI{,2,3}."""
+    flags = call.flags
+    # VIR_EXCLUSIVE_FLAGS_GOTO / _RET: first check of every migration API.
+    if flags & F.NON_SHARED_DISK and flags & F.NON_SHARED_INC:
+        return _domain_err(
+            E.INVALID_ARG,
+            "invalid argument: Flags 'VIR_MIGRATE_NON_SHARED_DISK' and "
+            "'VIR_MIGRATE_NON_SHARED_INC' are mutually exclusive",
+        )
+    api = call.api
+    if api is Api.MIGRATE3:
+        # virDomainMigrate3: peer-to-peer and tunnelled are refused outright.
+        if flags & F.PEER2PEER:
+            return _domain_err(
+                E.INVALID_ARG,
+                "invalid argument: use virDomainMigrateToURI3 for peer-to-peer migration",
+            )
+        if flags & F.TUNNELLED:
+            return _domain_err(
+                E.INVALID_ARG,
+                "invalid argument: cannot perform tunnelled migration without using "
+                "peer2peer flag",
+            )
+        return None
+    if api.managed:
+        # virDomainMigrate / virDomainMigrate2: CHANGE_PROTECTION is masked out for
+        # non-p2p, then TUNNELLED without PEER2PEER is VIR_ERR_OPERATION_INVALID.
+        if not flags & F.PEER2PEER and flags & F.TUNNELLED:
+            return _domain_err(
+                E.OPERATION_INVALID,
+                "Requested operation is not valid: cannot perform tunnelled migration "
+                "without using peer2peer flag",
+            )
+        if flags & F.PEER2PEER:
+            return _check_not_local(call.dconnuri)
+        return None
+    # virDomainMigrateUnmanagedCheckCompat: the QEMU driver has no "direct"
+    # (hypervisor-native, daemon-less) migration feature.
+    if not flags & F.PEER2PEER:
+        return _domain_err(
+            E.ARGUMENT_UNSUPPORTED,
+            "argument unsupported: direct migration is not supported by the source host",
+        )
+    return _check_not_local(call.dconnuri)
+
+
+def _check_not_local(dconnuri: str | None) -> Refusal | None:
+    """virDomainMigrateCheckNotLocal: a server not starting "localhost", or a socket.
+
+    libvirt 9.0 lets an explicit unix socket (``?socket=``) through
+    (virURICheckUnixSocket), since such a caller knows what it does.
+    """
+    parts = urlsplit(dconnuri or "")
+    server = parts.hostname
+    if (server and server.startswith("localhost")) or (
+        not server and "socket=" not in parts.query
+    ):
+        return _domain_err(
+            E.INVALID_ARG, "invalid argument: Attempt to migrate guest to the same host"
+        )
+    return None
+
+
+def check_driver_entry(call: MigrationCall, function: str) -> Refusal | None:
+    """virCheckFlags(QEMU_MIGRATION_FLAGS) + virTypedParamsValidate (qemu_driver.c)."""
+    unknown = call.flags & ~KNOWN_MASK
+    if unknown:
+        return _qemu_err(
+            E.INVALID_ARG,
+            f"invalid argument: unsupported flags ({unknown:#x}) in function {function}",
+        )
+    for name in call.params:
+        if name not in QEMU_PARAMS:
+            return _qemu_err(E.INVALID_ARG, f"invalid argument: parameter '{name}' not supported")
+    return None
+
+
+def check_params_from_flags(call: MigrationCall) -> Refusal | None:
+    """qemuMigrationParamsFromFlags (qemu_migration_params.c): tuning without the flag."""
+    p, flags = call.params, call.flags
+    tuned = [
+        (("compression", "compression.mt.level", "compression.mt.threads",
+          "compression.mt.dthreads", "compression.xbzrle.cache"),
+         F.COMPRESSED, "Turn compression on to tune it"),
+        (("auto_converge.initial", "auto_converge.increment"),
+         F.AUTO_CONVERGE, "Turn auto convergence on to tune it"),
+        (("parallel.connections",), F.PARALLEL, "Turn parallel migration on to tune it"),
+    ]
+    for names, flag, msg in tuned:
+        if any(n in p for n in names) and not flags & flag:
+            return _qemu_err(E.INVALID_ARG, f"invalid argument: {msg}")
+    return None
+
+
+def check_active(dom: DomainFacts, flags: int) -> Refusal | None:
+    """virDomainObjCheckActive unless OFFLINE (qemuMigrationSrcBegin / PerformJob)."""
+    if not flags & F.OFFLINE and not dom.active:
+        return _qemu_err(E.OPERATION_INVALID, "Requested operation is not valid: domain is not running")
+    return None
+
+
+def check_safe(dom: DomainFacts, flags: int) -> Refusal | None:
+    """qemuMigrationSrcIsSafe: writable disks need cache none/directsync (or copy)."""
+    if flags & (F.UNSAFE | F.OFFLINE):
+        return None
+    copying = bool(flags & (F.NON_SHARED_DISK | F.NON_SHARED_INC))
+    for disk in dom.disks:
+        if disk.readonly or copying:
+            continue
+        if disk.cache not in (Cache.NONE, Cache.DIRECTSYNC):
+            return _qemu_err(
+                E.MIGRATE_UNSAFE,
+                "Unsafe migration: Migration without shared storage is unsafe",
+            )
+    return None
+
+
+def check_begin_phase(dom: DomainFacts, flags: int) -> Refusal | None:
+    """qemuMigrationSrcBeginPhase (qemu_migration.c), in source order."""
+    refusal = check_safe(dom, flags)
+    if refusal:
+        return refusal
+    if flags & F.POSTCOPY and (not flags & F.LIVE or flags & F.PAUSED):
+        return _qemu_err(
+            E.ARGUMENT_UNSUPPORTED,
+            "argument unsupported: post-copy migration is not supported with non-live "
+            "or paused migration",
+        )
+    if flags & F.POSTCOPY and flags & F.TUNNELLED:
+        return _qemu_err(
+            E.ARGUMENT_UNSUPPORTED,
+            "argument unsupported: post-copy is not supported with tunnelled migration",
+        )
+    if flags & F.OFFLINE:
+        if flags & (F.NON_SHARED_DISK | F.NON_SHARED_INC):
+            return _qemu_err(
+                E.OPERATION_INVALID,
+                "Requested operation is not valid: offline migration cannot handle "
+                "non-shared storage",
+            )
+        if not flags & F.PERSIST_DEST:
+            return _qemu_err(
+                E.OPERATION_INVALID,
+                "Requested operation is not valid: offline migration must be specified "
+                "with the persistent flag set",
+            )
+        if flags & F.TUNNELLED:
+            return _qemu_err(
+                E.OPERATION_INVALID,
+                "Requested operation is not valid: tunnelled offline migration does not "
+                "make sense",
+            )
+    if flags & F.ZEROCOPY and not flags & F.PARALLEL:
+        return _qemu_err(
+            E.OPERATION_INVALID,
+            "Requested operation is not valid: zero-copy is only available for parallel "
+            "migration",
+        )
+    if flags & (F.NON_SHARED_DISK | F.NON_SHARED_INC) and flags & F.TUNNELLED:
+        return _qemu_err(
+            E.OPERATION_UNSUPPORTED,
+            "Operation not supported: migration of non-shared storage is not supported "
+            "with tunnelled migration and this QEMU",
+        )
+    return None
