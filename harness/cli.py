@@ -1,29 +1,70 @@
-"""hvlab command line: run the suites, check hosts, rebuild reports, build images.
+"""hvlab command line: run the suites, check hosts, build and compare reports, benchmarks.
 
-Exit codes: 0 success; 1 tests failed or a check found a problem; 2 bad usage or bad
-input (one line on stderr naming what is wrong); other pytest codes pass through
-(3 internal error, 4 usage, 5 no tests collected).
+Exit codes (CI can rely on them):
+  0  success: every test passed, diverged as documented or was skipped
+  1  tests failed; a check found a problem; ``report A B`` found a regression
+     (a test that passed in A fails or errors in B); a benchmark failed
+  2  bad usage or bad input: one line on stderr naming what is wrong, no traceback
+  other pytest codes pass through from ``run``: 3 internal error, 4 pytest usage error,
+  5 no tests collected; 130 interrupted (Ctrl-C)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn, TextIO
 
 from harness.errors import HarnessError
 
 REPO = Path(__file__).resolve().parent.parent
 
 
+class _Progress:
+    """One status line on a terminal (rewritten in place), sparse lines elsewhere."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._last = 0.0
+        self._dirty = False
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if self.tty:
+            self.stream.write(f"\r\x1b[K{step} {done}/{total}")
+            self._dirty = True
+        elif done == total or now - self._last >= 5:
+            self.stream.write(f"{step} {done}/{total}\n")
+            self._last = now
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self._dirty:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._dirty = False
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     import pytest
+
+    from harness.report.results import RUN_ID_ENV, new_run_id
 
     suites = Path(args.suites) if args.suites else REPO / "suites"
     if not suites.is_dir():
         raise HarnessError(f"suites directory {suites} does not exist (use --suites DIR)")
+    hosts = Path(args.hosts)
+    if not hosts.is_file():
+        raise HarnessError(f"inventory {hosts} does not exist (use --hosts FILE)")
+    run_id = new_run_id()
+    run_dir = Path(args.report_dir) / run_id
     argv = [
         str(suites),
         "-p",
@@ -31,7 +72,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         "--report-dir",
         args.report_dir,
         "--hosts",
-        args.hosts,
+        str(hosts),
         "-q",
     ]
     for t in args.target:
@@ -41,7 +82,36 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.timeout_factor:
         argv += ["--timeout-factor", str(args.timeout_factor)]
     argv += args.pytest_args
-    return int(pytest.main(argv))
+    previous = os.environ.get(RUN_ID_ENV)
+    os.environ[RUN_ID_ENV] = run_id  # the plugin writes exactly this run folder
+    try:
+        status = int(pytest.main(argv))
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_ID_ENV, None)
+        else:
+            os.environ[RUN_ID_ENV] = previous
+    if (run_dir / "results.jsonl").exists() or (run_dir / "run.json").exists():
+        index = _ensure_html(run_dir)
+        print(f"hvlab: report {index}")
+    return status
+
+
+def _ensure_html(run_dir: Path) -> Path:
+    """The run's index.html, rendered again if missing or older than its results."""
+    from harness.report.html import write_html
+    from harness.report.results import write_final
+
+    index = run_dir / "index.html"
+    jsonl = run_dir / "results.jsonl"
+    if index.exists() and (not jsonl.exists() or jsonl.stat().st_mtime <= index.stat().st_mtime):
+        return index
+    write_final(run_dir)
+    progress = _Progress()
+    try:
+        return write_html(run_dir, progress)
+    finally:
+        progress.done()
 
 
 def _cmd_hosts_check(args: argparse.Namespace) -> int:
@@ -77,19 +147,81 @@ def _cmd_hosts_check(args: argparse.Namespace) -> int:
     return status
 
 
-def _cmd_report(args: argparse.Namespace) -> int:
-    from harness.report.results import summarize, write_final
-
-    run = Path(args.run)
+def _run_folder(name: str, report_dir: str) -> Path:
+    """A run given as a folder, or as a run id (or ``latest``) under --report-dir."""
+    run = Path(name)
     if not run.is_dir():
-        candidate = Path(args.report_dir) / args.run
-        run = candidate if candidate.is_dir() else run
-    if not (run / "results.jsonl").exists():
-        raise HarnessError(f"{run}: not a run folder (no results.jsonl)")
+        candidate = Path(report_dir) / name
+        if candidate.is_dir():
+            run = candidate
+        elif run.is_absolute() or len(run.parts) > 1:
+            raise HarnessError(f"{name}: no such run folder")
+        else:
+            raise HarnessError(f"{name}: no such run folder, nor a run id in {report_dir}")
+    if not (run / "results.jsonl").exists() and not (run / "run.json").exists():
+        raise HarnessError(f"{run}: not a run folder (no results.jsonl or run.json)")
+    return run.resolve()
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from harness.report.compare import compare, format_comparison
+    from harness.report.html import read_meta, write_html
+    from harness.report.results import read_results, summarize, write_final
+
+    if len(args.runs) > 2:
+        raise HarnessError("report takes one run (rebuild it) or two (compare them)")
+    runs = [_run_folder(name, args.report_dir) for name in args.runs]
+    if len(runs) == 2:
+        result = compare(read_results(runs[0]), read_results(runs[1]))
+        for line in format_comparison(result, runs[0].name, runs[1].name):
+            print(line)
+        return 1 if result.regressions else 0
+    run = runs[0]
     results = write_final(run)
+    progress = _Progress()
+    try:
+        index = write_html(run, progress)
+    finally:
+        progress.done()
     for target, counts in summarize(results).items():
         print(f"{target:<24} " + " ".join(f"{k} {v}" for k, v in counts.items()))
-    print(f"rebuilt {run}/results.json and junit.xml from {len(results)} results")
+    partial = "" if "finished" in read_meta(run) else " (partial run: it did not finish)"
+    print(f"rebuilt results.json, junit.xml and the HTML from {len(results)} results{partial}")
+    print(f"report: {index}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    folder = Path(args.bench_dir)
+    scripts = sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
+    if args.names:
+        by_name = {p.stem: p for p in scripts}
+        unknown = [n for n in args.names if n.removesuffix(".py") not in by_name]
+        if unknown:
+            known = ", ".join(by_name) or "none"
+            raise HarnessError(f"no benchmark {', '.join(unknown)} in {folder} (have: {known})")
+        scripts = [by_name[n.removesuffix(".py")] for n in args.names]
+    if args.list:
+        for p in scripts:
+            print(p.stem)
+        return 0
+    if not scripts:
+        print(f"hvlab: no benchmarks in {folder}")
+        return 0
+    failed: list[str] = []
+    for i, script in enumerate(scripts, start=1):
+        print(f"== [{i}/{len(scripts)}] {script.name}", flush=True)
+        start = time.monotonic()
+        proc = subprocess.run([sys.executable, str(script)], cwd=REPO, check=False)
+        took = time.monotonic() - start
+        if proc.returncode != 0:
+            failed.append(script.name)
+            print(f"== {script.name}: exit code {proc.returncode} after {took:.1f} s", flush=True)
+        else:
+            print(f"== {script.name}: done in {took:.1f} s", flush=True)
+    if failed:
+        print(f"hvlab: {len(failed)} benchmark(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -131,31 +263,71 @@ def _cmd_leaks(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit code 2), not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+_EPILOG = """\
+examples:
+  hvlab run                               every target this host can run
+  hvlab run --target qemu-aarch64 -k stop  one target, tests matching 'stop'
+  hvlab hosts check                       host facts and the KVM verdict
+  hvlab report latest                     rebuild the newest run's report
+  hvlab report RUN_A RUN_B                what changed between two runs
+
+exit codes: 0 ok; 1 tests failed, a check failed or a regression was found;
+2 bad usage or input (one line on stderr); pytest's 3/4/5 pass through from run.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hvlab",
         description="Conformance harness for QEMU and StratoVirt: live migration, "
-        "cancellation, snapshot/restore, hotplug and lifecycle.",
+        "cancellation, snapshot/restore, hotplug and lifecycle, with a lab report.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the conformance suites and write a report")
+    run = sub.add_parser(
+        "run",
+        help="run the conformance suites and write a report",
+        description="Run the conformance suites on every target of the inventory (or the "
+        "ones chosen with --target) and write reports/<run-id>/: results.jsonl as tests "
+        "finish, then results.json, junit.xml and index.html, whose path is printed. "
+        "Exit code: pytest's (0 passed, 1 failed, 5 nothing collected).",
+    )
     run.add_argument(
         "--target",
         action="append",
         default=[],
         metavar="NAME",
-        help="only this target (name or prefix; repeatable)",
+        help="only this target (name or prefix, e.g. qemu-x86_64 or qemu; repeatable)",
     )
-    run.add_argument("-k", metavar="EXPR", help="only tests matching EXPR (pytest -k)")
-    run.add_argument("--hosts", default=str(REPO / "hosts.ini"), help="inventory file")
-    run.add_argument("--report-dir", default=str(REPO / "reports"), help="where runs are written")
-    run.add_argument("--timeout-factor", type=float, help="scale every timeout")
-    run.add_argument("--suites", help="suites directory (default: the repository's)")
-    run.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+    run.add_argument("-k", metavar="EXPR", help="only tests matching EXPR (as pytest -k)")
+    run.add_argument(
+        "--hosts", default=str(REPO / "hosts.ini"), metavar="INI", help="inventory file"
+    )
+    run.add_argument(
+        "--report-dir",
+        default=str(REPO / "reports"),
+        metavar="DIR",
+        help="where run folders are written (default: reports/)",
+    )
+    run.add_argument(
+        "--timeout-factor", type=float, metavar="X", help="multiply every timeout by X"
+    )
+    run.add_argument("--suites", metavar="DIR", help="suites directory (default: suites/)")
+    run.add_argument(
+        "pytest_args", nargs="*", metavar="PYTEST_ARG", help="more pytest arguments, after --"
+    )
     run.set_defaults(func=_cmd_run)
 
-    hosts = sub.add_parser("hosts", help="inventory commands")
+    hosts = sub.add_parser("hosts", help="inventory commands (hosts check)")
     hosts_sub = hosts.add_subparsers(dest="hosts_command", required=True, metavar="ACTION")
     check = hosts_sub.add_parser("check", help="show facts of each host, probing KVM for real")
     check.add_argument("--hosts", default=str(REPO / "hosts.ini"), help="inventory file")
@@ -164,10 +336,38 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--remote", action="store_true", help="also connect to ssh hosts")
     check.set_defaults(func=_cmd_hosts_check)
 
-    report = sub.add_parser("report", help="rebuild results.json and junit.xml of a run")
-    report.add_argument("run", help="run folder or run id")
-    report.add_argument("--report-dir", default=str(REPO / "reports"))
+    report = sub.add_parser(
+        "report",
+        help="rebuild a run's report, or compare two runs",
+        description="With one RUN: rebuild results.json, junit.xml and the HTML report "
+        "from results.jsonl (works on a run that was killed midway) and print the path "
+        "of index.html. With RUN_A RUN_B: list the tests whose outcome changed; exit "
+        "code 1 if any regressed (passed in RUN_A, failed or errored in RUN_B).",
+    )
+    report.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="a run folder, or a run id (or 'latest') under --report-dir; one or two",
+    )
+    report.add_argument(
+        "--report-dir",
+        default=str(REPO / "reports"),
+        metavar="DIR",
+        help="where run ids are looked up (default: reports/)",
+    )
     report.set_defaults(func=_cmd_report)
+
+    bench = sub.add_parser(
+        "bench",
+        help="run the benchmarks in bench/ and print what they report",
+        description="Run each bench/*.py (or the ones named) with this Python and print "
+        "its output. Exit code 1 if any benchmark exits non-zero.",
+    )
+    bench.add_argument("names", nargs="*", metavar="NAME", help="only these benchmarks")
+    bench.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    bench.add_argument("--bench-dir", default=str(REPO / "bench"), help=argparse.SUPPRESS)
+    bench.set_defaults(func=_cmd_bench)
 
     images = sub.add_parser("images", help="build (or verify cached) guest images")
     images.add_argument("--arch", action="append", help="x86_64 or aarch64 (default both)")
@@ -187,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HarnessError as exc:
         print(f"hvlab: {exc}", file=sys.stderr)
         return 2
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         print(f"hvlab: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
