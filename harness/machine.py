@@ -7,6 +7,7 @@ idempotent and ``__exit__`` always calls it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -41,6 +42,11 @@ class Machine:
         self.owner = owner
         logs.mkdir(parents=True, exist_ok=True)
         self.paths = RunPaths(private_dir(f"hvlab-{name[:12]}-"), logs)
+        if spec.incoming is not None and "{dir}" in spec.incoming:
+            spec = dataclasses.replace(
+                spec, incoming=spec.incoming.replace("{dir}", str(self.paths.dir))
+            )
+            self.spec = spec
         self.argv = target.argv(spec, self.paths, image)
         self._proc: subprocess.Popen[bytes] | None = None
         self._qmp: QMPSession | None = None
@@ -73,14 +79,29 @@ class Machine:
             err.close()
         wait_for(self._socket_or_exit, 30.0, f"{self.name}'s QMP socket")
         self._check_alive("starting")
-        self._qmp = QMPSession(self.name, self.paths.transcript)
-        self.greeting = self._qmp.connect(self.paths.qmp)
+        # StratoVirt's QMP does not greet while an incoming migration is pending
+        # (machine_manager runs QMP on the main loop): connect on first use instead.
+        if self.spec.incoming is None or "qmp-during-incoming" in self.target.capabilities:
+            self.connect_qmp()
         if "console" in self.target.capabilities:
             self._console = Console(self.paths.serial, self.paths.serial_log, self.name)
             booting = not self.spec.start_paused and self.spec.incoming is None
             if wait_guest and booting:
                 self._console.wait_ready(boot_timeout)
         return self
+
+    def connect_qmp(self, timeout: float = 60.0) -> QMPSession:
+        """Open the QMP session (greeting + negotiation) if not open yet."""
+        if self._qmp is None:
+            session = QMPSession(self.name, self.paths.transcript)
+            try:
+                self.greeting = session.connect(self.paths.qmp, timeout)
+            except Exception:
+                session.close()
+                self._check_alive("connecting QMP")
+                raise
+            self._qmp = session
+        return self._qmp
 
     def _socket_or_exit(self) -> bool:
         assert self._proc is not None
@@ -99,9 +120,9 @@ class Machine:
     # -- access ---------------------------------------------------------------------------
     @property
     def qmp(self) -> QMPSession:
-        if self._qmp is None:
+        if self._proc is None:
             raise LaunchError(f"{self.name}: not launched")
-        return self._qmp
+        return self._qmp if self._qmp is not None else self.connect_qmp()
 
     @property
     def console(self) -> Console:

@@ -220,6 +220,9 @@ def _record(state: _Hvlab, item: pytest.Item, phases: dict[str, pytest.TestRepor
         outcome, message = "skipped", _skip_reason(setup)
     elif setup is not None and setup.failed:
         outcome, message = "error", setup.longreprtext
+    elif call is not None and hasattr(call, "wasxfail"):
+        # a strict xfail is how the catalog marks "diverges from docs"
+        outcome, message = "diverged", str(getattr(call, "wasxfail", ""))
     elif call is not None and call.failed:
         outcome, message = "failed", call.longreprtext
     elif call is not None and call.skipped:

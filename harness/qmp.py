@@ -74,12 +74,14 @@ class _RecordingClient(QMPClient):
         super().__init__(name)
         self._transcript = transcript
         self.first_message: JSON | None = None
+        self.received: list[JSON] = []  # every message, in arrival order
 
     async def _do_recv(self) -> Message:
         msg = await super()._do_recv()
         raw = dict(msg)
         if self.first_message is None:
             self.first_message = raw
+        self.received.append(raw)
         self._transcript.write("recv", raw)
         return msg
 
@@ -196,6 +198,10 @@ class QMPSession:
                 f"{self.name}: {command} failed: {type(exc).__name__}: {exc}",
                 {"sent": {"execute": command, "arguments": args}},
             ) from exc
+
+    def received(self) -> list[JSON]:
+        """Every message received so far (greeting, replies, events) in arrival order."""
+        return list(self._client.received)
 
     def wait_event(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import pytest
 
@@ -10,6 +11,27 @@ from harness.errors import QMPCommandError
 from harness.pytest_plugin import VMFactory
 from harness.spec import Topology, VMSpec
 from harness.targets.base import Target
+from suites.catalog import Expect
+
+
+@pytest.mark.catalog("LC-GREETING")
+def test_greeting_shape(
+    vms: VMFactory, standard_spec: VMSpec, expect: Callable[[str], Expect]
+) -> None:
+    """The QMP greeting has the documented shape.
+
+    1. It is {"QMP": {"version": ..., "capabilities": [...]}}.
+    2. The version object sits under the documented key ("qemu" for QEMU; S003 says
+       "StratoVirt" for StratoVirt) with integer major/minor/micro.
+    3. A package string is present.
+    """
+    vm = vms.launch(standard_spec, wait_guest=False)
+    qmp = vm.greeting["QMP"]
+    assert isinstance(qmp, dict) and isinstance(qmp["capabilities"], list)
+    key = expect("LC-GREETING").value
+    version = qmp["version"][key]
+    assert all(isinstance(version[k], int) for k in ("major", "minor", "micro"))
+    assert isinstance(qmp["version"]["package"], str)
 
 
 @pytest.mark.catalog("LC-STATUS-RUNNING")
@@ -49,6 +71,41 @@ def test_stop_then_cont(vms: VMFactory, standard_spec: VMSpec) -> None:
     assert vm.console.run("echo alive")[1] == "alive"
 
 
+@pytest.mark.catalog("LC-STOP-EVENT-ORDER")
+def test_stop_event_precedes_return(vms: VMFactory, standard_spec: VMSpec) -> None:
+    """The documented example shows STOP before stop's return.
+
+    1. stop is answered and a STOP event arrives.
+    2. On the wire, the STOP event came before the return of the stop command.
+    """
+    vm = vms.launch(standard_spec, wait_guest=False)
+    before = len(vm.qmp.received())
+    mark = vm.qmp.events.mark()
+    vm.qmp.execute("stop")
+    vm.qmp.wait_event("STOP", since=mark, timeout=10)
+    after = vm.qmp.received()[before:]
+    kinds = ["event" if "event" in m else "return" if "return" in m else "other" for m in after]
+    assert kinds.index("event") < kinds.index("return"), kinds
+
+
+@pytest.mark.catalog("LC-PAUSED-RUNNING-FLAG")
+def test_paused_status_running_flag(
+    vms: VMFactory, standard_spec: VMSpec, expect: Callable[[str], Expect]
+) -> None:
+    """The guide's example output for a paused VM.
+
+    1. After stop, status is "paused".
+    2. The running flag is what the example shows (true).
+    """
+    vm = vms.launch(standard_spec, wait_guest=False)
+    mark = vm.qmp.events.mark()
+    vm.qmp.execute("stop")
+    vm.qmp.wait_event("STOP", since=mark, timeout=10)
+    status = vm.qmp.execute("query-status")
+    assert status["status"] == "paused"
+    assert status["running"] is expect("LC-PAUSED-RUNNING-FLAG").value
+
+
 def _cpu_query(target: Target) -> str:
     return "query-cpus-fast" if "query-cpus-fast" in target.capabilities else "query-cpus"
 
@@ -85,7 +142,7 @@ def test_query_cpus_matches_smp(vms: VMFactory, standard_spec: VMSpec, target: T
 
 @pytest.mark.catalog("LC-HOTPLUGGABLE-CPUS")
 def test_query_hotpluggable_cpus_shape(
-    vms: VMFactory, standard_spec: VMSpec, target: Target
+    vms: VMFactory, standard_spec: VMSpec, expect: Callable[[str], Expect]
 ) -> None:
     """query-hotpluggable-cpus describes every possible vCPU slot (or is refused as such).
 
@@ -97,7 +154,7 @@ def test_query_hotpluggable_cpus_shape(
     """
     vm = vms.launch(standard_spec)
     topo = standard_spec.topology
-    if "hotpluggable-cpus" not in target.capabilities:
+    if expect("LC-HOTPLUGGABLE-CPUS").value == "refused":
         with pytest.raises(QMPCommandError) as info:
             vm.qmp.execute("query-hotpluggable-cpus")
         assert info.value.error_class == "GenericError"

@@ -23,6 +23,7 @@ QEMU_CAPABILITIES = frozenset(
         "snapshot",
         "hotplug-pcie",
         "quit-event",
+        "qmp-during-incoming",
     }
 )
 #: QEMU 7.2's Arm virt machine does not set has_hotpluggable_cpus (hw/arm/virt.c), so

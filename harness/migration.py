@@ -1,0 +1,221 @@
+"""Live migration over QMP: start, watch, cancel; typed results with a time series.
+
+A migration is done only when the terminal status arrived *and* both runstates are
+right (source postmigrate, destination running): ``MigrationResult`` carries all three,
+and ``finish`` waits for the destination's runstate, not just the source's status.
+QEMU's status names come from qapi/migration.json (MigrationStatus); StratoVirt's from
+migration/src/protocol.rs (MigrationStatus), which spells "canceled" with one "l".
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.machine import Machine
+from harness.waits import wait_for
+
+TERMINAL = frozenset({"completed", "failed", "cancelled", "canceled"})
+
+
+class Transport(enum.Enum):
+    TCP = "tcp"
+    UNIX = "unix"
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago (for hypervisors that cannot bind :0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def incoming_uri(transport: Transport, capabilities: frozenset[str]) -> str:
+    """The -incoming argument for a destination.
+
+    tcp: port 0 (kernel-chosen, read back with query-migrate) where QMP answers during an
+    incoming migration (QEMU); else a free port picked here (StratoVirt). unix: a socket in
+    a fresh private directory.
+    """
+    if transport is Transport.TCP:
+        port = 0 if "qmp-during-incoming" in capabilities else free_port()
+        return f"tcp:127.0.0.1:{port}"
+    return "unix:{dir}/migrate.sock"  # Machine puts it in the VM's private run dir
+
+
+def destination_uri(dst: Machine, transport: Transport) -> str:
+    """Where the source must connect: the real port of a tcp:...:0 listener, or the socket."""
+    incoming = dst.spec.incoming
+    assert incoming is not None, f"{dst.name} was not started with -incoming"
+    if transport is Transport.UNIX or not incoming.endswith(":0"):
+        return incoming
+    info = dst.qmp.execute("query-migrate")
+    for addr in info.get("socket-address", []):
+        if addr.get("type") == "inet":
+            return f"tcp:{addr['host']}:{addr['port']}"
+    raise HarnessError(f"{dst.name}: query-migrate shows no listening address: {info}")
+
+
+@dataclass
+class Sample:
+    t: float
+    status: str
+    remaining: int | None = None
+    transferred: int | None = None
+    dirty_pages_rate: int | None = None
+    throttle: int | None = None
+
+    @classmethod
+    def from_info(cls, t: float, info: dict[str, Any]) -> Sample:
+        ram = info.get("ram", {})
+        return cls(
+            t=round(t, 3),
+            status=str(info.get("status", "none")),
+            remaining=ram.get("remaining"),
+            transferred=ram.get("transferred"),
+            dirty_pages_rate=ram.get("dirty-pages-rate"),
+            throttle=info.get("cpu-throttle-percentage"),
+        )
+
+
+@dataclass
+class MigrationResult:
+    status: str
+    history: list[str] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
+    final: dict[str, Any] = field(default_factory=dict)
+    events: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    src_runstate: str = ""
+    dst_runstate: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["samples"] = [
+            {
+                "t": s.t,
+                "status": s.status,
+                "remaining": s.remaining,
+                "transferred": s.transferred,
+                "dirty-pages-rate": s.dirty_pages_rate,
+                "cpu-throttle-percentage": s.throttle,
+            }
+            for s in self.samples
+        ]
+        data["status_history"] = self.history
+        return data
+
+    def save(self, path: Path) -> None:
+        """Write migration.json next to the VM's logs (the report plots it)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=1, default=str))
+
+
+class Watch:
+    """Polls query-migrate on the source and collects status history and samples."""
+
+    def __init__(self, src: Machine) -> None:
+        self.src = src
+        self.start = time.monotonic()
+        self.history: list[str] = []
+        self.samples: list[Sample] = []
+        self.event_mark = src.qmp.events.mark()
+
+    def poll(self) -> dict[str, Any]:
+        info: dict[str, Any] = self.src.qmp.execute("query-migrate")
+        sample = Sample.from_info(time.monotonic() - self.start, info)
+        self.samples.append(sample)
+        if not self.history or self.history[-1] != sample.status:
+            self.history.append(sample.status)
+        return info
+
+    def until(self, statuses: frozenset[str] | set[str], timeout: float) -> dict[str, Any]:
+        """Poll until the status is one of ``statuses``; return that query-migrate answer."""
+
+        def probe() -> dict[str, Any] | None:
+            info = self.poll()
+            return info if info.get("status") in statuses else None
+
+        return wait_for(
+            probe, timeout, f"{self.src.name} migration status in {sorted(statuses)}", interval=0.1
+        )
+
+    def event_statuses(self) -> list[str]:
+        """Statuses announced by QEMU's MIGRATION events (StratoVirt has none)."""
+        return [
+            str(e.get("data", {}).get("status"))
+            for e in self.src.qmp.events.snapshot()[self.event_mark :]
+            if e.get("event") == "MIGRATION"
+        ]
+
+    def result(self, final: dict[str, Any]) -> MigrationResult:
+        return MigrationResult(
+            status=str(final.get("status")),
+            history=list(self.history),
+            samples=list(self.samples),
+            final=final,
+            events=self.event_statuses(),
+            seconds=round(time.monotonic() - self.start, 3),
+        )
+
+
+def start(
+    src: Machine,
+    uri: str,
+    parameters: dict[str, Any] | None = None,
+    capabilities: dict[str, bool] | None = None,
+) -> Watch:
+    """Apply parameters/capabilities (QEMU) and issue ``migrate``; return a watch."""
+    if capabilities:
+        caps = [{"capability": k, "state": v} for k, v in capabilities.items()]
+        src.qmp.execute("migrate-set-capabilities", {"capabilities": caps})
+    if parameters:
+        src.qmp.execute("migrate-set-parameters", parameters)
+    watch = Watch(src)
+    src.qmp.execute("migrate", {"uri": uri})
+    watch.poll()
+    return watch
+
+
+def runstate(vm: Machine) -> str:
+    return str(vm.qmp.execute("query-status")["status"])
+
+
+def finish(watch: Watch, dst: Machine | None, timeout: float = 120.0) -> MigrationResult:
+    """Wait for a terminal status, then for the destination to run; fill both runstates."""
+    final = watch.until(TERMINAL, timeout)
+    if final.get("status") == "completed" and not final.get("total-time"):
+        # QEMU sets "completed" a moment before total-time/downtime are filled in.
+        final = watch.poll()
+    result = watch.result(final)
+    result.src_runstate = runstate(watch.src)
+    if dst is not None and result.status == "completed":
+        result.dst_runstate = wait_for(
+            lambda: (lambda s: s if s in ("running", "paused") else None)(runstate(dst)),
+            30.0,
+            f"{dst.name} to leave inmigrate",
+        )
+    return result
+
+
+def migrate(
+    src: Machine,
+    dst: Machine,
+    transport: Transport,
+    parameters: dict[str, Any] | None = None,
+    timeout: float = 120.0,
+) -> MigrationResult:
+    """One full live migration from ``src`` to ``dst`` (already listening)."""
+    watch = start(src, destination_uri(dst, transport), parameters)
+    return finish(watch, dst, timeout)
+
+
+def slow_enough(seconds: float, dirty_mib: int) -> dict[str, Any]:
+    """max-bandwidth that makes ``dirty_mib`` of guest data take about ``seconds``."""
+    return {"max-bandwidth": max(1, int(dirty_mib * (1 << 20) / seconds))}
