@@ -141,7 +141,7 @@ class LibvirtDaemon:
         """
         self.run = Path(tempfile.mkdtemp(prefix=f"hvlab-libvirt-{self.name}-"))
         os.chmod(self.run, 0o700)
-        for sub in ("etc", "etc/qemu", "lib", "log", "sock", "images"):
+        for sub in ("etc", "etc/qemu", "lib", "lib/images", "log", "sock"):
             (self.run / sub).mkdir(mode=0o700, exist_ok=True)
         (self.run / "etc" / "libvirtd.conf").write_text(_libvirtd_conf(
             self.run, self.host_uuid, self.port_min + 64))
