@@ -13,8 +13,10 @@ def main(count: int = 20_000) -> None:
     verdicts = run_model(scenarios)
     dt = time.perf_counter() - t0
     accepted = sum(v.accepted for v in verdicts)
-    print(f"model: {count} flag scenarios in {dt:.3f}s = {count / dt:,.0f} scenarios/s "
-          f"({accepted} accepted)")
+    print(
+        f"model: {count} flag scenarios in {dt:.3f}s = {count / dt:,.0f} scenarios/s "
+        f"({accepted} accepted)"
+    )
 
 
 if __name__ == "__main__":

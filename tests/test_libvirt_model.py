@@ -46,17 +46,24 @@ def test_seed_002_example_runs_verbatim(two_hosts: tuple[libvirt.virConnect, ...
     ("flags", "code", "domain"),
     [
         (MigrateFlag.TUNNELLED, libvirt.VIR_ERR_OPERATION_INVALID, libvirt.VIR_FROM_DOMAIN),
-        (MigrateFlag.NON_SHARED_DISK | MigrateFlag.NON_SHARED_INC | MigrateFlag.TUNNELLED,
-         libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_FROM_DOMAIN),
+        (
+            MigrateFlag.NON_SHARED_DISK | MigrateFlag.NON_SHARED_INC | MigrateFlag.TUNNELLED,
+            libvirt.VIR_ERR_INVALID_ARG,
+            libvirt.VIR_FROM_DOMAIN,
+        ),
         (MigrateFlag.OFFLINE, libvirt.VIR_ERR_OPERATION_INVALID, libvirt.VIR_FROM_QEMU),
-        (MigrateFlag.ZEROCOPY | MigrateFlag.OFFLINE, libvirt.VIR_ERR_OPERATION_INVALID,
-         libvirt.VIR_FROM_QEMU),
+        (
+            MigrateFlag.ZEROCOPY | MigrateFlag.OFFLINE,
+            libvirt.VIR_ERR_OPERATION_INVALID,
+            libvirt.VIR_FROM_QEMU,
+        ),
         (1 << 21, libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_FROM_QEMU),
         (MigrateFlag.LIVE | MigrateFlag.TLS, libvirt.VIR_ERR_INTERNAL_ERROR, libvirt.VIR_FROM_QEMU),
     ],
 )
-def test_refusals_carry_libvirt_codes(two_hosts: tuple[libvirt.virConnect, ...], flags: int,
-                                      code: int, domain: int) -> None:
+def test_refusals_carry_libvirt_codes(
+    two_hosts: tuple[libvirt.virConnect, ...], flags: int, code: int, domain: int
+) -> None:
     """Verified:
     1. The call raises libvirtError.
     2. Its error code and domain are libvirt 9.0's for the first failing check.
@@ -81,7 +88,9 @@ def test_outcomes_follow_flags(two_hosts: tuple[libvirt.virConnect, ...]) -> Non
     src.defineXML(XML).create()
     dom = src.lookupByName("instance_name")
     f = MigrateFlag
-    new = dom.migrate(dst, int(f.LIVE | f.PERSIST_DEST | f.PAUSED | f.UNDEFINE_SOURCE), None, None, 0)
+    new = dom.migrate(
+        dst, int(f.LIVE | f.PERSIST_DEST | f.PAUSED | f.UNDEFINE_SOURCE), None, None, 0
+    )
     assert new.isPersistent() and new.state()[0] == libvirt.VIR_DOMAIN_PAUSED
     with pytest.raises(libvirt.libvirtError):
         src.lookupByName("instance_name")

@@ -15,6 +15,7 @@ def test_state_machine_invariants() -> None:
        never lost, never running twice, persistence/pause as the flags say.
     """
     examples = int(os.environ.get("HVLAB_SM_EXAMPLES", "200"))
-    MigrationMachine.TestCase.settings = settings(max_examples=examples,
-                                                  stateful_step_count=20, deadline=None)
+    MigrationMachine.TestCase.settings = settings(
+        max_examples=examples, stateful_step_count=20, deadline=None
+    )
     MigrationMachine.TestCase().runTest()

@@ -143,8 +143,9 @@ class LibvirtDaemon:
         os.chmod(self.run, 0o700)
         for sub in ("etc", "etc/qemu", "lib", "lib/images", "log", "sock"):
             (self.run / sub).mkdir(mode=0o700, exist_ok=True)
-        (self.run / "etc" / "libvirtd.conf").write_text(_libvirtd_conf(
-            self.run, self.host_uuid, self.port_min + 64))
+        (self.run / "etc" / "libvirtd.conf").write_text(
+            _libvirtd_conf(self.run, self.host_uuid, self.port_min + 64)
+        )
         (self.run / "etc" / "qemu.conf").write_text(_qemu_conf(self.port_min))
         (self.run / "etc" / "libvirt.conf").write_text("")
         entry = [sys.executable, "-m", "harness.libvirt.ns_entry", str(self.run)]
@@ -152,11 +153,25 @@ class LibvirtDaemon:
             argv = [UNSHARE, "--mount", "--net", "--propagation", "private", "--", *entry, "lo"]
         else:
             assert net_of.proc is not None
-            argv = [NSENTER, f"--net=/proc/{net_of.proc.pid}/ns/net", "--", UNSHARE,
-                    "--mount", "--propagation", "private", "--", *entry]
+            argv = [
+                NSENTER,
+                f"--net=/proc/{net_of.proc.pid}/ns/net",
+                "--",
+                UNSHARE,
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                *entry,
+            ]
         out = (self.run / "log" / "stdio.log").open("wb")
-        self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         out.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

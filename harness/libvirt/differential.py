@@ -28,9 +28,23 @@ SIM_DST = "sim+qemu:///system?host=dst&socket=/sim/dst"
 SIM_DST_P2P = "sim+qemu://dst/system"
 
 #: Flags that make a refusal likely or that matter for outcomes; drawn more often.
-_HOT = [F.PEER2PEER, F.TUNNELLED, F.PERSIST_DEST, F.UNDEFINE_SOURCE, F.PAUSED, F.OFFLINE,
-        F.NON_SHARED_DISK, F.NON_SHARED_INC, F.POSTCOPY, F.ZEROCOPY, F.PARALLEL, F.TLS,
-        F.UNSAFE, F.NON_SHARED_SYNCHRONOUS_WRITES, F.POSTCOPY_RESUME]
+_HOT = [
+    F.PEER2PEER,
+    F.TUNNELLED,
+    F.PERSIST_DEST,
+    F.UNDEFINE_SOURCE,
+    F.PAUSED,
+    F.OFFLINE,
+    F.NON_SHARED_DISK,
+    F.NON_SHARED_INC,
+    F.POSTCOPY,
+    F.ZEROCOPY,
+    F.PARALLEL,
+    F.TLS,
+    F.UNSAFE,
+    F.NON_SHARED_SYNCHRONOUS_WRITES,
+    F.POSTCOPY_RESUME,
+]
 
 
 def generate(count: int, seed: int) -> list[Scenario]:
@@ -54,16 +68,34 @@ def generate(count: int, seed: int) -> list[Scenario]:
         api = rng.choice(list(Api))
         extra: tuple[tuple[str, Any], ...] = ()
         if api.typed_params and rng.random() < 0.3:
-            extra = (rng.choice([("parallel.connections", 2), ("auto_converge.initial", 30),
-                                 ("compression", "xbzrle"), ("bogus.param", 1)]),)
-        out.append(Scenario(api=api, flags=flags, domain=rng.choice(specs),
-                            dname=rng.choice([None, None, "hvlab-fz-renamed"]),
-                            bandwidth=rng.choice([0, 0, 50]), extra=extra))
+            extra = (
+                rng.choice(
+                    [
+                        ("parallel.connections", 2),
+                        ("auto_converge.initial", 30),
+                        ("compression", "xbzrle"),
+                        ("bogus.param", 1),
+                    ]
+                ),
+            )
+        out.append(
+            Scenario(
+                api=api,
+                flags=flags,
+                domain=rng.choice(specs),
+                dname=rng.choice([None, None, "hvlab-fz-renamed"]),
+                bandwidth=rng.choice([0, 0, 50]),
+                extra=extra,
+            )
+        )
     return out
 
 
-def run_all(session: Session, scenarios: Iterable[Scenario],
-            progress: Callable[[int, Verdict], None] | None = None) -> list[Verdict]:
+def run_all(
+    session: Session,
+    scenarios: Iterable[Scenario],
+    progress: Callable[[int, Verdict], None] | None = None,
+) -> list[Verdict]:
     verdicts = []
     for i, sc in enumerate(scenarios):
         verdicts.append(session.run(sc))
@@ -114,8 +146,9 @@ def compare(scenarios: list[Scenario], model: list[Verdict], real: list[Verdict]
     for sc, m, r in zip(scenarios, model, real, strict=True):
         same = m.key() == r.key()
         agree += same
-        rows.append({"scenario": sc.label(), "agree": same, "model": m.to_json(),
-                     "real": r.to_json()})
+        rows.append(
+            {"scenario": sc.label(), "agree": same, "model": m.to_json(), "real": r.to_json()}
+        )
     n = len(rows)
     return {
         "compared": n,
@@ -145,9 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path("reports/libvirt-differential") / f"{args.seed}-{args.count}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1, default=str))
-    print(f"compared {report['compared']} agree {report['agree']} "
-          f"({report['agreement_pct']}%), real accepted {report['accepted_real']}, "
-          f"real {report['real_seconds']}s -> {out}")
+    print(
+        f"compared {report['compared']} agree {report['agree']} "
+        f"({report['agreement_pct']}%), real accepted {report['accepted_real']}, "
+        f"real {report['real_seconds']}s -> {out}"
+    )
     return 0 if report["agree"] == report["compared"] else 1
 
 

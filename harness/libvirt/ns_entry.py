@@ -2,7 +2,8 @@
 
 ``unshare --mount --propagation private -- python -m harness.libvirt.ns_entry RUNDIR``
 mounts private tmpfs over ``/run`` and ``/var`` (only inside the new mount
-namespace), gives it a passwd/group with the ``libvirt-qemu`` account, binds ``RUNDIR/etc`` over ``/etc/libvirt`` and ``RUNDIR/lib`` over
+namespace), gives it a passwd/group with the ``libvirt-qemu`` account,
+binds ``RUNDIR/etc`` over ``/etc/libvirt`` and ``RUNDIR/lib`` over
 ``/var/lib/libvirt``, then execs ``libvirtd`` with ``RUNDIR/etc/libvirtd.conf``.
 Every qemu the daemon spawns inherits the namespace, so two daemons never see
 each other's state, pid files or domain definitions. When the last process in
@@ -40,8 +41,10 @@ def main(argv: list[str]) -> int:
     # reads qemu.conf (virQEMUDriverConfigNew, src/qemu/qemu_conf.c); give the
     # namespace its own passwd/group holding that account instead of adding
     # one to the host.
-    for name, line in (("passwd", "libvirt-qemu:x:64055:64055::/var/lib/libvirt:/bin/false"),
-                       ("group", "libvirt-qemu:x:64055:\nkvm:x:64056:")):
+    for name, line in (
+        ("passwd", "libvirt-qemu:x:64055:64055::/var/lib/libvirt:/bin/false"),
+        ("group", "libvirt-qemu:x:64055:\nkvm:x:64056:"),
+    ):
         text = Path("/etc", name).read_text()
         (rundir / name).write_text(text.rstrip("\n") + "\n" + line.replace("\\n", "\n") + "\n")
         _mount("--bind", str(rundir / name), f"/etc/{name}")
@@ -50,8 +53,14 @@ def main(argv: list[str]) -> int:
     _mount("--bind", str(rundir / "log"), "/var/log/libvirt")
     os.execv(
         LIBVIRTD,
-        [LIBVIRTD, "--listen", "--config", str(rundir / "etc" / "libvirtd.conf"), "--pid-file",
-         "/run/libvirtd.pid"],
+        [
+            LIBVIRTD,
+            "--listen",
+            "--config",
+            str(rundir / "etc" / "libvirtd.conf"),
+            "--pid-file",
+            "/run/libvirtd.pid",
+        ],
     )
     return 1  # pragma: no cover - execv does not return
 

@@ -65,8 +65,11 @@ class SimHost:
     def find(self, name: str) -> DomainRecord:
         rec = self.domains.get(name)
         if rec is None:
-            raise refuse(ErrorNumber.NO_DOMAIN, ErrorDomain.QEMU,
-                         f"Domain not found: no domain with matching name '{name}'").exception()
+            raise refuse(
+                ErrorNumber.NO_DOMAIN,
+                ErrorDomain.QEMU,
+                f"Domain not found: no domain with matching name '{name}'",
+            ).exception()
         return rec
 
 
@@ -74,12 +77,13 @@ def _get_host(name: str) -> SimHost:
     return _hosts.setdefault(name, SimHost(name))
 
 
-def open(uri: str | None = None) -> virConnect:  # noqa: A001 - libvirt-python's name
+def open(uri: str | None = None) -> virConnect:
     """libvirt.open(): a connection to a simulated host."""
     name = host_name(uri or "")
     if name is None:
-        raise refuse(ErrorNumber.NO_SUPPORT, ErrorDomain.NONE,
-                     f"no connection driver available for {uri}").exception()
+        raise refuse(
+            ErrorNumber.NO_SUPPORT, ErrorDomain.NONE, f"no connection driver available for {uri}"
+        ).exception()
     return virConnect(_get_host(name), uri or "")
 
 
@@ -91,52 +95,69 @@ def _parse_xml(xml: str) -> DomainFacts:
         drv = d.find("driver")
         cache = Cache((drv.get("cache") if drv is not None else None) or "writeback")
         target = d.find("target")
-        disks.append(Disk(target.get("dev", "vda") if target is not None else "vda", cache,
-                          d.find("readonly") is not None))
-    return DomainFacts(name=name, active=False, paused=False, persistent=False,
-                       disks=tuple(disks), hard_limit=root.find("memtune/hard_limit") is not None)
+        disks.append(
+            Disk(
+                target.get("dev", "vda") if target is not None else "vda",
+                cache,
+                d.find("readonly") is not None,
+            )
+        )
+    return DomainFacts(
+        name=name,
+        active=False,
+        paused=False,
+        persistent=False,
+        disks=tuple(disks),
+        hard_limit=root.find("memtune/hard_limit") is not None,
+    )
 
 
-class virConnect:  # noqa: N801 - libvirt-python's name
+class virConnect:
     def __init__(self, host: SimHost, uri: str) -> None:
         self.host, self.uri = host, uri
 
-    def getURI(self) -> str:  # noqa: N802
+    def getURI(self) -> str:
         return self.uri
 
-    def getHostname(self) -> str:  # noqa: N802
+    def getHostname(self) -> str:
         return self.host.name
 
     def close(self) -> int:
         return 0
 
-    def lookupByName(self, name: str) -> virDomain:  # noqa: N802
+    def lookupByName(self, name: str) -> virDomain:
         self.host.find(name)
         return virDomain(self, name)
 
-    def listAllDomains(self, flags: int = 0) -> list[virDomain]:  # noqa: N802
+    def listAllDomains(self, flags: int = 0) -> list[virDomain]:
         return [virDomain(self, n) for n in self.host.domains]
 
-    def defineXML(self, xml: str) -> virDomain:  # noqa: N802
+    def defineXML(self, xml: str) -> virDomain:
         facts = _parse_xml(xml)
         rec = self.host.domains.get(facts.name)
         if rec is None:
-            self.host.domains[facts.name] = DomainRecord(replace(facts, persistent=True), facts.name)
+            self.host.domains[facts.name] = DomainRecord(
+                replace(facts, persistent=True), facts.name
+            )
         else:
             rec.facts = replace(rec.facts, persistent=True, disks=facts.disks)
         return virDomain(self, facts.name)
 
-    def createXML(self, xml: str, flags: int = 0) -> virDomain:  # noqa: N802
+    def createXML(self, xml: str, flags: int = 0) -> virDomain:
         facts = _parse_xml(xml)
         if facts.name in self.host.domains:
-            raise refuse(ErrorNumber.OPERATION_INVALID, ErrorDomain.QEMU,
-                         f"Requested operation is not valid: domain '{facts.name}' already exists").exception()
-        self.host.domains[facts.name] = DomainRecord(replace(facts, active=True), facts.name,
-                                                     next(_ids))
+            raise refuse(
+                ErrorNumber.OPERATION_INVALID,
+                ErrorDomain.QEMU,
+                f"Requested operation is not valid: domain '{facts.name}' already exists",
+            ).exception()
+        self.host.domains[facts.name] = DomainRecord(
+            replace(facts, active=True), facts.name, next(_ids)
+        )
         return virDomain(self, facts.name)
 
 
-class virDomain:  # noqa: N801 - libvirt-python's name
+class virDomain:
     def __init__(self, conn: virConnect, name: str) -> None:
         self._conn, self._name = conn, name
 
@@ -149,8 +170,11 @@ class virDomain:  # noqa: N801 - libvirt-python's name
         self._rec.facts = replace(self._rec.facts, **changes)
 
     def _not_running(self) -> libvirtError:
-        return refuse(ErrorNumber.OPERATION_INVALID, ErrorDomain.QEMU,
-                      "Requested operation is not valid: domain is not running").exception()
+        return refuse(
+            ErrorNumber.OPERATION_INVALID,
+            ErrorDomain.QEMU,
+            "Requested operation is not valid: domain is not running",
+        ).exception()
 
     def name(self) -> str:
         return self._name
@@ -160,8 +184,11 @@ class virDomain:  # noqa: N801 - libvirt-python's name
 
     def create(self) -> int:
         if self._rec.facts.active:
-            raise refuse(ErrorNumber.OPERATION_INVALID, ErrorDomain.QEMU,
-                         "Requested operation is not valid: domain is already running").exception()
+            raise refuse(
+                ErrorNumber.OPERATION_INVALID,
+                ErrorDomain.QEMU,
+                "Requested operation is not valid: domain is already running",
+            ).exception()
         self._rec.domid = next(_ids)
         self._set(active=True, paused=False)
         return 0
@@ -190,29 +217,36 @@ class virDomain:  # noqa: N801 - libvirt-python's name
     def undefine(self) -> int:
         rec = self._rec
         if not rec.facts.persistent:
-            raise refuse(ErrorNumber.OPERATION_INVALID, ErrorDomain.QEMU,
-                         "Requested operation is not valid: cannot undefine transient domain").exception()
+            raise refuse(
+                ErrorNumber.OPERATION_INVALID,
+                ErrorDomain.QEMU,
+                "Requested operation is not valid: cannot undefine transient domain",
+            ).exception()
         if rec.facts.active:
             self._set(persistent=False)
         else:
             del self._conn.host.domains[self._name]
         return 0
 
-    def undefineFlags(self, flags: int = 0) -> int:  # noqa: N802
+    def undefineFlags(self, flags: int = 0) -> int:
         return self.undefine()
 
-    def isActive(self) -> int:  # noqa: N802
+    def isActive(self) -> int:
         return int(self._rec.facts.active)
 
-    def isPersistent(self) -> int:  # noqa: N802
+    def isPersistent(self) -> int:
         return int(self._rec.facts.persistent)
 
     def state(self, flags: int = 0) -> list[int]:
         f = self._rec.facts
-        st = VIR_DOMAIN_SHUTOFF if not f.active else (VIR_DOMAIN_PAUSED if f.paused else VIR_DOMAIN_RUNNING)
+        st = (
+            VIR_DOMAIN_SHUTOFF
+            if not f.active
+            else (VIR_DOMAIN_PAUSED if f.paused else VIR_DOMAIN_RUNNING)
+        )
         return [st, 1 if st == VIR_DOMAIN_RUNNING else 0]
 
-    def setDirtyRate(self, mib_s: float, working_set_mib: float = 8.0) -> None:  # noqa: N802
+    def setDirtyRate(self, mib_s: float, working_set_mib: float = 8.0) -> None:
         """Simulator-only knob: the guest's dirty rate and working set."""
         self._set(dirty_rate=mib_s, working_set=working_set_mib)
 
@@ -222,33 +256,38 @@ class virDomain:  # noqa: N801 - libvirt-python's name
     # *armed* before the migrate call and consumed by the next run that needs them.
     _armed: dict[tuple[str, str], str] = {}  # noqa: RUF012 - per-process registry
 
-    def abortJob(self) -> int:  # noqa: N802
+    def abortJob(self) -> int:
         """Arm an abort for the next migration of this domain (see class note)."""
         if not self._rec.facts.active:
             raise self._not_running()
         virDomain._armed[(self._conn.host.name, self._name)] = "abort"
         return 0
 
-    def migrateStartPostCopy(self, flags: int = 0) -> int:  # noqa: N802
+    def migrateStartPostCopy(self, flags: int = 0) -> int:
         """Arm the switch to post-copy for the next POSTCOPY migration."""
         if not self._rec.facts.active:
             raise self._not_running()
         virDomain._armed[(self._conn.host.name, self._name)] = "postcopy"
         return 0
 
-    def jobStats(self, flags: int = 0) -> dict[str, Any]:  # noqa: N802
+    def jobStats(self, flags: int = 0) -> dict[str, Any]:
         rec = self._rec
         if rec.job is None:
             return {"type": 0}  # VIR_DOMAIN_JOB_NONE
         return {"type": 3, "operation": 3, "status": rec.job.run.value}  # COMPLETED, MIGRATION_OUT
 
-    def _migrate(self, api: Api, dhost: SimHost | None, flags: int, params: Mapping[str, Any],
-                 dconnuri: str | None) -> virDomain:
+    def _migrate(
+        self,
+        api: Api,
+        dhost: SimHost | None,
+        flags: int,
+        params: Mapping[str, Any],
+        dconnuri: str | None,
+    ) -> virDomain:
         rec = self._rec
         dest_name = host_name(dconnuri) if dconnuri else (dhost.name if dhost else None)
         reachable = dest_name is not None and (dhost is not None or dest_name in _hosts)
-        call = MigrationCall(api, int(flags), dict(params), dconnuri,
-                             dest_reachable=reachable)
+        call = MigrationCall(api, int(flags), dict(params), dconnuri, dest_reachable=reachable)
         target = dhost or (_hosts.get(dest_name) if dest_name else None)
         profile = target.profile if target else HostProfile()
         outcome = decide(call, rec.facts, profile, _engine)
@@ -260,12 +299,17 @@ class virDomain:  # noqa: N801 - libvirt-python's name
         if run is RunOutcome.NEEDS_POSTCOPY and armed == "postcopy":
             run = RunOutcome.COMPLETED
         if armed == "abort" or run in (RunOutcome.NEVER_CONVERGES, RunOutcome.NEEDS_POSTCOPY):
-            raise refuse(ErrorNumber.OPERATION_ABORTED, ErrorDomain.QEMU,
-                         "operation aborted: migration out job: canceled by client").exception()
+            raise refuse(
+                ErrorNumber.OPERATION_ABORTED,
+                ErrorDomain.QEMU,
+                "operation aborted: migration out job: canceled by client",
+            ).exception()
         if outcome.dest_name in target.domains and target.domains[outcome.dest_name].facts.active:
-            raise refuse(ErrorNumber.OPERATION_INVALID, ErrorDomain.QEMU,
-                         f"Requested operation is not valid: domain '{outcome.dest_name}' is "
-                         "already active").exception()
+            raise refuse(
+                ErrorNumber.OPERATION_INVALID,
+                ErrorDomain.QEMU,
+                f"Requested operation is not valid: domain '{outcome.dest_name}' is already active",
+            ).exception()
         self._apply(target, outcome, run)
         return virDomain(virConnect(target, dconnuri or ""), outcome.dest_name)
 
@@ -275,12 +319,21 @@ class virDomain:  # noqa: N801 - libvirt-python's name
         if plan.offline:
             target.domains[plan.dest_name] = DomainRecord(
                 replace(facts, name=plan.dest_name, active=False, paused=False, persistent=True),
-                src.uuid)
+                src.uuid,
+            )
         else:
             target.domains[plan.dest_name] = DomainRecord(
-                replace(facts, name=plan.dest_name, active=True, paused=plan.dest_paused,
-                        persistent=plan.dest_persistent),
-                src.uuid, next(_ids), replace(plan, run=run))
+                replace(
+                    facts,
+                    name=plan.dest_name,
+                    active=True,
+                    paused=plan.dest_paused,
+                    persistent=plan.dest_persistent,
+                ),
+                src.uuid,
+                next(_ids),
+                replace(plan, run=run),
+            )
             # qemuMigrationSrcConfirmPhase: the source QEMU is stopped; a transient
             # domain disappears, a persistent one stays defined and shut off.
             if facts.persistent:
@@ -295,8 +348,12 @@ class virDomain:  # noqa: N801 - libvirt-python's name
                 del self._conn.host.domains[self._name]
 
     @staticmethod
-    def _fixed(dname: str | None, uri: str | None, bandwidth: int, dxml: str | None = None,
-               ) -> dict[str, Any]:
+    def _fixed(
+        dname: str | None,
+        uri: str | None,
+        bandwidth: int,
+        dxml: str | None = None,
+    ) -> dict[str, Any]:
         """virDomainMigrateUnmanaged: fixed arguments -> typed parameters."""
         p: dict[str, Any] = {}
         if uri:
@@ -309,38 +366,73 @@ class virDomain:  # noqa: N801 - libvirt-python's name
             p["bandwidth"] = bandwidth
         return p
 
-    def migrate(self, dconn: virConnect, flags: int = 0, dname: str | None = None,
-                uri: str | None = None, bandwidth: int = 0) -> virDomain:
+    def migrate(
+        self,
+        dconn: virConnect,
+        flags: int = 0,
+        dname: str | None = None,
+        uri: str | None = None,
+        bandwidth: int = 0,
+    ) -> virDomain:
         p2p_uri = (uri or dconn.getURI()) if int(flags) & 2 else None
-        return self._migrate(Api.MIGRATE, dconn.host, flags,
-                             self._fixed(dname, None if p2p_uri else uri, bandwidth), p2p_uri)
+        return self._migrate(
+            Api.MIGRATE,
+            dconn.host,
+            flags,
+            self._fixed(dname, None if p2p_uri else uri, bandwidth),
+            p2p_uri,
+        )
 
-    def migrate2(self, dconn: virConnect, dxml: str | None = None, flags: int = 0,
-                 dname: str | None = None, uri: str | None = None, bandwidth: int = 0,
-                 ) -> virDomain:
+    def migrate2(
+        self,
+        dconn: virConnect,
+        dxml: str | None = None,
+        flags: int = 0,
+        dname: str | None = None,
+        uri: str | None = None,
+        bandwidth: int = 0,
+    ) -> virDomain:
         p2p_uri = dconn.getURI() if int(flags) & 2 else None
-        return self._migrate(Api.MIGRATE2, dconn.host, flags,
-                             self._fixed(dname, uri, bandwidth, dxml), p2p_uri)
+        return self._migrate(
+            Api.MIGRATE2, dconn.host, flags, self._fixed(dname, uri, bandwidth, dxml), p2p_uri
+        )
 
     def migrate3(self, dconn: virConnect, params: Mapping[str, Any], flags: int = 0) -> virDomain:
         return self._migrate(Api.MIGRATE3, dconn.host, flags, params, None)
 
-    def migrateToURI(self, duri: str, flags: int = 0, dname: str | None = None,  # noqa: N802
-                     bandwidth: int = 0) -> int:
+    def migrateToURI(
+        self, duri: str, flags: int = 0, dname: str | None = None, bandwidth: int = 0
+    ) -> int:
         p2p = bool(int(flags) & 2)
-        self._migrate(Api.MIGRATE_TO_URI, None, flags,
-                      self._fixed(dname, None if p2p else duri, bandwidth), duri if p2p else None)
+        self._migrate(
+            Api.MIGRATE_TO_URI,
+            None,
+            flags,
+            self._fixed(dname, None if p2p else duri, bandwidth),
+            duri if p2p else None,
+        )
         return 0
 
-    def migrateToURI2(self, dconnuri: str | None = None, miguri: str | None = None,  # noqa: N802
-                      dxml: str | None = None, flags: int = 0, dname: str | None = None,
-                      bandwidth: int = 0) -> int:
+    def migrateToURI2(
+        self,
+        dconnuri: str | None = None,
+        miguri: str | None = None,
+        dxml: str | None = None,
+        flags: int = 0,
+        dname: str | None = None,
+        bandwidth: int = 0,
+    ) -> int:
         p2p = bool(int(flags) & 2)
-        self._migrate(Api.MIGRATE_TO_URI2, None, flags, self._fixed(dname, miguri, bandwidth, dxml),
-                      dconnuri if p2p else None)
+        self._migrate(
+            Api.MIGRATE_TO_URI2,
+            None,
+            flags,
+            self._fixed(dname, miguri, bandwidth, dxml),
+            dconnuri if p2p else None,
+        )
         return 0
 
-    def migrateToURI3(self, dconnuri: str, params: Mapping[str, Any], flags: int = 0) -> int:  # noqa: N802
+    def migrateToURI3(self, dconnuri: str, params: Mapping[str, Any], flags: int = 0) -> int:
         p2p = bool(int(flags) & 2)
         self._migrate(Api.MIGRATE_TO_URI3, None, flags, params, dconnuri if p2p else None)
         return 0

@@ -70,8 +70,7 @@ def _early_driver(call: MigrationCall) -> Refusal | None:
         return refuse(
             ErrorNumber.OPERATION_INVALID,
             ErrorDomain.QEMU,
-            "Requested operation is not valid: zero-copy is only available for parallel "
-            "migration",
+            "Requested operation is not valid: zero-copy is only available for parallel migration",
         )
     return None
 
@@ -111,8 +110,16 @@ def decide(
             rules.check_active(dom, flags),
         ]
     else:
-        fn = "qemuDomainMigrateBegin3Params" if call.api is Api.MIGRATE3 else "qemuDomainMigrateBegin3"
-        steps = [rules.check_driver_entry(call, fn), _early_driver(call), rules.check_active(dom, flags)]
+        fn = (
+            "qemuDomainMigrateBegin3Params"
+            if call.api is Api.MIGRATE3
+            else "qemuDomainMigrateBegin3"
+        )
+        steps = [
+            rules.check_driver_entry(call, fn),
+            _early_driver(call),
+            rules.check_active(dom, flags),
+        ]
     for refusal in steps:
         if refusal:
             return refusal
@@ -134,8 +141,12 @@ def decide(
     run = RunOutcome.COMPLETED
     if not offline and flags & F.LIVE and dom.active and not dom.paused:
         run = engine.converges(
-            dom.dirty_rate, dom.working_set, bandwidth, DEFAULT_DOWNTIME_S,
-            bool(flags & F.AUTO_CONVERGE), bool(flags & F.POSTCOPY),
+            dom.dirty_rate,
+            dom.working_set,
+            bandwidth,
+            DEFAULT_DOWNTIME_S,
+            bool(flags & F.AUTO_CONVERGE),
+            bool(flags & F.POSTCOPY),
         )
     name = str(call.params.get("destination_name") or dom.name)
     return Plan(

@@ -54,7 +54,7 @@ class Refusal:
         return libvirtError(self.message, self)
 
 
-class libvirtError(Exception):  # noqa: N801 - libvirt-python's name
+class libvirtError(Exception):
     """Shaped like ``libvirt.libvirtError``: get_error_code/domain/message."""
 
     def __init__(self, defmsg: str, refusal: Refusal | None = None) -> None:

@@ -24,18 +24,21 @@ class Target(enum.Enum):
 
 def reproducer(sc: Scenario, target: Target) -> str:
     """A short snippet that replays one scenario."""
-    return "\n".join([
-        "from simulator.libvirt.request import Api, Cache",
-        "from simulator.libvirt.scenario import DomainSpec, RunState, Scenario",
-        f"scenario = {sc!r}",
-        "# model:   harness.libvirt.differential.run_model([scenario])",
-        "# libvirt: harness.libvirt.differential.run_real([scenario])",
-        f"# target was {target.value}",
-    ])
+    return "\n".join(
+        [
+            "from simulator.libvirt.request import Api, Cache",
+            "from simulator.libvirt.scenario import DomainSpec, RunState, Scenario",
+            f"scenario = {sc!r}",
+            "# model:   harness.libvirt.differential.run_model([scenario])",
+            "# libvirt: harness.libvirt.differential.run_real([scenario])",
+            f"# target was {target.value}",
+        ]
+    )
 
 
-def fuzz(seed_value: int, examples: int, target: Target | str = Target.MODEL,
-         out: TextIO = sys.stdout) -> int:
+def fuzz(
+    seed_value: int, examples: int, target: Target | str = Target.MODEL, out: TextIO = sys.stdout
+) -> int:
     """Fuzz migration scenarios; 0 on success, 1 with a printed reproducer on failure.
 
     model: each scenario must give a verdict without crashing and the state machine
@@ -44,14 +47,18 @@ def fuzz(seed_value: int, examples: int, target: Target | str = Target.MODEL,
     """
     target = Target(target)
     failing: list[Scenario] = []
-    session_real = None
     if target is not Target.MODEL:
         from harness.libvirt.differential import run_real
     from harness.libvirt.differential import run_model
 
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=False,
-              suppress_health_check=list(HealthCheck),
-              phases=[Phase.generate, Phase.shrink])
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=False,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.generate, Phase.shrink],
+    )
     @seed(seed_value)
     @given(scenarios)
     def check(sc: Scenario) -> None:
@@ -59,12 +66,10 @@ def fuzz(seed_value: int, examples: int, target: Target | str = Target.MODEL,
         if target is Target.MODEL:
             return
         real = run_real([sc])[0]
-        if target is Target.BOTH:
-            if model.key() != real.key():
-                failing.append(sc)
-                raise AssertionError(f"model {model.key()} != libvirt {real.key()}")
+        if target is Target.BOTH and model.key() != real.key():
+            failing.append(sc)
+            raise AssertionError(f"model {model.key()} != libvirt {real.key()}")
 
-    del session_real
     try:
         check()
     except (AssertionError, Flaky) as exc:

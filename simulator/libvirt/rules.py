@@ -28,12 +28,27 @@ E = ErrorNumber
 #: VIR_MIGRATE_PARAM_* names QEMU accepts (QEMU_MIGRATION_PARAMETERS, qemu_migration.h).
 QEMU_PARAMS = frozenset(
     {
-        "migrate_uri", "destination_name", "destination_xml", "persistent_xml",
-        "bandwidth", "bandwidth.postcopy", "graphics_uri", "listen_address",
-        "migrate_disks", "disks_port", "disks_uri", "compression",
-        "compression.mt.level", "compression.mt.threads", "compression.mt.dthreads",
-        "compression.xbzrle.cache", "auto_converge.initial", "auto_converge.increment",
-        "parallel.connections", "tls.destination", "compression.zlib.level",
+        "migrate_uri",
+        "destination_name",
+        "destination_xml",
+        "persistent_xml",
+        "bandwidth",
+        "bandwidth.postcopy",
+        "graphics_uri",
+        "listen_address",
+        "migrate_disks",
+        "disks_port",
+        "disks_uri",
+        "compression",
+        "compression.mt.level",
+        "compression.mt.threads",
+        "compression.mt.dthreads",
+        "compression.xbzrle.cache",
+        "auto_converge.initial",
+        "auto_converge.increment",
+        "parallel.connections",
+        "tls.destination",
+        "compression.zlib.level",
         "compression.zstd.level",
     }
 )
@@ -70,8 +85,7 @@ def check_client(call: MigrationCall) -> Refusal | None:
         if flags & F.TUNNELLED:
             return _domain_err(
                 E.INVALID_ARG,
-                "invalid argument: cannot perform tunnelled migration without using "
-                "peer2peer flag",
+                "invalid argument: cannot perform tunnelled migration without using peer2peer flag",
             )
         return None
     if api.managed:
@@ -104,9 +118,7 @@ def _check_not_local(dconnuri: str | None) -> Refusal | None:
     """
     parts = urlsplit(dconnuri or "")
     server = parts.hostname
-    if (server and server.startswith("localhost")) or (
-        not server and "socket=" not in parts.query
-    ):
+    if (server and server.startswith("localhost")) or (not server and "socket=" not in parts.query):
         return _domain_err(
             E.INVALID_ARG, "invalid argument: Attempt to migrate guest to the same host"
         )
@@ -131,11 +143,22 @@ def check_params_from_flags(call: MigrationCall) -> Refusal | None:
     """qemuMigrationParamsFromFlags (qemu_migration_params.c): tuning without the flag."""
     p, flags = call.params, call.flags
     tuned = [
-        (("compression", "compression.mt.level", "compression.mt.threads",
-          "compression.mt.dthreads", "compression.xbzrle.cache"),
-         F.COMPRESSED, "Turn compression on to tune it"),
-        (("auto_converge.initial", "auto_converge.increment"),
-         F.AUTO_CONVERGE, "Turn auto convergence on to tune it"),
+        (
+            (
+                "compression",
+                "compression.mt.level",
+                "compression.mt.threads",
+                "compression.mt.dthreads",
+                "compression.xbzrle.cache",
+            ),
+            F.COMPRESSED,
+            "Turn compression on to tune it",
+        ),
+        (
+            ("auto_converge.initial", "auto_converge.increment"),
+            F.AUTO_CONVERGE,
+            "Turn auto convergence on to tune it",
+        ),
         (("parallel.connections",), F.PARALLEL, "Turn parallel migration on to tune it"),
     ]
     for names, flag, msg in tuned:
@@ -147,7 +170,9 @@ def check_params_from_flags(call: MigrationCall) -> Refusal | None:
 def check_active(dom: DomainFacts, flags: int) -> Refusal | None:
     """virDomainObjCheckActive unless OFFLINE (qemuMigrationSrcBegin / PerformJob)."""
     if not flags & F.OFFLINE and not dom.active:
-        return _qemu_err(E.OPERATION_INVALID, "Requested operation is not valid: domain is not running")
+        return _qemu_err(
+            E.OPERATION_INVALID, "Requested operation is not valid: domain is not running"
+        )
     return None
 
 
@@ -199,14 +224,12 @@ def check_begin_phase(dom: DomainFacts, flags: int) -> Refusal | None:
         if flags & F.TUNNELLED:
             return _qemu_err(
                 E.OPERATION_INVALID,
-                "Requested operation is not valid: tunnelled offline migration does not "
-                "make sense",
+                "Requested operation is not valid: tunnelled offline migration does not make sense",
             )
     if flags & F.ZEROCOPY and not flags & F.PARALLEL:
         return _qemu_err(
             E.OPERATION_INVALID,
-            "Requested operation is not valid: zero-copy is only available for parallel "
-            "migration",
+            "Requested operation is not valid: zero-copy is only available for parallel migration",
         )
     if flags & (F.NON_SHARED_DISK | F.NON_SHARED_INC) and flags & F.TUNNELLED:
         return _qemu_err(

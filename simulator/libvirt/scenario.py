@@ -47,7 +47,9 @@ class DomainSpec:
                 f"<driver name='qemu' type='raw' cache='{self.disk_cache.value}'/>"
                 f"<source file='{IMAGE}'/><target dev='vda' bus='virtio'/></disk>"
             )
-        tune = "<memtune><hard_limit unit='MiB'>512</hard_limit></memtune>" if self.hard_limit else ""
+        tune = (
+            "<memtune><hard_limit unit='MiB'>512</hard_limit></memtune>" if self.hard_limit else ""
+        )
         return (
             f"<domain type='qemu'><name>{name}</name><memory unit='MiB'>32</memory>{tune}"
             "<vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os>"
@@ -70,7 +72,10 @@ class Scenario:
     p2p_uri_ok: bool = True  # False: pass the dest *unix* URI (no server) as dconnuri
 
     def label(self) -> str:
-        return f"{self.api.value}(flags={self.flags:#x}, dname={self.dname}, uri={self.miguri}, bw={self.bandwidth}, extra={dict(self.extra)}, dom={self.domain})"
+        return (
+            f"{self.api.value}(flags={self.flags:#x}, dname={self.dname}, uri={self.miguri}, "
+            f"bw={self.bandwidth}, extra={dict(self.extra)}, dom={self.domain})"
+        )
 
 
 @dataclass(frozen=True)
@@ -172,7 +177,9 @@ class Session:
         dconnuri = self.dst_p2p_uri if sc.p2p_uri_ok else self.dst_uri
         api, flags = sc.api, sc.flags
         if api is Api.MIGRATE:
-            dom.migrate(self.dst, flags, sc.dname, sc.miguri if not flags & 2 else None, sc.bandwidth)
+            dom.migrate(
+                self.dst, flags, sc.dname, sc.miguri if not flags & 2 else None, sc.bandwidth
+            )
         elif api is Api.MIGRATE2:
             dom.migrate2(self.dst, None, flags, sc.dname, sc.miguri, sc.bandwidth)
         elif api is Api.MIGRATE3:
@@ -198,15 +205,21 @@ class Session:
         try:
             self.call(dom, sc)
         except self.lib.libvirtError as err:
-            verdict = Verdict(False, err.get_error_code(), err.get_error_domain(),
-                              err.get_error_message() or "")
-            if self.side(self.src, DOMAIN_NAME) != self._expected_src(sc.domain) or \
-                    self.side(self.dst, sc.dname or DOMAIN_NAME).exists:
+            verdict = Verdict(
+                False, err.get_error_code(), err.get_error_domain(), err.get_error_message() or ""
+            )
+            if (
+                self.side(self.src, DOMAIN_NAME) != self._expected_src(sc.domain)
+                or self.side(self.dst, sc.dname or DOMAIN_NAME).exists
+            ):
                 self._ready = None  # the refusal changed something: rebuild next time
             return verdict
         self._ready = None
-        return Verdict(True, source=self.side(self.src, DOMAIN_NAME),
-                       dest=self.side(self.dst, sc.dname or DOMAIN_NAME))
+        return Verdict(
+            True,
+            source=self.side(self.src, DOMAIN_NAME),
+            dest=self.side(self.dst, sc.dname or DOMAIN_NAME),
+        )
 
     def _expected_src(self, spec: DomainSpec) -> Side:
         active = spec.state is not RunState.SHUTOFF

@@ -82,18 +82,24 @@ class MigrationMachine(RuleBasedStateMachine):
         if not self._where(name):
             self.expected.discard(name)
 
-    @rule(name=st.sampled_from(NAMES), flags=flag_sets, p2p_api=st.booleans(),
-          bandwidth=st.sampled_from([0, 100]))
+    @rule(
+        name=st.sampled_from(NAMES),
+        flags=flag_sets,
+        p2p_api=st.booleans(),
+        bandwidth=st.sampled_from([0, 100]),
+    )
     def migrate(self, name: str, flags: int, p2p_api: bool, bandwidth: int) -> None:
-        hosts = [h for h in self._where(name) if _hosts[h].domains[name].facts.active] or \
-            self._where(name)
+        hosts = [
+            h for h in self._where(name) if _hosts[h].domains[name].facts.active
+        ] or self._where(name)
         if not hosts:
             return
         src = hosts[0]
         dst = HOSTS[1 - HOSTS.index(src)]
         dom = self.conn[src].lookupByName(name)
-        before: dict[str, Any] = dict(active=dom.isActive(), paused=dom.state()[0] == 3,
-                                      persistent=dom.isPersistent())
+        before: dict[str, Any] = dict(
+            active=dom.isActive(), paused=dom.state()[0] == 3, persistent=dom.isPersistent()
+        )
         try:
             if p2p_api:
                 dom.migrateToURI3(_uri(dst), {"bandwidth": bandwidth}, flags)

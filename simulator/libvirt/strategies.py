@@ -25,9 +25,16 @@ domain_specs: st.SearchStrategy[DomainSpec] = st.builds(
 ).filter(lambda d: d.persistent or d.state is not RunState.SHUTOFF)
 
 extra_params: st.SearchStrategy[tuple[tuple[str, Any], ...]] = st.lists(
-    st.sampled_from([("parallel.connections", 2), ("auto_converge.initial", 30),
-                     ("compression", "xbzrle"), ("bogus.param", 1)]),
-    max_size=2, unique=True,
+    st.sampled_from(
+        [
+            ("parallel.connections", 2),
+            ("auto_converge.initial", 30),
+            ("compression", "xbzrle"),
+            ("bogus.param", 1),
+        ]
+    ),
+    max_size=2,
+    unique=True,
 ).map(tuple)
 
 scenarios: st.SearchStrategy[Scenario] = st.builds(
