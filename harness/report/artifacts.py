@@ -30,7 +30,7 @@ class LogText:
 @dataclass
 class QMPMessage:
     t: float | None
-    direction: str  # "send" | "recv" | "event"
+    direction: str  # "send" | "recv" | "event" | "raw" (a line that was not a record)
     msg: Any
     raw: str = ""  # set for a line that was not JSON
 
@@ -83,11 +83,11 @@ def read_transcript(path: Path, limit: int = QMP_LIMIT) -> Transcript | None:
             rec = json.loads(line)
         except ValueError:
             bad += 1
-            messages.append(QMPMessage(None, "recv", None, raw=line))
+            messages.append(QMPMessage(None, "raw", None, raw=line))
             continue
         if not isinstance(rec, dict) or "msg" not in rec:
             bad += 1
-            messages.append(QMPMessage(None, "recv", None, raw=line))
+            messages.append(QMPMessage(None, "raw", None, raw=line))
             continue
         msg = rec["msg"]
         direction = "send" if rec.get("dir") == "send" else "recv"
@@ -106,7 +106,7 @@ def read_transcript(path: Path, limit: int = QMP_LIMIT) -> Transcript | None:
 
 
 def vm_artifacts(run_dir: Path, rel: str) -> list[VMArtifacts]:
-    """The VMs of one test (sub-folders of its artifacts folder), files sorted."""
+    """The VMs of one test (sub-folders of its artifacts folder): migrated ones first."""
     if not rel:
         return []
     base = (run_dir / rel).resolve()
@@ -121,6 +121,7 @@ def vm_artifacts(run_dir: Path, rel: str) -> list[VMArtifacts]:
         files = sorted(f.name for f in vm_dir.iterdir() if f.is_file())
         files.sort(key=lambda n: (KNOWN.index(n) if n in KNOWN else len(KNOWN), n))
         out.append(VMArtifacts(vm_dir.name, vm_dir, f"{rel}/{vm_dir.name}", files))
+    out.sort(key=lambda vm: ("migration.json" not in vm.files, vm.name))
     return out
 
 

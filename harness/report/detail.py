@@ -35,7 +35,12 @@ def render_transcript(tr: Transcript) -> str:
         return '<p class="muted">The transcript is empty.</p>'
     t0 = next((m.t for m in tr.messages if m.t is not None), None)
     rows = []
-    arrows = {"send": "&rarr; sent", "recv": "&larr; reply", "event": "&larr; event"}
+    arrows = {
+        "send": "&rarr; sent",
+        "recv": "&larr; reply",
+        "event": "&larr; event",
+        "raw": "? torn",
+    }
     for i, m in enumerate(tr.messages):
         if tr.omitted and i == len(tr.messages) // 2:
             rows.append(

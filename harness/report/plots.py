@@ -79,8 +79,15 @@ def plot_migration(data: dict[str, Any], png: Path, title: str) -> bool:
         if xs:
             ax.plot(xs, ys, marker=".", markersize=3, linewidth=1.2, color="#0b57d0")
         else:
-            ax.text(0.5, 0.5, f"no {key} samples", ha="center", va="center",
-                    transform=ax.transAxes, color="#5b6475")  # fmt: skip
+            ax.text(
+                0.5,
+                0.5,
+                f"no {key} samples",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                color="#5b6475",
+            )
         for t, _status in changes[1:]:
             ax.axvline(t, color="#8a4b00", linewidth=0.8, linestyle="--", alpha=0.7)
     for ax in axes[1]:
@@ -88,9 +95,16 @@ def plot_migration(data: dict[str, Any], png: Path, title: str) -> bool:
     if changes:
         first = axes.flat[0]
         for t, status in changes:
-            first.annotate(status, xy=(t, 1.0), xycoords=("data", "axes fraction"),
-                           fontsize=7, color="#8a4b00", rotation=90, va="top",
-                           ha="right")  # fmt: skip
+            first.annotate(
+                status,
+                xy=(t, 1.0),
+                xycoords=("data", "axes fraction"),
+                fontsize=7,
+                color="#8a4b00",
+                rotation=90,
+                va="top",
+                ha="right",
+            )
     fig.suptitle(title, fontsize=11)
     png.parent.mkdir(parents=True, exist_ok=True)
     tmp = png.with_suffix(".tmp.png")

@@ -28,6 +28,8 @@ RUN_ID_ENV = "HVLAB_RUN_ID"
 
 @dataclass
 class TestResult:
+    __test__ = False  # not a pytest test class, whoever imports it
+
     nodeid: str
     name: str
     target: str

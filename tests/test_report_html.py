@@ -1,0 +1,203 @@
+"""The HTML lab report rendered from a realistic run folder (harness.report.demo)."""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+import textwrap
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+
+from harness.report.catalog import SNAPSHOT, load_catalog
+from harness.report.demo import make_demo_run
+from harness.report.html import write_html
+from harness.report.results import read_results, write_final
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[str] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        for name, value in attrs:
+            if name in ("href", "src") and value is not None:
+                self.refs.append(value)
+
+
+def _refs(page: Path) -> _Links:
+    parser = _Links()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return parser
+
+
+def _section(html: str, title: str) -> str:
+    start = html.index(f"<h2>{title}</h2>")
+    end = html.find("<h2>", start + 1)
+    return html[start : end if end > 0 else len(html)]
+
+
+@pytest.fixture
+def demo_run(tmp_path: Path) -> Path:
+    """The demo run, finished, with results.json, junit.xml and the HTML written."""
+    run = make_demo_run(tmp_path)
+    write_final(run)
+    write_html(run)
+    return run
+
+
+def test_index_summary_matrix_and_versions(demo_run: Path) -> None:
+    """index.html tells a lab engineer what happened.
+
+    1. The summary row of each target counts passed, failed, error, diverged, skipped.
+    2. The matrix has a row per catalog id (and per id only tests name), a column per target.
+    3. A covered cell links to a test page; uncovered cells say "not covered" or "n/a".
+    4. A pass where the catalog expects a divergence (or the reverse) is marked ⚠.
+    5. Host facts and versions (QEMU, StratoVirt, libvirt, kernel, hvlab sha) are shown.
+    6. Text from the run is escaped: the failing message's <script> is not markup.
+    """
+    html = (demo_run / "index.html").read_text(encoding="utf-8")
+    summary = _section(html, "Summary per target")
+    rows = {
+        m[0]: re.findall(r">(\d+)<", m[1])
+        for m in re.findall(r"<tr><td>([a-z0-9_-]+)</td>(.*?)</tr>", summary)
+    }
+    assert rows["qemu-x86_64"] == ["3", "0", "1", "1", "0", "5"]
+    assert rows["qemu-aarch64"] == ["2", "1", "0", "0", "0", "3"]
+    assert rows["stratovirt-x86_64"] == ["0", "0", "0", "0", "2", "2"]
+
+    matrix = _section(html, "Behaviour catalog")
+    ids = re.findall(r"<tr><th[^>]*>([A-Z0-9-]+)", matrix)
+    assert ids == ["LC-STOP", "MIG-CONVERGE", "MIG-CANCEL-STATUS", "SNAP-RESTORE", "SNAP-UNLISTED"]
+    assert re.findall(r"<th>([a-z0-9_-]+)</th>", matrix) == [
+        "id",
+        "qemu-x86_64",
+        "qemu-aarch64",
+        "stratovirt-x86_64",
+    ]
+
+    cells = re.findall(r'<td class="cell"[^>]*>(.*?)</td>', matrix)
+    assert len(cells) == 5 * 3
+    assert all('href="tests/' in c for c in cells if "not covered" not in c and "n/a" not in c)
+    assert sum("not covered" in c for c in cells) == 4
+    assert sum(">n/a<" in c for c in cells) == 1
+
+    cancel_row = matrix[matrix.index(">MIG-CANCEL-STATUS") :].split("</tr>")[0]
+    assert "diverges ⚠" in cancel_row  # x86_64: the catalog says QEMU holds
+    assert "+1" in cancel_row  # and the passing test of the same cell is linked too
+
+    hosts, versions = _section(html, "Hosts"), _section(html, "Versions")
+    assert "6.1.0-28-amd64" in hosts and "guest printed nothing" in hosts
+    for text in ("QEMU (x86_64)", "7.2.22", "StratoVirt", "absent", "libvirt", "9.0.0"):
+        assert text in versions
+    assert "0123456789abcdef0123456789abcdef01234567" in versions
+
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;quotes&quot;" in html
+
+
+def test_test_page_shows_doc_qmp_console_and_plot(demo_run: Path) -> None:
+    """A migration test's page has what a lab engineer needs to judge it.
+
+    1. The docstring and catalog claim are there, escaped.
+    2. The migrating VM comes first, with its plot: a real PNG of sensible size.
+    3. The QMP transcript lists sent commands, replies and events; the torn line is shown.
+    4. The console log has no terminal escape sequences left.
+    5. Every href/src on the page points at a file of the run folder that exists.
+    """
+    page = next((demo_run / "tests").glob("*test_auto_converge_qemu-x86_64*.html"))
+    html = page.read_text(encoding="utf-8")
+    assert "the first thing" in html and "&lt;script&gt;" in html and "<script>" not in html
+    assert "auto-converge throttles vCPUs" in html
+
+    assert html.index("VM src") < html.index("VM dst")
+    img = re.search(r'<img class="plot" src="([^"]+)"', html)
+    assert img is not None
+    png = (page.parent / unquote(img.group(1))).resolve()
+    head = png.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", head[16:24])
+    assert width >= 600 and height >= 300
+
+    assert html.count("&rarr; sent") == 6 and html.count("&larr; event") == 2
+    assert "? torn" in html and "1 line(s) were not JSON" in html
+
+    console = html[html.index("<h4>Console") :]
+    console = console[: console.index("</pre>")]
+    assert "hvlab-guest ready" in console and "\x1b" not in console and "\x07" not in console
+
+    refs = _refs(page).refs
+    assert refs, "the page links nothing"
+    for ref in refs:
+        target = (page.parent / unquote(ref.split("#")[0])).resolve()
+        assert target.exists(), f"{ref} does not resolve"
+
+
+def test_partial_run_renders(tmp_path: Path) -> None:
+    """A run killed mid-test still renders.
+
+    1. The torn last line of results.jsonl (cut inside a UTF-8 character) is skipped.
+    2. index.html says the run is partial and lists the test that had started.
+    3. The finished tests all have pages.
+    """
+    run = make_demo_run(tmp_path, finished=False)
+    results = read_results(run)
+    assert len(results) == 10
+    index = write_html(run).read_text(encoding="utf-8")
+    assert "Partial run." in index
+    assert "1 test(s) had started" in index and "test_hotplug.py_test_plug" in index
+    assert len(list((run / "tests").glob("*.html"))) == 10
+
+
+def test_catalog_module_is_read_and_snapshotted(tmp_path: Path) -> None:
+    """The suites' catalog module feeds the matrix and is kept with the run.
+
+    1. A CATALOG of dataclass claims with Enum expectations is read.
+    2. The longest matching target prefix decides the expectation.
+    3. The run keeps a catalog.json snapshot, used on the next rebuild.
+    """
+    module = tmp_path / "catalog.py"
+    module.write_text(
+        textwrap.dedent(
+            """
+            from __future__ import annotations
+            import enum
+            from dataclasses import dataclass, field
+
+            class Expect(enum.Enum):
+                HOLDS = "holds"
+                DIVERGES = "diverges"
+
+            @dataclass(frozen=True)
+            class Claim:
+                id: str
+                source: str
+                section: str
+                claim: str
+                expectations: dict[str, Expect] = field(default_factory=dict)
+                evidence: str = ""
+
+            CATALOG = {
+                "X-1": Claim("X-1", "doc", "s1", "it works",
+                             {"qemu": Expect.HOLDS, "qemu-aarch64": Expect.DIVERGES}),
+            }
+            """
+        )
+    )
+    run = tmp_path / "run"
+    run.mkdir()
+    catalog = load_catalog(run, module)
+    assert catalog["X-1"].claim == "it works"
+    assert catalog["X-1"].expectation("qemu-x86_64") == "holds"
+    assert catalog["X-1"].expectation("qemu-aarch64") == "diverges"
+    assert catalog["X-1"].expectation("stratovirt-x86_64") == ""
+    snapshot = json.loads((run / SNAPSHOT).read_text())
+    assert snapshot["X-1"]["expectations"] == {"qemu": "holds", "qemu-aarch64": "diverges"}
+    module.unlink()
+    assert load_catalog(run, module)["X-1"].claim == "it works"
