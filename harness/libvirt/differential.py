@@ -134,10 +134,17 @@ def run_real(scenarios: list[Scenario], log: bool = False) -> list[Verdict]:
             if log:
                 print(f"[{i}] {scenarios[i].label()} -> {v.key()}", file=sys.stderr, flush=True)
 
+        # Group by domain config so refused scenarios reuse the running guest;
+        # verdicts are returned in the caller's order.
+        order = sorted(range(len(scenarios)), key=lambda i: repr(scenarios[i].domain))
+        result: list[Verdict | None] = [None] * len(scenarios)
         try:
-            return run_all(session, scenarios, show)
+            for i in order:
+                result[i] = session.run(scenarios[i])
+                show(i, result[i])  # type: ignore[arg-type]
         finally:
             session.close()
+        return [v for v in result if v is not None]
 
 
 def compare(scenarios: list[Scenario], model: list[Verdict], real: list[Verdict]) -> dict[str, Any]:
