@@ -24,6 +24,8 @@ QEMU_CAPABILITIES = frozenset(
         "hotplug-pcie",
         "quit-event",
         "qmp-during-incoming",
+        "migration-events",
+        "migration-tuning",
     }
 )
 #: QEMU 7.2's Arm virt machine does not set has_hotpluggable_cpus (hw/arm/virt.c), so
