@@ -41,21 +41,7 @@ class Plan:
     run: RunOutcome
 
 
-def _client_require(call: MigrationCall) -> Refusal | None:
-    """VIR_REQUIRE_FLAG_* right after VIR_EXCLUSIVE_FLAGS in every migration API."""
-    if call.flags & F.NON_SHARED_SYNCHRONOUS_WRITES and not call.flags & (
-        F.NON_SHARED_DISK | F.NON_SHARED_INC
-    ):
-        return refuse(
-            ErrorNumber.INVALID_ARG,
-            ErrorDomain.DOMAIN,
-            "Flag 'VIR_MIGRATE_NON_SHARED_DISK | VIR_MIGRATE_NON_SHARED_INC' is required "
-            "by flag 'VIR_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES'",
-        )
-    return None
-
-
-def _early_driver(call: MigrationCall) -> Refusal | None:
+def _early_driver(call: MigrationCall, dom: DomainFacts) -> Refusal | None:
     """Checks real 9.0 makes before touching the domain or the destination."""
     flags = call.flags
     if flags & F.POSTCOPY_RESUME and not flags & F.POSTCOPY:
@@ -66,11 +52,12 @@ def _early_driver(call: MigrationCall) -> Refusal | None:
             "argument unsupported: resuming failed post-copy migration requires post-copy "
             "to be enabled",
         )
-    if flags & F.ZEROCOPY and not flags & F.PARALLEL:
+    if flags & F.POSTCOPY_RESUME:
+        # qemuMigrationAnyCanResume -> qemuMigrationJobIsActive: no failed job here.
         return refuse(
             ErrorNumber.OPERATION_INVALID,
             ErrorDomain.QEMU,
-            "Requested operation is not valid: zero-copy is only available for parallel migration",
+            f"Requested operation is not valid: domain '{dom.name}' is not being migrated",
         )
     return None
 
@@ -95,17 +82,27 @@ def decide(
 ) -> Refusal | Plan:
     """Refusal (first failing check) or the plan of a successful migration."""
     flags = call.flags
-    for check in (rules.check_client, _client_require):
-        refusal = check(call)
-        if refusal:
-            return refusal
+    refusal = rules.check_client(call)
+    if refusal:
+        return refusal
     p2p = bool(flags & F.PEER2PEER)
+    if call.api.managed and not flags & F.OFFLINE and not dom.active:
+        # Measured on 9.0: migrate/migrate2/migrate3 report this from the client
+        # (VIR_FROM_DOMAIN) even with PEER2PEER.
+        return refuse(
+            ErrorNumber.OPERATION_INVALID,
+            ErrorDomain.DOMAIN,
+            "Requested operation is not valid: domain is not running",
+        )
+    if dom.paused and not flags & F.OFFLINE:
+        # A paused source stays paused: libvirt adds VIR_MIGRATE_PAUSED.
+        flags |= F.PAUSED
     if p2p:
         # virDomainMigrateUnmanagedParams -> qemuDomainMigratePerform3Params ->
         # qemuMigrationSrcPerformJob -> qemuMigrationSrcPerformPeer2Peer.
         steps = [
             rules.check_driver_entry(call, "qemuDomainMigratePerform3Params"),
-            _early_driver(call),
+            _early_driver(call, dom),
             rules.check_params_from_flags(call),
             rules.check_active(dom, flags),
         ]
@@ -117,7 +114,7 @@ def decide(
         )
         steps = [
             rules.check_driver_entry(call, fn),
-            _early_driver(call),
+            _early_driver(call, dom),
             rules.check_active(dom, flags),
         ]
     for refusal in steps:
@@ -155,6 +152,7 @@ def decide(
         dest_persistent=bool(flags & F.PERSIST_DEST),
         # virDomainMigrateVersion3Full adds PAUSED for a paused source domain.
         dest_paused=bool(flags & F.PAUSED) or dom.paused,
-        undefine_source=bool(flags & F.UNDEFINE_SOURCE),
+        # An offline migration of a running domain leaves the source defined.
+        undefine_source=bool(flags & F.UNDEFINE_SOURCE) and not (offline and dom.active),
         run=run,
     )

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from simulator.libvirt.errors import ErrorDomain, ErrorNumber, Refusal, refuse
 from simulator.libvirt.flags import KNOWN_MASK, MigrateFlag
-from simulator.libvirt.request import Api, Cache, DomainFacts, MigrationCall
+from simulator.libvirt.request import Api, DomainFacts, MigrationCall
 
 F = MigrateFlag
 D = ErrorDomain
@@ -73,6 +73,20 @@ def check_client(call: MigrationCall) -> Refusal | None:
             E.INVALID_ARG,
             "invalid argument: Flags 'VIR_MIGRATE_NON_SHARED_DISK' and "
             "'VIR_MIGRATE_NON_SHARED_INC' are mutually exclusive",
+        )
+    # VIR_REQUIRE_FLAG_* and the second VIR_EXCLUSIVE_FLAGS pair of the client.
+    if flags & F.NON_SHARED_SYNCHRONOUS_WRITES and not flags & (
+        F.NON_SHARED_DISK | F.NON_SHARED_INC
+    ):
+        return _domain_err(
+            E.INVALID_ARG,
+            "Flag 'VIR_MIGRATE_NON_SHARED_DISK | VIR_MIGRATE_NON_SHARED_INC' is required "
+            "by flag 'VIR_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES'",
+        )
+    if flags & F.TUNNELLED and flags & F.PARALLEL:
+        return _domain_err(
+            E.INVALID_ARG,
+            "Flags 'VIR_MIGRATE_TUNNELLED' and 'VIR_MIGRATE_PARALLEL' are mutually exclusive",
         )
     api = call.api
     if api is Api.MIGRATE3:
@@ -135,7 +149,12 @@ def check_driver_entry(call: MigrationCall, function: str) -> Refusal | None:
         )
     for name in call.params:
         if name not in QEMU_PARAMS:
-            return _qemu_err(E.INVALID_ARG, f"invalid argument: parameter '{name}' not supported")
+            # virTypedParamsValidate (src/util/virtypedparam.c): VIR_FROM_NONE.
+            return refuse(
+                E.ARGUMENT_UNSUPPORTED,
+                D.NONE,
+                f"argument unsupported: parameter '{name}' not supported",
+            )
     return None
 
 
@@ -177,18 +196,20 @@ def check_active(dom: DomainFacts, flags: int) -> Refusal | None:
 
 
 def check_safe(dom: DomainFacts, flags: int) -> Refusal | None:
-    """qemuMigrationSrcIsSafe: writable disks need cache none/directsync (or copy)."""
+    """qemuMigrationSrcIsSafe: a writable disk on local storage (not a shared or
+    cluster FS) is unsafe whatever its cache mode unless it is copied; on shared
+    storage only cache none/directsync is safe. Every simulated disk is local.
+    """
     if flags & (F.UNSAFE | F.OFFLINE):
         return None
     copying = bool(flags & (F.NON_SHARED_DISK | F.NON_SHARED_INC))
     for disk in dom.disks:
         if disk.readonly or copying:
             continue
-        if disk.cache not in (Cache.NONE, Cache.DIRECTSYNC):
-            return _qemu_err(
-                E.MIGRATE_UNSAFE,
-                "Unsafe migration: Migration without shared storage is unsafe",
-            )
+        return _qemu_err(
+            E.MIGRATE_UNSAFE,
+            "Unsafe migration: Migration without shared storage is unsafe",
+        )
     return None
 
 
@@ -197,6 +218,11 @@ def check_begin_phase(dom: DomainFacts, flags: int) -> Refusal | None:
     refusal = check_safe(dom, flags)
     if refusal:
         return refusal
+    if flags & F.ZEROCOPY and not flags & F.PARALLEL:
+        return _qemu_err(
+            E.OPERATION_INVALID,
+            "Requested operation is not valid: zero-copy is only available for parallel migration",
+        )
     if flags & F.POSTCOPY and (not flags & F.LIVE or flags & F.PAUSED):
         return _qemu_err(
             E.ARGUMENT_UNSUPPORTED,
