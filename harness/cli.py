@@ -7,6 +7,7 @@ Exit codes (CI can rely on them):
   2  bad usage or bad input: one line on stderr naming what is wrong, no traceback
   other pytest codes pass through from ``run``: 3 internal error, 4 pytest usage error,
   5 no tests collected; 130 interrupted (Ctrl-C)
+``hvlab sim`` exits with the simulator's own code (1: a command line it cannot accept).
 """
 
 from __future__ import annotations
@@ -225,6 +226,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fuzz(args: argparse.Namespace) -> int:
+    from simulator.libvirt.fuzz import fuzz
+
+    seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
+    print(
+        f"fuzzing {args.examples} migration scenarios against {args.target}, seed {seed}",
+        flush=True,
+    )
+    return fuzz(seed, args.examples, args.target)
+
+
+def _cmd_sim(argv: Sequence[str]) -> int:
+    from simulator.__main__ import main as sim_main
+
+    return sim_main(list(argv))
+
+
 def _cmd_images(args: argparse.Namespace) -> int:
     from harness.guest import guest_image
     from harness.spec import Arch
@@ -277,6 +295,8 @@ examples:
   hvlab hosts check                       host facts and the KVM verdict
   hvlab report latest                     rebuild the newest run's report
   hvlab report RUN_A RUN_B                what changed between two runs
+  hvlab fuzz --examples 500 --seed 7      fuzz libvirt migration flags on the model
+  hvlab sim -machine q35 -m 512 -qmp unix:/tmp/q.sock,server,nowait
 
 exit codes: 0 ok; 1 tests failed, a check failed or a regression was found;
 2 bad usage or input (one line on stderr); pytest's 3/4/5 pass through from run.
@@ -369,6 +389,32 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--bench-dir", default=str(REPO / "bench"), help=argparse.SUPPRESS)
     bench.set_defaults(func=_cmd_bench)
 
+    fuzz = sub.add_parser(
+        "fuzz",
+        help="fuzz libvirt migration flag combinations (Hypothesis)",
+        description="Generate migration scenarios (flag combinations, domain states) with "
+        "Hypothesis and check them against the libvirt model, real libvirt, or both "
+        "(which must agree). On failure the shrunk reproducer is printed; exit code 1.",
+    )
+    fuzz.add_argument("--seed", type=int, help="random seed (default: a fresh one, printed)")
+    fuzz.add_argument(
+        "--examples", type=int, default=200, metavar="N", help="scenarios to try (default 200)"
+    )
+    fuzz.add_argument(
+        "--target",
+        choices=["model", "libvirt", "both"],
+        default="model",
+        help="what to check (default: model)",
+    )
+    fuzz.set_defaults(func=_cmd_fuzz)
+
+    # Only listed here: `hvlab sim ...` hands its whole command line to the simulator.
+    sub.add_parser(
+        "sim",
+        help="a simulated hypervisor with a QEMU/StratoVirt command line (hvlab sim -h)",
+        add_help=False,
+    )
+
     images = sub.add_parser("images", help="build (or verify cached) guest images")
     images.add_argument("--arch", action="append", help="x86_64 or aarch64 (default both)")
     images.set_defaults(func=_cmd_images)
@@ -380,6 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sim"]:  # a hypervisor-style command line argparse must not touch
+        return _cmd_sim(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

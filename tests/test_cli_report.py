@@ -186,3 +186,19 @@ def test_from_json_tolerates_new_fields() -> None:
         }
     )
     assert (r.nodeid, r.outcome) == ("a::b", "diverged")
+
+
+def test_fuzz_and_sim_are_wired(capsys: pytest.CaptureFixture[str]) -> None:
+    """`hvlab fuzz` and `hvlab sim` reach the simulator's entry points.
+
+    1. `hvlab fuzz --examples 5 --seed 1` exits 0 and reports the seed it used.
+    2. `hvlab sim` hands its command line to the simulator untouched: a bad machine type
+       is the simulator's one-line error and its exit code 1.
+    """
+    assert main(["fuzz", "--examples", "5", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "seed 1" in out and "fuzz ok: 5 examples" in out
+
+    assert main(["sim", "-machine", "bogus"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bogus" in err[0]

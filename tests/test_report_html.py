@@ -192,7 +192,7 @@ def test_catalog_module_is_read_and_snapshotted(tmp_path: Path) -> None:
     )
     run = tmp_path / "run"
     run.mkdir()
-    catalog = load_catalog(run, module)
+    catalog = load_catalog(run, source=module)
     assert catalog["X-1"].claim == "it works"
     assert catalog["X-1"].expectation("qemu-x86_64") == "holds"
     assert catalog["X-1"].expectation("qemu-aarch64") == "diverges"
@@ -200,4 +200,27 @@ def test_catalog_module_is_read_and_snapshotted(tmp_path: Path) -> None:
     snapshot = json.loads((run / SNAPSHOT).read_text())
     assert snapshot["X-1"]["expectations"] == {"qemu": "holds", "qemu-aarch64": "diverges"}
     module.unlink()
-    assert load_catalog(run, module)["X-1"].claim == "it works"
+    assert load_catalog(run, source=module)["X-1"].claim == "it works"
+
+
+def test_suites_catalog_feeds_the_matrix(tmp_path: Path) -> None:
+    """The repository's own suites/catalog.py is read with its per-target verdicts.
+
+    1. Every claim loads with its text and document.
+    2. Each target gets a verdict (holds, diverges or n/a) resolved by the catalog itself.
+    3. A diverging claim carries its upstream evidence as the note for that target.
+    """
+    from harness.report.catalog import CATALOG_FILE
+
+    if not CATALOG_FILE.exists():
+        pytest.fail(f"{CATALOG_FILE} is missing")
+    targets = ["qemu-x86_64", "qemu-aarch64", "stratovirt-x86_64"]
+    catalog = load_catalog(tmp_path, targets)
+    assert catalog and all(e.claim and e.source for e in catalog.values())
+    for e in catalog.values():
+        for t in targets:
+            assert e.expectation(t) in ("holds", "diverges", "n/a"), (e.id, t)
+    diverging = [
+        (e, t) for e in catalog.values() for t in targets if e.expectation(t) == "diverges"
+    ]
+    assert diverging and all(e.note(t) for e, t in diverging)

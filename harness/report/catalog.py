@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,33 +32,73 @@ class Entry:
     source: str = ""
     section: str = ""
     claim: str = ""
-    expectations: dict[str, str] = field(default_factory=dict)
+    expectations: dict[str, str] = field(default_factory=dict)  # target or prefix -> verdict
     evidence: str = ""
+    notes: dict[str, str] = field(default_factory=dict)  # target or prefix -> evidence
 
-    def expectation(self, target: str) -> str:
-        """The expectation for ``target``: the longest matching name-or-prefix key."""
+    @staticmethod
+    def _lookup(table: Mapping[str, str], target: str) -> str:
         best, best_len = "", -1
-        for key, value in self.expectations.items():
+        for key, value in table.items():
             if (target == key or target.startswith(key)) and len(key) > best_len:
                 best, best_len = str(value), len(key)
         return best
 
+    def expectation(self, target: str) -> str:
+        """The expectation for ``target``: the longest matching name-or-prefix key."""
+        return self._lookup(self.expectations, target)
+
+    def note(self, target: str) -> str:
+        """Why the expectation is what it is on ``target`` (upstream evidence, n/a reason)."""
+        return self._lookup(self.notes, target) or self.evidence
+
     @classmethod
-    def from_any(cls, key: str, obj: Any) -> Entry:
-        get = obj.get if isinstance(obj, Mapping) else lambda n, d=None: getattr(obj, n, d)
-        expectations = get("expectations", {}) or {}
+    def from_any(
+        cls,
+        key: str,
+        obj: Any,
+        targets: Sequence[str] = (),
+        expect: Callable[[str, str], Any] | None = None,
+    ) -> Entry:
+        """From a snapshot dict, or a catalog claim object of either known shape.
+
+        ``expect(id, target)``, when the catalog module has one, resolves the verdict
+        per target (families, fallbacks); it is evaluated for ``targets``.
+        """
+
+        def get(name: str) -> Any:
+            if isinstance(obj, Mapping):
+                return obj.get(name)
+            return getattr(obj, name, None)
+
+        cid = str(get("id") or key)
+        raw = dict(get("expectations") or get("expect") or {})
+        expectations = {str(k): _verdict(v) for k, v in raw.items()}
+        notes = {str(k): str(getattr(v, "evidence", "") or "") for k, v in raw.items()}
+        notes.update({str(k): str(v) for k, v in dict(get("notes") or {}).items()})
+        if expect is not None:
+            for target in targets:
+                try:
+                    found = expect(cid, target)
+                except LookupError:
+                    continue
+                expectations[target] = _verdict(found)
+                notes[target] = str(getattr(found, "evidence", "") or "")
+        evidence = get("evidence")
         return cls(
-            id=str(get("id", key) or key),
-            source=str(get("source", "") or ""),
-            section=str(get("section", "") or ""),
-            claim=str(get("claim", "") or ""),
-            expectations={str(k): _text(v) for k, v in dict(expectations).items()},
-            evidence=str(get("evidence", "") or ""),
+            id=cid,
+            source=str(get("source") or ""),
+            section=str(get("section") or ""),
+            claim=str(get("claim") or get("text") or ""),
+            expectations=expectations,
+            evidence=evidence if isinstance(evidence, str) else "",
+            notes={k: v for k, v in notes.items() if v},
         )
 
 
-def _text(value: Any) -> str:
-    """An expectation value: a plain string or an Enum whose value is the string."""
+def _verdict(value: Any) -> str:
+    """An expectation: a string, an Enum of strings, or an object with such a .verdict."""
+    value = getattr(value, "verdict", value)
     return str(getattr(value, "value", value))
 
 
@@ -80,8 +120,13 @@ def _load_module(path: Path) -> Any:
     return module
 
 
-def load_catalog(run_dir: Path, source: Path | None = None) -> dict[str, Entry]:
-    """The run's catalog snapshot, else the suites' catalog (snapshotted), else empty."""
+def load_catalog(
+    run_dir: Path, targets: Sequence[str] = (), source: Path | None = None
+) -> dict[str, Entry]:
+    """The run's catalog snapshot, else the suites' catalog (snapshotted), else empty.
+
+    A fresh snapshot resolves each claim's expectation for each of ``targets``.
+    """
     snapshot = run_dir / SNAPSHOT
     if snapshot.exists():
         try:
@@ -94,9 +139,14 @@ def load_catalog(run_dir: Path, source: Path | None = None) -> dict[str, Entry]:
         return {}
     module = _load_module(path)
     raw = getattr(module, "CATALOG", None) or {}
-    catalog = {str(k): Entry.from_any(str(k), v) for k, v in dict(raw).items()}
+    expect = getattr(module, "expectation", None)
+    catalog = {
+        str(k): Entry.from_any(str(k), v, targets, expect if callable(expect) else None)
+        for k, v in dict(raw).items()
+    }
     snapshot.write_text(
-        json.dumps({k: asdict(v) for k, v in catalog.items()}, indent=2), encoding="utf-8"
+        json.dumps({k: asdict(v) for k, v in catalog.items()}, indent=2, ensure_ascii=False),
+        encoding="utf-8",
     )
     return catalog
 
@@ -148,6 +198,8 @@ def build_matrix(
             )
             if idx:
                 outcome = results[idx[0]].outcome
+                if expectation == "n/a" and all(results[i].outcome == "skipped" for i in idx):
+                    outcome = "n/a"  # the suites skip what the catalog says does not apply
             else:
                 outcome = "n/a" if expectation == "n/a" else "not covered"
             cells[(cid, target)] = Cell(outcome, expectation, idx)

@@ -154,7 +154,9 @@ def render_test_page(
                 continue
             where = esc(" § ".join(x for x in (e.source, e.section) if x))
             expect = e.expectation(r.target) if r.target else ""
-            rows.append([esc(cid), esc(e.claim), where, esc(expect or "-")])
+            note = e.note(r.target) if r.target else e.evidence
+            why = f'<br><span class="muted">{esc(note)}</span>' if note else ""
+            rows.append([esc(cid), esc(e.claim), where, f"{esc(expect or '-')}{why}"])
         body.append("<h2>Behaviour catalog</h2>")
         body.append(table(["id", "claim", "document", f"expected on {esc(r.target or '-')}"], rows))
     vms = vm_artifacts(run_dir, r.artifacts)

@@ -55,8 +55,8 @@ def write_html(run_dir: Path, progress: Progress | None = None) -> Path:
     """Write the run's HTML report and return the path of its index.html."""
     meta = read_meta(run_dir)
     results = read_results(run_dir)
-    catalog = load_catalog(run_dir)
     targets = ordered_targets(meta, results)
+    catalog = load_catalog(run_dir, targets)
     run_id = str(meta["run_id"])
 
     slugs: list[str] = []

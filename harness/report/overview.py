@@ -67,6 +67,8 @@ def _matrix(
         for target in matrix.targets:
             cell = matrix.cells[(cid, target)]
             expect = f"expected: {cell.expectation}" if cell.expectation else "not in the catalog"
+            if e is not None and e.note(target):
+                expect += f" ({e.note(target)})"
             mark = " ⚠" if cell.unexpected else ""
             label = badge(cell.outcome, f"{_label(cell.outcome)}{mark}")
             if not cell.tests:
