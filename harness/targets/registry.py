@@ -7,6 +7,7 @@ from harness.inventory import Host
 from harness.spec import Arch
 from harness.targets.base import Target
 from harness.targets.qemu import QemuTarget
+from harness.targets.sim import sim_targets
 from harness.targets.stratovirt import StratoVirtTarget
 
 
@@ -25,6 +26,8 @@ def targets_for(hosts: list[Host], facts: dict[str, HostFacts]) -> list[Target]:
         if "stratovirt" in host.groups:
             for arch in _arches(host, default=(native,)):
                 out.append(StratoVirtTarget(arch, f.kvm_works and arch is native, f.kvm_detail))
+        if "simulator" in host.groups:
+            out += sim_targets(_arches(host, default=(Arch.X86_64,))[0])
     return out
 
 

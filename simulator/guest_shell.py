@@ -1,0 +1,308 @@
+"""A tiny simulated guest shell on the serial console, answering from the model's state.
+
+It understands what the harness types (``harness/console.py``): ``;``-separated commands,
+single/double quotes, ``$?``, plus the commands the suites use: ``true``, ``false``,
+``echo``, ``uname``, ``grep -c ^processor /proc/cpuinfo``, ``ls /sys/block``,
+``ls /sys/class/net``, ``cat /sys/class/net/*/address``, ``sleep``, ``hvlab-pattern``
+and ``hvlab-counter``. Everything it knows about the guest lives in :class:`GuestState`
+(travels as device state) and the :class:`PageMap` (travels as memory).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from simulator.guest_memory import PageMap, pattern_md5
+from simulator.model.units import MiB, PAGE_SIZE
+
+PROMPT = "hvlab# "
+READY_MARK = "hvlab-guest ready"
+KERNEL_RELEASE = "6.1.0-hvlab-sim"
+_PATTERN_FILE = "/dev/shm/hvlab-pattern"
+_COUNTER_FILE = "/tmp/hvlab-counter"
+
+
+@dataclass
+class GuestState:
+    """Guest-side state that is not page content (kernel/tmpfs metadata)."""
+
+    booted: bool = False
+    runtime: float = 0.0  # seconds the vCPUs ran
+    counter_start: float | None = None
+    pattern: dict[str, Any] | None = None  # {mib, seed, base, version}
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GuestState:
+        return cls(
+            booted=bool(data.get("booted", False)),
+            runtime=float(data.get("runtime", 0.0)),
+            counter_start=data.get("counter_start"),
+            pattern=data.get("pattern"),
+        )
+
+
+class GuestView(Protocol):
+    """What the shell reads from the simulated machine."""
+
+    @property
+    def arch(self) -> str: ...
+
+    @property
+    def online_cpus(self) -> int: ...
+
+    @property
+    def memory(self) -> PageMap: ...
+
+    @property
+    def guest(self) -> GuestState: ...
+
+    def block_devices(self) -> list[str]: ...
+
+    def mac_addresses(self) -> list[tuple[str, str]]: ...
+
+    def pattern_base(self) -> int: ...
+
+
+def split_words(text: str, status: int) -> list[str]:
+    """Shell words with quotes removed and ``$?`` expanded."""
+    words: list[str] = []
+    cur: list[str] = []
+    have = False
+    quote = ""
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if quote == "'":
+            if c == "'":
+                quote = ""
+            else:
+                cur.append(c)
+        elif c == "'" or c == '"':
+            if quote == c:
+                quote = ""
+            elif not quote:
+                quote = c
+            else:
+                cur.append(c)
+            have = True
+        elif c == "$" and text[i + 1 : i + 2] == "?":
+            cur.append(str(status))
+            have = True
+            i += 1
+        elif c.isspace() and not quote:
+            if cur or have:
+                words.append("".join(cur))
+            cur, have = [], False
+        else:
+            cur.append(c)
+            have = True
+        i += 1
+    if cur or have:
+        words.append("".join(cur))
+    return words
+
+
+def split_commands(line: str) -> list[str]:
+    """Split a line at ``;`` outside quotes."""
+    out: list[str] = []
+    cur: list[str] = []
+    quote = ""
+    for c in line:
+        if quote:
+            quote = "" if c == quote else quote
+            cur.append(c)
+        elif c in "'\"":
+            quote = c
+            cur.append(c)
+        elif c in ";\n":
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(c)
+    out.append("".join(cur))
+    return [c.strip() for c in out if c.strip()]
+
+
+class GuestShell:
+    """Runs console lines against a :class:`GuestView`; resumable across ``sleep``."""
+
+    def __init__(self, view: GuestView) -> None:
+        self.view = view
+        self.status = 0
+        self._queue: list[str] = []  # commands left of the current line
+        self._wake_at: float | None = None
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._queue) or self._wake_at is not None
+
+    def feed_line(self, line: str) -> str:
+        """Start a typed line; returns what the guest prints now."""
+        self._queue = split_commands(line)
+        return self.resume()
+
+    def resume(self) -> str:
+        """Run queued commands until done or sleeping; returns the output."""
+        g = self.view.guest
+        if self._wake_at is not None:
+            if g.runtime < self._wake_at:
+                return ""
+            self._wake_at = None
+            self.status = 0
+        out: list[str] = []
+        while self._queue:
+            cmd = self._queue.pop(0)
+            words = [w for w in split_words(cmd, self.status) if not _is_redirect(w)]
+            if words and words[0] == "sleep":
+                try:
+                    secs = float(words[1]) if len(words) > 1 else 0.0
+                except ValueError:
+                    out.append(f"sleep: invalid number '{words[1]}'\n")
+                    self.status = 1
+                    continue
+                self._wake_at = g.runtime + secs
+                break
+            status, text = self.run(words)
+            self.status = status
+            out.append(text)
+        if not self.busy:
+            out.append(PROMPT)
+        return "".join(out).replace("\n", "\r\n")
+
+    def run(self, words: list[str]) -> tuple[int, str]:
+        """One simple command -> (exit status, output)."""
+        if not words:
+            return self.status, ""
+        name, args = words[0], words[1:]
+        fn = _COMMANDS.get(name)
+        if fn is None:
+            return 127, f"sh: {name}: not found\n"
+        return fn(self.view, args)
+
+
+def _is_redirect(word: str) -> bool:
+    return word.startswith(">") or word.startswith("2>") or word.startswith("<")
+
+
+def _lines(items: list[str]) -> str:
+    return "".join(f"{x}\n" for x in items)
+
+
+def _true(v: GuestView, args: list[str]) -> tuple[int, str]:
+    return 0, ""
+
+
+def _false(v: GuestView, args: list[str]) -> tuple[int, str]:
+    return 1, ""
+
+
+def _echo(v: GuestView, args: list[str]) -> tuple[int, str]:
+    if args and args[0] == "-n":
+        return 0, " ".join(args[1:])
+    return 0, " ".join(args) + "\n"
+
+
+def _uname(v: GuestView, args: list[str]) -> tuple[int, str]:
+    if args == ["-m"]:
+        return 0, v.arch + "\n"
+    if args == ["-r"]:
+        return 0, KERNEL_RELEASE + "\n"
+    if args in ([], ["-s"]):
+        return 0, "Linux\n"
+    return 0, f"Linux hvlab-guest {KERNEL_RELEASE} {v.arch} GNU/Linux\n"
+
+
+def _grep(v: GuestView, args: list[str]) -> tuple[int, str]:
+    if args == ["-c", "^processor", "/proc/cpuinfo"]:
+        return 0, f"{v.online_cpus}\n"
+    return 2, "grep: unsupported in the simulated guest\n"
+
+
+def _ls(v: GuestView, args: list[str]) -> tuple[int, str]:
+    path = args[-1].rstrip("/") if args else "/"
+    if path == "/sys/block":
+        return 0, _lines(v.block_devices())
+    if path == "/sys/class/net":
+        return 0, _lines([name for name, _ in v.mac_addresses()])
+    return 1, f"ls: {path}: No such file or directory\n"
+
+
+def _cat(v: GuestView, args: list[str]) -> tuple[int, str]:
+    out, status = [], 0
+    for path in args:
+        if path == "/sys/class/net/*/address":
+            out += [mac for _, mac in v.mac_addresses()]
+            continue
+        if path.startswith("/sys/class/net/") and path.endswith("/address"):
+            name = path.split("/")[4]
+            macs = dict(v.mac_addresses())
+            if name in macs:
+                out.append(macs[name])
+                continue
+        if path == _COUNTER_FILE and v.guest.counter_start is not None:
+            out.append(str(_counter(v)))
+            continue
+        if path == "/proc/meminfo":
+            out.append(f"MemTotal: {v.memory.pages * PAGE_SIZE // 1024} kB")
+            continue
+        status = 1
+        out.append(f"cat: can't open '{path}': No such file or directory")
+    return status, _lines(out)
+
+
+def _counter(v: GuestView) -> int:
+    start = v.guest.counter_start or 0.0
+    return int((v.guest.runtime - start) / 0.1)
+
+
+def _hvlab_counter(v: GuestView, args: list[str]) -> tuple[int, str]:
+    if args == ["start"]:
+        v.guest.counter_start = v.guest.runtime
+        return 0, "started\n"
+    if args == ["read"]:
+        if v.guest.counter_start is None:
+            return 1, f"cat: can't open '{_COUNTER_FILE}': No such file or directory\n"
+        return 0, f"{_counter(v)}\n"
+    return 2, "usage: hvlab-counter start|read\n"
+
+
+def _hvlab_pattern(v: GuestView, args: list[str]) -> tuple[int, str]:
+    mode = args[0] if args else ""
+    if mode == "write" and len(args) == 3 and args[1].isdigit():
+        mib, seed = int(args[1]), args[2]
+        base = v.pattern_base()
+        npages = mib * MiB // PAGE_SIZE
+        if base + npages > v.memory.pages:
+            return 1, "head: write error: No space left on device\n"
+        version = v.memory.write(base, base + npages)
+        v.guest.pattern = {"mib": mib, "seed": seed, "base": base, "version": version}
+        return 0, pattern_md5(mib, seed) + "\n"
+    if mode == "check":
+        p = v.guest.pattern
+        if p is None:
+            return 1, f"sh: can't open {_PATTERN_FILE}: no such file\n"
+        base, npages = int(p["base"]), int(p["mib"]) * MiB // PAGE_SIZE
+        seen = v.memory.slice(base, base + npages)
+        if {ver for _, _, ver in seen} == {int(p["version"])}:
+            return 0, pattern_md5(int(p["mib"]), str(p["seed"])) + "\n"
+        return 0, hashlib.md5(repr(seen).encode()).hexdigest() + "\n"
+    return 2, "usage: hvlab-pattern write|check MIB SEED\n"
+
+
+_COMMANDS = {
+    "true": _true,
+    ":": _true,
+    "false": _false,
+    "echo": _echo,
+    "uname": _uname,
+    "grep": _grep,
+    "ls": _ls,
+    "cat": _cat,
+    "hvlab-counter": _hvlab_counter,
+    "hvlab-pattern": _hvlab_pattern,
+}

@@ -1,0 +1,386 @@
+"""Migration and snapshot I/O of one process, around the model's pure engines.
+
+The model runs a migration between two VMs of *one* World. Across processes, the source
+builds a stand-in for the remote destination from the configuration the destination
+sends back (``transport.vm_config``), so the model's checks and engine run unchanged;
+:class:`Sender` then ships the page map over the real socket as the engine progresses,
+and :class:`Receiver` (the ``-incoming`` side) applies it and verifies the digest.
+Snapshots (``migrate file:DIR``) write ``DIR/memory`` and ``DIR/state``;
+``-incoming file:DIR`` restores them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import struct
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from simulator import transport
+from simulator.cmdline import parse_endpoint
+from simulator.guest_memory import PageMap
+from simulator.guest_shell import GuestState
+from simulator.model import MemoryImage, Profile, QmpError
+from simulator.model.errors import ErrorClass
+from simulator.model.migration.status import MigrationStatus as S
+from simulator.model.profiles import Engine
+from simulator.model.units import PAGE_SIZE
+from simulator.model.vm import VM, RunState
+from simulator.model.vm_migration import config_mismatch
+from simulator.model.world import Snapshot
+
+if TYPE_CHECKING:
+    from simulator.process import SimProcess
+
+JSON = dict[str, Any]
+_REFUSED = "Connection refused (os error 111)"
+_HEADER = 4096
+
+
+def qmp_during_incoming(profile: Profile) -> bool:
+    """QEMU answers QMP while -incoming waits; StratoVirt's main loop has not started."""
+    return profile.engine is Engine.QEMU_PRECOPY
+
+
+def create_vm(proc: SimProcess) -> VM:
+    """The model VM for this process (booted, waiting for a migration, or restored)."""
+    from simulator.process import Fatal
+
+    cfg, world = proc.cfg, proc.world
+    incoming = cfg.incoming
+    if incoming is not None and incoming.startswith("file:"):
+        path = incoming[5:].split(",")[0]
+        mem, guest, snap_cfg = _load_snapshot(path)
+        if int(snap_cfg["smp"][0]) != cfg.smp.cpus:
+            raise Fatal("Failed to start VM.: Failed to restore snapshot: "
+                        "Failed to read instance of object")
+        image = MemoryImage(cfg.memory, ((0, mem.pages),), 0)
+        world.snapshots[path] = Snapshot(proc.spec, image, proc.profile.name, cfg.devices)
+        vm = world.create_vm("vm", proc.spec, proc.profile, incoming=incoming)
+        if not vm.alive:
+            raise Fatal("Failed to start VM.: Invalid snapshot path for restoring snapshot")
+        proc.memory, proc.guest = mem, guest
+    elif incoming is not None:
+        vm = world.create_vm("vm", proc.spec, proc.profile, incoming=incoming)
+    else:
+        vm = world.create_vm("vm", proc.spec, proc.profile)
+        nonzero = proc.spec.layout().nonzero_ranges(cfg.workload)
+        proc.memory = PageMap.boot(cfg.memory // PAGE_SIZE, nonzero)
+    vm.table.blockdevs.update(cfg.drives)
+    vm.table.netdevs.update(cfg.netdevs)
+    return vm
+
+
+# ------------------------------------------------------------------ QMP adapters
+def intercept(proc: SimProcess, cmd: str, args: JSON) -> tuple[Any, list[Any]] | None:
+    """Commands that need I/O beyond the model; None lets the model answer."""
+    rx: Receiver | None = getattr(proc, "receiver", None)
+    if cmd == "query-migrate" and rx is not None and not rx.finished:
+        return rx.query(), []
+    uri = args.get("uri")
+    if cmd != "migrate" or not isinstance(uri, str) or not proc.vm.alive:
+        return None
+    scheme = uri.partition(":")[0].lower()
+    if scheme == "file":
+        return _snapshot(proc, args)
+    if scheme in ("tcp", "unix"):
+        return _start_outgoing(proc, args)
+    return None
+
+
+def _os_error(exc: OSError) -> str:
+    return f"{exc.strerror or exc} (os error {exc.errno or 0})"
+
+
+def _start_outgoing(proc: SimProcess, args: JSON) -> tuple[Any, list[Any]]:
+    vm, uri = proc.vm, str(args["uri"])
+    reply, events = vm.execute("migrate", args)  # no stand-in yet: runs only the pre-checks
+    if not isinstance(reply, QmpError) or reply.desc != _REFUSED:
+        return reply, events
+    try:
+        ep = parse_endpoint(uri.split(",")[0], "migrate")
+        fam = socket.AF_UNIX if ep.kind == "unix" else socket.AF_INET
+        sock = socket.socket(fam, socket.SOCK_STREAM)
+        sock.settimeout(10.0)
+        sock.connect(ep.path if ep.kind == "unix" else (ep.host, ep.port))
+    except ValueError:
+        return reply, events
+    except OSError as exc:
+        with contextlib.suppress(UnboundLocalError):
+            sock.close()
+        if vm.profile.engine is Engine.STRATOVIRT:
+            return QmpError(ErrorClass.GENERIC_ERROR, _os_error(exc)), []
+        return QmpError(ErrorClass.GENERIC_ERROR, f"Failed to connect socket: {exc.strerror}"), []
+    try:
+        _send_blocking(sock, {"t": "hello", "config": transport.vm_config(vm)})
+        ack = _recv_blocking(sock)
+        spec, profile = transport.spec_from_config(ack["config"])
+    except (OSError, transport.StreamError, KeyError) as exc:
+        sock.close()
+        return QmpError(ErrorClass.GENERIC_ERROR, f"Failed to start migration: {exc}"), []
+    proc.peers += 1
+    peer = proc.world.create_vm(f"peer{proc.peers}", spec, profile, incoming=uri)
+    reply, events = vm.execute("migrate", args)
+    proc.world.listeners.pop(uri, None)
+    if isinstance(reply, QmpError):
+        sock.close()
+        return reply, events
+    sender = Sender(proc, sock, peer)
+    proc.keep_alive.add(sender)
+    task = asyncio.get_running_loop().create_task(sender.run())
+    sender.task = task
+    return reply, events
+
+
+def _send_blocking(sock: socket.socket, frame: JSON) -> None:
+    data = json.dumps(frame, separators=(",", ":")).encode()
+    sock.sendall(struct.pack(">I", len(data)) + data)
+
+
+def _recv_blocking(sock: socket.socket) -> JSON:
+    def exact(n: int) -> bytes:
+        buf = b""
+        while len(buf) < n:
+            part = sock.recv(n - len(buf))
+            if not part:
+                raise transport.StreamError("destination closed the migration connection")
+            buf += part
+        return buf
+
+    (n,) = struct.unpack(">I", exact(4))
+    frame = json.loads(exact(n))
+    if not isinstance(frame, dict):
+        raise transport.StreamError("malformed frame")
+    return frame
+
+
+class Sender:
+    """Ships the page map to the destination as the source engine progresses."""
+
+    def __init__(self, proc: SimProcess, sock: socket.socket, peer: VM) -> None:
+        self.proc, self.sock, self.peer = proc, sock, peer
+        self.engine = proc.vm.engine
+        self.task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        proc, eng = self.proc, self.engine
+        self.sock.setblocking(False)
+        reader, writer = await asyncio.open_connection(sock=self.sock)
+        full_sent = False
+        try:
+            while True:
+                proc.tick()
+                if self.peer.owns_guest:  # SWITCHOVER: the guest is stopped on this side
+                    await self._finish(reader, writer, full_sent)
+                    return
+                if eng.end is not None:  # failed or cancelled before the switch-over
+                    with contextlib.suppress(Exception):
+                        await transport.send_frame(writer, {"t": "cancel"})
+                    return
+                if eng.status in (S.ACTIVE, S.POSTCOPY_ACTIVE):
+                    await self._round(writer, full_sent)
+                    full_sent = True
+                await asyncio.sleep(0.02)
+        except (transport.StreamError, ConnectionError, OSError) as exc:
+            if eng.end is None:
+                proc.world.fail_link(proc.vm, f"Unable to write to socket: {exc}")
+        finally:
+            writer.close()
+            proc.keep_alive.discard(self)
+
+    async def _round(self, writer: asyncio.StreamWriter, full_sent: bool) -> None:
+        mem = self.proc.memory
+        log = mem.take_log()
+        if not full_sent:
+            ranges = mem.ranges()
+        else:
+            ranges = [r for a, b in log for r in mem.slice(a, b)]
+        if ranges or not full_sent:
+            await transport.send_frame(writer, {"t": "mem", "ranges": ranges})
+
+    async def _finish(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      full_sent: bool) -> None:
+        await self._round(writer, full_sent)
+        mem = self.proc.memory
+        await transport.send_frame(writer, {
+            "t": "done", "digest": mem.digest(), "guest": self.proc.guest.to_json(),
+        })
+        answer = await asyncio.wait_for(transport.recv_frame(reader), timeout=30.0)
+        if answer.get("t") != "ok":
+            print(f"simulator: destination rejected the migration: {answer.get('error')}",
+                  file=sys.stderr, flush=True)
+
+
+class Receiver:
+    """The ``-incoming tcp:|unix:`` side: one connection, verify, then run the guest."""
+
+    def __init__(self, proc: SimProcess, ready: asyncio.Event) -> None:
+        self.proc, self.ready = proc, ready
+        self.ep = parse_endpoint(str(proc.cfg.incoming), "-incoming")
+        self.status = "setup"
+        self.failed: str | None = None
+        self.finished = False
+        self.accepted = False
+        self.server: asyncio.Server | None = None
+        self.port = self.ep.port
+        proc.receiver = self
+
+    async def listen(self) -> asyncio.Server:
+        from simulator.process import listen
+
+        self.server = await listen(self.ep, self._conn)
+        if self.ep.kind == "tcp":
+            self.port = int(self.server.sockets[0].getsockname()[1])
+        return self.server
+
+    def query(self) -> JSON:
+        out: JSON = {"status": self.status}
+        if self.ep.kind == "tcp":
+            out["socket-address"] = [{"type": "inet", "host": self.ep.host, "port": str(self.port)}]
+        else:
+            out["socket-address"] = [{"type": "unix", "path": self.ep.path}]
+        return out
+
+    def _fail(self, why: str) -> None:
+        self.status = "failed"
+        self.failed = (f"Failed to start VM.: Failed to start migration.: "
+                       f"Failed to receive migration with {self.ep.kind} mode: {why}")
+
+    async def _conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.accepted:  # exactly one accept(): later connections see a closed socket
+            writer.close()
+            return
+        self.accepted = True
+        if self.server is not None:
+            self.server.close()
+        if self.ep.kind == "unix":
+            with contextlib.suppress(OSError):
+                os.unlink(self.ep.path)
+        try:
+            await self._receive(reader, writer)
+        except (transport.StreamError, ConnectionError, OSError, ValueError, TypeError) as exc:
+            self._fail(str(exc))
+        finally:
+            writer.close()
+
+    async def _receive(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        proc, vm = self.proc, self.proc.vm
+        hello = await transport.recv_frame(reader)
+        if hello.get("t") != "hello":
+            raise transport.StreamError("expected the VM configuration first")
+        self.status = "active"
+        spec, profile = transport.spec_from_config(hello["config"])
+        shadow = proc.world.create_vm("source", spec, profile)
+        err = config_mismatch(shadow, vm)
+        await transport.send_frame(writer, {"t": "ack", "ok": err is None, "error": err,
+                                            "config": transport.vm_config(vm)})
+        if err is not None:
+            self._fail(err)
+            return
+        while True:
+            frame = await transport.recv_frame(reader)
+            kind = frame.get("t")
+            if kind in ("mem", "done"):
+                for a, b, v in frame.get("ranges", []):
+                    proc.memory.write(int(a), int(b), int(v))
+            if kind == "cancel":
+                self.status = vm.profile.cancelled_status.value
+                self._fail("Cancel migration from source")
+                return
+            if kind == "done":
+                break
+            if kind != "mem":
+                raise transport.StreamError(f"unexpected frame {kind!r}")
+        if proc.memory.digest() != frame.get("digest"):
+            await transport.send_frame(writer, {"t": "bad", "error": "memory differs"})
+            self._fail("guest memory differs from the source's")
+            return
+        proc.guest = GuestState.from_json(dict(frame.get("guest") or {}))
+        proc.memory.take_log()
+        paused = proc.cfg.start_paused and qmp_during_incoming(vm.profile)
+        vm.runstate = RunState.PAUSED if paused else RunState.RUNNING
+        vm.owns_guest = True
+        vm.migration_status = S.COMPLETED
+        if not paused and qmp_during_incoming(vm.profile):
+            vm.pending.append(("RESUME", {}))
+        self.status = "completed"
+        self.finished = True
+        await transport.send_frame(writer, {"t": "ok"})
+        self.ready.set()
+
+
+# ------------------------------------------------------------------ snapshots
+def _header(fmt: str, arch: str) -> bytes:
+    head = json.dumps({"magic_num": "STRATOVIRT", "compat_version": 8194, "arch": arch,
+                       "format": fmt, "os_type": "linux000", "hvlab_sim": 1}).encode()
+    return (struct.pack("<Q", len(head)) + head).ljust(_HEADER, b"\0")
+
+
+def _read(path: Path, fmt: str, what: str) -> JSON:
+    from simulator.process import Fatal
+
+    try:
+        data = path.read_bytes()
+        (n,) = struct.unpack("<Q", data[:8])
+        head = json.loads(data[8 : 8 + n])
+        body = json.loads(data[_HEADER:])
+    except (OSError, ValueError, struct.error) as exc:
+        raise Fatal(f"Failed to start VM.: Failed to restore snapshot: {what}") from exc
+    if head.get("magic_num") != "STRATOVIRT" or head.get("format") != fmt:
+        raise Fatal(f"Failed to start VM.: Failed to restore snapshot: {what}")
+    if not isinstance(body, dict):
+        raise Fatal(f"Failed to start VM.: Failed to restore snapshot: {what}")
+    return body
+
+
+def _load_snapshot(path: str) -> tuple[PageMap, GuestState, JSON]:
+    from simulator.process import Fatal
+
+    d = Path(path)
+    if not d.is_dir():
+        raise Fatal("Failed to start VM.: Invalid snapshot path for restoring snapshot")
+    mem_json = _read(d / "memory", "MemoryFull", "Invalid memory snapshot file")
+    state = _read(d / "state", "Device", "Invalid device state snapshot file")
+    try:
+        mem = PageMap.from_json(mem_json)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise Fatal("Failed to start VM.: Failed to restore snapshot: "
+                    "Invalid memory snapshot file") from exc
+    if mem.digest() != state.get("digest"):
+        raise Fatal("Failed to start VM.: Failed to restore snapshot: memory does not match state")
+    return mem, GuestState.from_json(dict(state.get("guest") or {})), dict(state["config"])
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def _snapshot(proc: SimProcess, args: JSON) -> tuple[Any, list[Any]]:
+    vm = proc.vm
+    path = str(args["uri"])[5:].split(",")[0]
+    parent = os.path.dirname(path.rstrip("/")) or "/"
+    proc.world.dirs = {parent} if os.path.isdir(parent) else set()
+    reply, events = vm.execute("migrate", args)
+    events = list(events) + vm.take_events()
+    if isinstance(reply, QmpError):
+        return reply, events
+    d = Path(path)
+    try:
+        if not d.is_dir():
+            os.mkdir(d, 0o700)
+        _write_private(d / "state", _header("Device", proc.arch) + json.dumps(
+            {"config": transport.vm_config(vm), "guest": proc.guest.to_json(),
+             "digest": proc.memory.digest()}).encode())
+        _write_private(d / "memory", _header("MemoryFull", proc.arch) + proc.memory.dumps())
+    except OSError as exc:
+        vm.migration_status = S.FAILED
+        return QmpError(ErrorClass.GENERIC_ERROR,
+                        f"Failed to create snapshot dir: {_os_error(exc)}"), events
+    return reply, events

@@ -1,0 +1,274 @@
+"""One simulated hypervisor process: the model VM, its clock, QMP, serial console, streams.
+
+Virtual time is wall time times ``--time-scale``; a ticker advances the model's World,
+runs the guest (its writer dirties the page map, the shell resumes), delivers the
+model's asynchronous events to the QMP client and ends the process when the VM exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from simulator.cmdline import Endpoint, SimConfig
+from simulator.guest_memory import PageMap, Writer
+from simulator.guest_shell import KERNEL_RELEASE, PROMPT, READY_MARK, GuestShell, GuestState
+from simulator.model import PROFILES, DeviceClass, QmpError, VMSpec, World, guest_ack_unplug
+from simulator.model.errors import ErrorClass
+from simulator.model.units import PAGE_SIZE
+from simulator.model.vm import VM
+from simulator.qmp_server import Dialect, QmpServer
+
+JSON = dict[str, Any]
+TICK_S = 0.01
+#: Virtual seconds a running guest takes to acknowledge a PCIe hot-unplug.
+UNPLUG_ACK_S = 0.5
+#: Wall seconds from start to the boot banner.
+BOOT_S = 0.2
+
+
+class Fatal(Exception):
+    """The process must exit with status 1 after printing this one line."""
+
+
+async def listen(ep: Endpoint, handler: Any) -> asyncio.Server:
+    """A private (0600) unix socket or a loopback tcp listener."""
+    if ep.kind == "unix":
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(ep.path)
+        old = os.umask(0o177)
+        try:
+            return await asyncio.start_unix_server(handler, path=ep.path)
+        finally:
+            os.umask(old)
+    return await asyncio.start_server(handler, host=ep.host, port=ep.port)
+
+
+class SimProcess:
+    def __init__(self, cfg: SimConfig) -> None:
+        self.cfg = cfg
+        self.profile = PROFILES[cfg.profile]
+        self.world = World(seed=cfg.seed)
+        self.spec = VMSpec(machine=cfg.machine, smp=cfg.smp, memory=cfg.memory,
+                           resident=cfg.resident, devices=cfg.devices, workload=cfg.workload,
+                           start_paused=cfg.start_paused)
+        self.guest = GuestState()
+        self.writer = Writer(cfg.workload)
+        self.shell = GuestShell(self)
+        self.vm: VM
+        self._memory = PageMap(cfg.memory // PAGE_SIZE)
+        self._t0 = time.monotonic()
+        self._servers: list[asyncio.Server] = []
+        self._serial_clients: list[asyncio.StreamWriter] = []
+        self._serial_log: Any = None
+        self._lines: list[str] = []
+        self._unplug_due: dict[str, float] = {}
+        self.exit_code: int | None = None
+        self.keep_alive: set[Any] = set()  # migrations that must finish before exit
+        self.peers = 0
+        self.receiver: Any = None
+
+    # ------------------------------------------------------------ GuestView
+    @property
+    def arch(self) -> str:
+        return self.vm.rules.arch.value
+
+    @property
+    def online_cpus(self) -> int:
+        return len(self.vm.online)
+
+    @property
+    def memory(self) -> PageMap:
+        return self._memory
+
+    @memory.setter
+    def memory(self, value: PageMap) -> None:
+        self._memory = value
+
+    def block_devices(self) -> list[str]:
+        blks = [d for d in self.vm.table.devices.values() if d.cls is DeviceClass.BLK]
+        return [f"vd{chr(ord('a') + i)}" for i in range(len(blks))]
+
+    def mac_addresses(self) -> list[tuple[str, str]]:
+        out = [("lo", "00:00:00:00:00:00")]
+        nets = [d for d in self.vm.table.devices.values()
+                if d.cls in (DeviceClass.NET, DeviceClass.VHOST_NET, DeviceClass.VHOST_USER_NET)]
+        for i, d in enumerate(nets):
+            out.append((f"eth{i}", (d.mac or f"52:54:00:12:34:{0x56 + i:02x}").lower()))
+        return out
+
+    def pattern_base(self) -> int:
+        w = self.cfg.workload
+        end = max(self.cfg.resident, w.ws_offset + w.working_set)
+        return -(-end // PAGE_SIZE)
+
+    # ------------------------------------------------------------ clock
+    def now(self) -> float:
+        return (time.monotonic() - self._t0) * self.cfg.time_scale
+
+    def tick(self) -> None:
+        """Advance the model and the guest to the current virtual time."""
+        dt = self.now() - self.world.clock.now
+        if dt > 0:
+            if self.vm.running:
+                self.guest.runtime += dt
+                self.writer.run(self._memory, dt)
+            self.world.advance(dt)
+        if self.vm.running:
+            self._boot()
+            if self.guest.booted:
+                self._run_shell()
+            self._ack_unplugs()
+
+    def _ack_unplugs(self) -> None:
+        for dev in list(self.vm.table.pending_unplug):
+            due = self._unplug_due.setdefault(dev, self.guest.runtime + UNPLUG_ACK_S)
+            if self.guest.runtime >= due:
+                guest_ack_unplug(self.vm, dev)
+                del self._unplug_due[dev]
+
+    # ------------------------------------------------------------ serial console
+    def serial_write(self, text: str) -> None:
+        data = text.encode()
+        if self._serial_log is not None:
+            self._serial_log.write(data)
+            self._serial_log.flush()
+        if self.cfg.serial.kind == "stdio":
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        for w in list(self._serial_clients):
+            if w.is_closing():
+                self._serial_clients.remove(w)
+            else:
+                w.write(data)
+
+    def _boot(self) -> None:
+        # A chardev with wait=off drops output nobody reads (unless it has a logfile):
+        # like a real kernel, take a moment to boot, and wait for a reader a while longer.
+        if self.guest.booted or self.guest.runtime < BOOT_S * self.cfg.time_scale:
+            return
+        if self._serial_clients or self._serial_log is not None or self.guest.runtime > 5.0:
+            self.guest.booted = True
+            self.serial_write(f"{READY_MARK}: {KERNEL_RELEASE} {self.arch}\r\n{PROMPT}")
+
+    def _run_shell(self) -> None:
+        if self.shell.busy:
+            self.serial_write(self.shell.resume())
+        while self._lines and not self.shell.busy:
+            self.serial_write(self.shell.feed_line(self._lines.pop(0)))
+
+    async def _serial_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # a chardev socket serves one client at a time; later ones replace it
+        for old in self._serial_clients:
+            old.close()
+        self._serial_clients = [writer]
+        buf = b""
+        try:
+            while True:
+                chunk = await reader.read(4096)
+                if not chunk:
+                    break
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    self._lines.append(line.decode(errors="replace").rstrip("\r"))
+                if len(buf) > 65536:
+                    buf = b""
+                if self.vm.running and self.guest.booted:
+                    self._run_shell()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            if writer in self._serial_clients:
+                self._serial_clients.remove(writer)
+            writer.close()
+
+    # ------------------------------------------------------------ QMP hook
+    def execute(self, cmd: str, args: JSON) -> tuple[Any, list[tuple[str, JSON]]]:
+        """The QMP server's command hook: adapters first, then the model."""
+        from simulator import migration_io
+
+        self.tick()
+        if cmd == "query-version":
+            v = self.profile.greeting["QMP"]["version"]
+            return dict(v), []
+        handled = migration_io.intercept(self, cmd, args)
+        if handled is not None:
+            return handled
+        if not self.vm.alive:
+            return QmpError(ErrorClass.GENERIC_ERROR, "VM is not running"), []
+        reply, events = self.vm.execute(cmd, args)
+        events = list(events) + self.vm.take_events()
+        return reply, events
+
+    # ------------------------------------------------------------ lifecycle
+    async def run(self) -> int:
+        from simulator import migration_io
+
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.add_signal_handler(sig, stop.set)
+        ready = asyncio.Event()
+        incoming = self.cfg.incoming
+        try:
+            self.vm = migration_io.create_vm(self)
+        except Fatal as exc:
+            print(f"simulator: {exc}", file=sys.stderr, flush=True)
+            return 1
+        self._open_serial_log()
+        receiver = None
+        if incoming is not None and not incoming.startswith("file:"):
+            receiver = migration_io.Receiver(self, ready)
+            self._servers.append(await receiver.listen())
+        if receiver is None or migration_io.qmp_during_incoming(self.profile):
+            ready.set()
+        dialect = Dialect.of(self.profile, self.cfg.qmp_rate_limit or 0)
+        self.qmp = QmpServer(dialect, self.execute, ready)
+        if self.cfg.serial.kind == "socket" and self.cfg.serial.endpoint is not None:
+            self._servers.append(await listen(self.cfg.serial.endpoint, self._serial_client))
+        self._servers.append(await listen(self.cfg.qmp, self.qmp.handle))
+        try:
+            while not stop.is_set():
+                self.tick()
+                for name, data in self.vm.take_events():
+                    self.qmp.emit(name, data)
+                if receiver is not None and receiver.failed is not None:
+                    print(f"simulator: {receiver.failed}", file=sys.stderr, flush=True)
+                    self.exit_code = 1
+                    break
+                if not self.vm.alive and not self.keep_alive:
+                    self.exit_code = self.vm.exit_code or 0
+                    break
+                await asyncio.sleep(TICK_S)
+        finally:
+            await self._shutdown()
+        return self.exit_code if self.exit_code is not None else 0
+
+    def _open_serial_log(self) -> None:
+        log = self.cfg.serial.logfile
+        if log:
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._serial_log = os.fdopen(fd, "ab")
+
+    async def _shutdown(self) -> None:
+        qmp = getattr(self, "qmp", None)
+        if qmp is not None:
+            qmp.closing = True
+            await qmp.close_client()
+        for w in self._serial_clients:
+            w.close()
+        for srv in self._servers:
+            srv.close()
+        for ep in (self.cfg.qmp, self.cfg.serial.endpoint):
+            if ep is not None and ep.kind == "unix":
+                with contextlib.suppress(OSError):
+                    Path(ep.path).unlink()
+        if self._serial_log is not None:
+            self._serial_log.close()

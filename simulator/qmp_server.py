@@ -1,0 +1,346 @@
+"""A thin asyncio QMP server speaking one profile's dialect over a unix or tcp socket.
+
+Dialect differences come from :class:`Dialect` (built from the model's ``Profile``):
+greeting shape, whether ``qmp_capabilities`` must come first (QEMU) or is optional and
+answered without ``id`` (StratoVirt), framing (QEMU: a JSON stream; StratoVirt: each read
+is one JSON value, at most 8 KiB), string-only ids, error texts, event-before/after-reply
+order and a 100/s leak bucket (StratoVirt). One client at a time; a later client waits
+for its greeting until the first leaves. Bad input never kills it: every message gets an
+error reply, an abrupt disconnect just ends that session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from simulator import qmp_schema
+from simulator.model import Profile
+from simulator.model.errors import ErrorClass, QmpError
+from simulator.model.profiles import Engine, EventOrder
+
+JSON = dict[str, Any]
+#: The process's command hook: (command, arguments) -> (reply or QmpError, events).
+Executor = Callable[[str, JSON], tuple[Any, list[tuple[str, JSON]]]]
+
+#: QEMU's json-streamer limits (qobject/json-streamer.c MAX_TOKEN_SIZE, MAX_NESTING).
+QEMU_MAX_MESSAGE = 64 << 20
+QEMU_MAX_NESTING = 1024
+#: StratoVirt machine_manager/src/socket.rs: "The socket message is too long."
+STRATO_MAX_MESSAGE = 8192
+
+
+@dataclass(frozen=True)
+class Dialect:
+    greeting: Mapping[str, Any]
+    negotiation_required: bool
+    event_first: bool
+    stream_framing: bool  # QEMU: JSON stream; StratoVirt: one value per read
+    max_message: int
+    string_ids_only: bool
+    rate_limit: int  # commands per second, 0 = unlimited
+
+    @classmethod
+    def of(cls, profile: Profile, rate_limit: int) -> Dialect:
+        qemu = profile.engine is Engine.QEMU_PRECOPY
+        return cls(
+            greeting=profile.greeting,
+            negotiation_required=qemu,
+            event_first=profile.event_order is EventOrder.EVENT_FIRST,
+            stream_framing=qemu,
+            max_message=QEMU_MAX_MESSAGE if qemu else STRATO_MAX_MESSAGE,
+            string_ids_only=not qemu,
+            rate_limit=rate_limit,
+        )
+
+
+def _plain(obj: Any) -> Any:
+    """Mapping proxies -> dicts, for json.dumps."""
+    if isinstance(obj, Mapping):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+class JsonSplitter:
+    """QEMU's json-streamer in miniature: cut a byte stream into top-level JSON values."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.buf = bytearray()
+        self.depth = 0
+        self.in_str = False
+        self.esc = False
+        self.scalar = False
+
+    def feed(self, data: bytes) -> list[bytes | str]:
+        """Complete messages (bytes) or error texts (str) found so far."""
+        out: list[bytes | str] = []
+        for b in data:
+            c = chr(b)
+            if self.depth == 0 and not self.in_str and not self.scalar:
+                if c.isspace():
+                    continue
+                if c in "]}":
+                    out.append("JSON parse error, expecting value")
+                    continue
+            self.buf.append(b)
+            if len(self.buf) > self.limit:
+                out.append("JSON parse error, token too large")
+                self._reset()
+                continue
+            if self.in_str:
+                if self.esc:
+                    self.esc = False
+                elif c == "\\":
+                    self.esc = True
+                elif c == '"':
+                    self.in_str = False
+                    if self.depth == 0:
+                        out.append(bytes(self.buf))
+                        self._reset()
+                continue
+            if c == '"':
+                self.in_str = True
+            elif c in "{[":
+                self.depth += 1
+                if self.depth > QEMU_MAX_NESTING:
+                    out.append("JSON parse error, nesting too deep")
+                    self._reset()
+            elif c in "}]":
+                self.depth -= 1
+                if self.depth == 0:
+                    out.append(bytes(self.buf))
+                    self._reset()
+            elif self.depth == 0:
+                if c.isspace():
+                    self.buf.pop()
+                    out.append(bytes(self.buf))
+                    self._reset()
+                else:
+                    self.scalar = True
+        return out
+
+    def _reset(self) -> None:
+        self.buf = bytearray()
+        self.depth = 0
+        self.in_str = self.esc = self.scalar = False
+
+
+def _serde_parse_error(exc: json.JSONDecodeError) -> str:
+    msg = {"Expecting value": "expected value", "Extra data": "trailing characters"}.get(
+        exc.msg, exc.msg[:1].lower() + exc.msg[1:]
+    )
+    return f"{msg} at line {exc.lineno} column {exc.colno}"
+
+
+class QmpServer:
+    """Serves one VM's QMP socket."""
+
+    def __init__(self, dialect: Dialect, execute: Executor, ready: asyncio.Event) -> None:
+        self.dialect = dialect
+        self.execute = execute
+        self.ready = ready  # greeting withheld until set (StratoVirt incoming)
+        self._lock = asyncio.Lock()
+        self._writer: asyncio.StreamWriter | None = None
+        self._negotiated = False
+        self._bucket: list[float] = []
+        self.closing = False
+
+    # ------------------------------------------------------------------ output
+    def _send(self, writer: asyncio.StreamWriter, msg: Any) -> None:
+        if writer.is_closing():
+            return
+        data = json.dumps(_plain(msg), separators=(", ", ": ")).encode() + b"\r\n"
+        writer.write(data)
+
+    def emit(self, name: str, data: JSON) -> None:
+        """Send an event to the connected client (dropped when none, as both products do)."""
+        w = self._writer
+        if w is None or (self.dialect.negotiation_required and not self._negotiated):
+            return
+        now = time.time()
+        sec = int(now)
+        ts = {"seconds": sec, "microseconds": int((now - sec) * 1e6)}
+        self._send(w, {"event": name, "data": data, "timestamp": ts})
+
+    async def drain(self) -> None:
+        w = self._writer
+        if w is not None and not w.is_closing():
+            with contextlib.suppress(ConnectionError, OSError):
+                await w.drain()
+
+    async def close_client(self) -> None:
+        w = self._writer
+        if w is not None:
+            await self.drain()
+            w.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await w.wait_closed()
+
+    # ------------------------------------------------------------------ sessions
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with self._lock:
+                await self.ready.wait()
+                if self.closing:
+                    return
+                self._writer, self._negotiated, self._bucket = writer, False, []
+                try:
+                    await self._session(reader, writer)
+                finally:
+                    self._writer = None
+        except (ConnectionError, OSError, asyncio.IncompleteReadError):
+            pass
+        except Exception as exc:  # never die on a client: report and drop the session
+            print(f"simulator: QMP session error: {exc!r}", file=sys.stderr, flush=True)
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._send(writer, self.dialect.greeting)
+        await writer.drain()
+        splitter = JsonSplitter(self.dialect.max_message)
+        while not self.closing:
+            chunk = await reader.read(65536)
+            if not chunk:
+                return
+            if self.dialect.stream_framing:
+                items = splitter.feed(chunk)
+            else:
+                items = [self._strato_frame(chunk)]
+            for item in items:
+                if item == b"":
+                    continue
+                if isinstance(item, str):
+                    self._send(writer, QmpError(ErrorClass.GENERIC_ERROR, item).to_qmp())
+                else:
+                    self._message(writer, item)
+                await writer.drain()
+                if self.closing:
+                    return
+
+    def _strato_frame(self, chunk: bytes) -> bytes | str:
+        if len(chunk) > self.dialect.max_message:
+            return "The socket message is too long."
+        return chunk.strip()
+
+    def _throttled(self) -> bool:
+        limit = self.dialect.rate_limit
+        if not limit:
+            return False
+        now = time.monotonic()
+        self._bucket = [t for t in self._bucket if now - t < 1.0]
+        if len(self._bucket) >= limit:
+            return True
+        self._bucket.append(now)
+        return False
+
+    # ------------------------------------------------------------------ one message
+    def _message(self, writer: asyncio.StreamWriter, raw: bytes) -> None:
+        strato = not self.dialect.stream_framing
+        if self._throttled():
+            self._send(writer, {"error": {"class": "OperationThrottled",
+                                          "desc": "More than 100 requests received during 1 second"}})
+            return
+        try:
+            msg = json.loads(raw.decode("utf-8", errors="strict"))
+        except UnicodeDecodeError:
+            self._send(writer, QmpError(ErrorClass.GENERIC_ERROR, "JSON parse error, invalid UTF-8 sequence in string").to_qmp())
+            return
+        except json.JSONDecodeError as exc:
+            desc = _serde_parse_error(exc) if strato else "JSON parse error, invalid token"
+            self._send(writer, QmpError(ErrorClass.GENERIC_ERROR, desc).to_qmp())
+            return
+        except RecursionError:
+            self._send(writer, QmpError(ErrorClass.GENERIC_ERROR, "JSON parse error, nesting too deep").to_qmp())
+            return
+        err, cmd, args, mid, has_id = self._validate(msg)
+        if err is not None:
+            out = QmpError(ErrorClass.GENERIC_ERROR if not isinstance(err, QmpError) else err.cls,
+                           err if isinstance(err, str) else err.desc).to_qmp()
+            if has_id and not (strato and not isinstance(mid, str)):
+                out["id"] = mid
+            self._send(writer, out)
+            return
+        reply, events = self._run(cmd, args)
+        if isinstance(reply, QmpError):
+            out = reply.to_qmp()
+        else:
+            out = {"return": reply}
+        if has_id and not (strato and cmd == "qmp_capabilities"):
+            out["id"] = mid
+        if self.dialect.event_first:
+            for name, data in events:
+                self.emit(name, data)
+            self._send(writer, out)
+        else:
+            self._send(writer, out)
+            for name, data in events:
+                self.emit(name, data)
+
+    def _validate(self, msg: Any) -> tuple[str | QmpError | None, str, JSON, Any, bool]:
+        strato = not self.dialect.stream_framing
+        if not isinstance(msg, dict):
+            text = (f"invalid type: {qmp_schema._serde_type(msg)}, expected internally tagged enum"
+                    if strato else "QMP input must be a JSON object")
+            return text, "", {}, None, False
+        has_id, mid = "id" in msg, msg.get("id")
+        if strato and has_id and not isinstance(mid, str):
+            return f"invalid type: {qmp_schema._serde_type(mid)}, expected a string", "", {}, mid, True
+        for key in msg:
+            if key not in ("execute", "arguments", "id") and not (key == "exec-oob" and not strato):
+                text = (f"unknown field `{key}`, expected `execute`, `arguments` or `id`"
+                        if strato else f"QMP input member '{key}' is unexpected")
+                return text, "", {}, mid, has_id
+        cmd = msg.get("execute", msg.get("exec-oob"))
+        if cmd is None:
+            return ("missing field `execute`" if strato else "QMP input lacks member 'execute'",
+                    "", {}, mid, has_id)
+        if not isinstance(cmd, str):
+            return (f"invalid type: {qmp_schema._serde_type(cmd)}, expected a string" if strato
+                    else "QMP input member 'execute' must be a string", "", {}, mid, has_id)
+        args = msg.get("arguments", {})
+        if not isinstance(args, dict):
+            return (f"invalid type: {qmp_schema._serde_type(args)}, expected a map" if strato
+                    else "QMP input member 'arguments' must be an object", cmd, {}, mid, has_id)
+        if "exec-oob" in msg:
+            return "Command doesn't support OOB", cmd, args, mid, has_id
+        if self.dialect.negotiation_required:
+            if cmd == "qmp_capabilities" and self._negotiated:
+                return (QmpError(ErrorClass.COMMAND_NOT_FOUND,
+                                 "Capabilities negotiation is already complete, command ignored"),
+                        cmd, args, mid, has_id)
+            if cmd != "qmp_capabilities" and not self._negotiated:
+                return (QmpError(ErrorClass.COMMAND_NOT_FOUND,
+                                 "Expecting capabilities negotiation with 'qmp_capabilities'"),
+                        cmd, args, mid, has_id)
+        bad = qmp_schema.check(cmd, args, strato)
+        if bad is not None:
+            return bad, cmd, args, mid, has_id
+        return None, cmd, args, mid, has_id
+
+    def _run(self, cmd: str, args: JSON) -> tuple[Any, list[tuple[str, JSON]]]:
+        if cmd == "qmp_capabilities":
+            enable = args.get("enable", [])
+            if self.dialect.negotiation_required:
+                bad = [c for c in enable if c != "oob"]
+                if bad:
+                    return QmpError(ErrorClass.GENERIC_ERROR,
+                                    f"Parameter 'enable' does not accept value '{bad[0]}'"), []
+                self._negotiated = True
+            return {}, []
+        try:
+            return self.execute(cmd, args)
+        except Exception as exc:  # a model bug must not take the server down
+            print(f"simulator: {cmd} raised {exc!r}", file=sys.stderr, flush=True)
+            return QmpError(ErrorClass.GENERIC_ERROR, f"internal error: {exc}"), []
