@@ -20,7 +20,7 @@ def test_daemon_pair_leaves_nothing_behind() -> None:
     import libvirt
 
     with daemon_pair() as (src, dst):
-        uuids = {libvirt.open(d.uri).getSysinfo(0) and d.host_uuid for d in (src, dst)}
+        uuids = {libvirt.open(d.uri).getURI() and d.host_uuid for d in (src, dst)}
         runs = [src.run, dst.run]
         ns_holders = (src, dst)
         assert len(uuids) == 2

@@ -27,6 +27,9 @@ class HostProfile:
     """Environment facts of a destination that decide Prepare-phase errors."""
 
     tls_configured: bool = False
+    # Whether libvirtd may raise QEMU's RLIMIT_MEMLOCK (ZEROCOPY needs it:
+    # qemuMigrationSrcRun -> qemuDomainSetMaxMemLock). Not permitted in this lab.
+    memlock_permitted: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,13 @@ def decide(
         refusal = rules.check_params_from_flags(call)
     if refusal is None:
         refusal = _prepare(call, profile)
+    if refusal is None and flags & F.ZEROCOPY and not flags & F.OFFLINE:
+        if not profile.memlock_permitted:
+            refusal = refuse(
+                ErrorNumber.SYSTEM_ERROR,
+                ErrorDomain.NONE,
+                "cannot limit locked memory of the QEMU process: Operation not permitted",
+            )
     if refusal:
         return refusal
     offline = bool(flags & F.OFFLINE)
