@@ -134,13 +134,13 @@ def decide(
         refusal = rules.check_params_from_flags(call)
     if refusal is None:
         refusal = _prepare(call, profile)
-    if refusal is None and flags & F.ZEROCOPY and not flags & F.OFFLINE:
-        if not profile.memlock_permitted:
-            refusal = refuse(
-                ErrorNumber.SYSTEM_ERROR,
-                ErrorDomain.NONE,
-                "cannot limit locked memory of the QEMU process: Operation not permitted",
-            )
+    zerocopy = bool(flags & F.ZEROCOPY) and not flags & F.OFFLINE
+    if refusal is None and zerocopy and not profile.memlock_permitted:
+        refusal = refuse(
+            ErrorNumber.SYSTEM_ERROR,
+            ErrorDomain.NONE,
+            "cannot limit locked memory of the QEMU process: Operation not permitted",
+        )
     if refusal:
         return refusal
     offline = bool(flags & F.OFFLINE)
