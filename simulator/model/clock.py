@@ -28,4 +28,4 @@ class VirtualClock:
         """QMP event timestamp ``{"seconds", "microseconds"}`` for time ``t`` (default now)."""
         at = self.epoch + (self.now if t is None else t)
         sec = int(at)
-        return {"seconds": sec, "microseconds": int(round((at - sec) * 1e6)) % 1_000_000}
+        return {"seconds": sec, "microseconds": round((at - sec) * 1e6) % 1_000_000}

@@ -76,7 +76,9 @@ def unique_dirtied(w: Workload, rate_pages: float, dt: float) -> float:
     return got
 
 
-def dirty_log(w: Workload, rate_pages: float, dt: float, pos: float) -> tuple[list[LogRange], float]:
+def dirty_log(
+    w: Workload, rate_pages: float, dt: float, pos: float
+) -> tuple[list[LogRange], float]:
     """Dirty-log ranges for one period and the cyclic writer's next position.
 
     ``pos`` is the cyclic writer's offset inside the working set (pages).
@@ -94,7 +96,10 @@ def dirty_log(w: Workload, rate_pages: float, dt: float, pos: float) -> tuple[li
         end = start + n
         if end <= total:
             return ([(base + start, base + end, n)] if n else []), new_pos
-        return [(base, base + end - total, end - total), (base + start, base + total, total - start)], new_pos
+        return [
+            (base, base + end - total, end - total),
+            (base + start, base + total, total - start),
+        ], new_pos
     if w.pattern is DirtyPattern.RANDOM:
         return [(base, base + total, round(unique_dirtied(w, rate_pages, dt)))], pos
     hot = max(1, min(total, round(total * w.hot_fraction)))

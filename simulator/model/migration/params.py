@@ -106,7 +106,9 @@ class MigrationParameters:
                 "Parameter 'cpu_throttle_increment' expects an integer in the range of 1 to 99"
             )
         if not 1 <= self.max_cpu_throttle <= 99:
-            raise ValueError("Parameter 'max_cpu_throttle' expects an integer in the range of 1 to 99")
+            raise ValueError(
+                "Parameter 'max_cpu_throttle' expects an integer in the range of 1 to 99"
+            )
         if not 1 <= self.throttle_trigger_threshold <= 100:
             raise ValueError(
                 "Parameter 'throttle_trigger_threshold' expects an integer in the range of 1 to 100"
@@ -116,11 +118,14 @@ class MigrationParameters:
                 "Parameter 'downtime_limit' expects an integer in the range of 0 to 2000000 ms"
             )
         if self.max_bandwidth < 0 or self.max_bandwidth > (1 << 53):
-            raise ValueError("Parameter 'max_bandwidth' expects an integer in the range of 0 to 8 PiB")
+            raise ValueError(
+                "Parameter 'max_bandwidth' expects an integer in the range of 0 to 8 PiB"
+            )
         if not 1 <= self.multifd_channels <= 255:
             raise ValueError("Parameter 'multifd-channels' expects a value between 1 and 255")
         size = self.xbzrle_cache_size
         if size < 4096 or size & (size - 1):
             raise ValueError(
-                "Parameter 'xbzrle_cache_size' expects a power of two no less than the target page size"
+                "Parameter 'xbzrle_cache_size' expects a power of two "
+                "no less than the target page size"
             )

@@ -21,7 +21,7 @@ from simulator.model.migration.costs import PageCosts, RamCounters
 from simulator.model.migration.effects import Effect, Sample, Timeline
 from simulator.model.migration.params import Capability, MigrationParameters
 from simulator.model.migration.status import MigrationStatus as S
-from simulator.model.units import BUFFER_DELAY, EOS_WIRE, GiB, PAGE_SIZE
+from simulator.model.units import BUFFER_DELAY, EOS_WIRE, PAGE_SIZE, GiB
 
 _INF = math.inf
 #: ram.c ram_save_iterate bound on iterate calls per window (MAX_WAIT stand-in).

@@ -76,7 +76,9 @@ def query_migrate(e: QemuPrecopy, now: float) -> dict[str, Any]:
             "pages": c.xbzrle_pages,
             "cache-miss": c.xbzrle_cache_miss,
             "cache-miss-rate": c.xbzrle_cache_miss / seen if seen else 0.0,
-            "encoding-rate": (c.xbzrle_pages * PAGE_SIZE / c.xbzrle_bytes) if c.xbzrle_bytes else 0.0,
+            "encoding-rate": (c.xbzrle_pages * PAGE_SIZE / c.xbzrle_bytes)
+            if c.xbzrle_bytes
+            else 0.0,
             "overflow": c.xbzrle_overflow,
         }
     if Capability.COMPRESS in caps:

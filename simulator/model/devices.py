@@ -1,0 +1,140 @@
+"""Devices, machine types and vCPU topology: the static shape of a VM."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from simulator.model.host import Arch
+
+
+class DeviceClass(Enum):
+    """What a device is, independent of its transport."""
+
+    BLK = "virtio-blk"
+    NET = "virtio-net"
+    VFIO = "vfio-pci"
+    VHOST_NET = "vhost-net"
+    VHOST_USER_NET = "vhost-user-net"
+    BALLOON = "virtio-balloon"
+    ROOT_PORT = "pcie-root-port"
+    CPU = "cpu"
+
+
+#: -device / device_add driver names (QEMU and StratoVirt spellings).
+DRIVERS: dict[str, DeviceClass] = {
+    "virtio-blk-pci": DeviceClass.BLK,
+    "virtio-blk-device": DeviceClass.BLK,
+    "virtio-blk-mmio": DeviceClass.BLK,
+    "virtio-net-pci": DeviceClass.NET,
+    "virtio-net-device": DeviceClass.NET,
+    "virtio-net-mmio": DeviceClass.NET,
+    "vfio-pci": DeviceClass.VFIO,
+    "virtio-balloon-pci": DeviceClass.BALLOON,
+    "virtio-balloon-device": DeviceClass.BALLOON,
+    "pcie-root-port": DeviceClass.ROOT_PORT,
+    "generic-x86-cpu": DeviceClass.CPU,
+}
+
+
+@dataclass(frozen=True)
+class Device:
+    """One device instance; ``bus``/``addr`` form its BDF on PCI machines."""
+
+    id: str
+    cls: DeviceClass
+    driver: str
+    bus: str | None = None
+    addr: int | None = None
+    mac: str | None = None
+    backend: str | None = None
+    hotplugged: bool = False
+
+
+class MachineType(Enum):
+    MICROVM = "microvm"
+    Q35 = "q35"
+    VIRT = "virt"
+
+
+class Hotplug(Enum):
+    MMIO_SLOTS = "mmio-replaceable-slots"  # machine/src/micro_common/mod.rs
+    PCIE_ROOT_PORT = "pcie-root-port"  # devices/src/pci/root_port.rs
+
+
+@dataclass(frozen=True)
+class MachineRules:
+    """Per machine type: arch, buses, hotplug style, whether vCPUs hotplug."""
+
+    arch: Arch
+    buses: tuple[str, ...]
+    hotplug: Hotplug
+    cpu_hotplug: bool
+    pci: bool
+
+
+MACHINES: dict[MachineType, MachineRules] = {
+    MachineType.MICROVM: MachineRules(
+        Arch.X86_64, ("virtio-mmio",), Hotplug.MMIO_SLOTS, False, False
+    ),
+    MachineType.Q35: MachineRules(Arch.X86_64, ("pcie.0",), Hotplug.PCIE_ROOT_PORT, True, True),
+    MachineType.VIRT: MachineRules(Arch.AARCH64, ("pcie.0",), Hotplug.PCIE_ROOT_PORT, False, True),
+}
+
+
+@dataclass(frozen=True)
+class CpuTopology:
+    """-smp cpus,maxcpus,sockets,dies|clusters,cores,threads (machine_config.rs rules)."""
+
+    cpus: int = 1
+    sockets: int = 0
+    dies: int = 1
+    cores: int = 0
+    threads: int = 1
+    maxcpus: int = 0
+
+    def resolved(self) -> CpuTopology:
+        """Fill derived fields; ValueError with StratoVirt's texts when inconsistent."""
+        if not 1 <= self.cpus <= 254:
+            raise ValueError("Number of vcpus must be in range [1, 254]")
+        maxcpus = self.maxcpus or (
+            self.sockets * self.dies * self.cores * self.threads
+            if self.sockets and self.cores
+            else self.cpus
+        )
+        cores = self.cores or max(
+            1, maxcpus // max(1, (self.sockets or 1) * self.dies * self.threads)
+        )
+        sockets = self.sockets or max(1, maxcpus // (self.dies * cores * self.threads))
+        if sockets * self.dies * cores * self.threads != maxcpus:
+            raise ValueError(
+                "sockets * dies * clusters * cores * threads must be equal to max_cpus"
+            )
+        if not self.cpus <= maxcpus <= 254:
+            raise ValueError(f"MAX CPU number must >= {self.cpus} and <= 254")
+        return CpuTopology(self.cpus, sockets, self.dies, cores, self.threads, maxcpus)
+
+    def props(self, i: int) -> tuple[int, int, int, int]:
+        """(socket, die, core, thread) of vCPU index ``i``."""
+        t = self.threads
+        c = self.cores
+        return i // (c * t * self.dies), (i // (c * t)) % self.dies, (i // t) % c, i % t
+
+
+@dataclass
+class DeviceTable:
+    """The devices of one VM by id, with the blockdev/netdev backends."""
+
+    devices: dict[str, Device] = field(default_factory=dict)
+    blockdevs: dict[str, str] = field(default_factory=dict)  # node-name -> filename
+    netdevs: dict[str, str] = field(default_factory=dict)  # id -> ifname
+    pending_unplug: set[str] = field(default_factory=set)
+
+    def classes(self) -> set[DeviceClass]:
+        return {d.cls for d in self.devices.values()}
+
+    def at(self, bus: str, addr: int) -> Device | None:
+        for d in self.devices.values():
+            if d.bus == bus and d.addr == addr:
+                return d
+        return None

@@ -1,0 +1,26 @@
+"""VMSpec: the typed description a VM is launched from (command line equivalent)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from simulator.model.devices import CpuTopology, Device, MachineType
+from simulator.model.memory import MemoryLayout, Workload
+from simulator.model.units import MiB
+
+
+@dataclass(frozen=True)
+class VMSpec:
+    """-machine, -smp, -m, -device ... plus the guest's memory content and workload."""
+
+    machine: MachineType = MachineType.Q35
+    smp: CpuTopology = field(default_factory=CpuTopology)
+    memory: int = 1024 * MiB
+    resident: int = 128 * MiB
+    devices: tuple[Device, ...] = ()
+    workload: Workload = field(default_factory=Workload)
+    start_paused: bool = False  # -S
+    guest_id: str = "guest0"
+
+    def layout(self, rom: int = 0) -> MemoryLayout:
+        return MemoryLayout(size=self.memory, resident=min(self.resident, self.memory), rom=rom)

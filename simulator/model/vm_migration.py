@@ -1,0 +1,229 @@
+"""migrate / migrate_cancel / query-migrate / knobs / snapshot (``migrate file:``)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+
+from simulator.model.devices import DeviceClass
+from simulator.model.errors import JSON, ErrorClass, Event, QmpFailure, Reply
+from simulator.model.migration.params import Capability
+from simulator.model.migration.qemu_precopy import PrecopyConfig, QemuPrecopy
+from simulator.model.migration.query import query_migrate
+from simulator.model.migration.status import MigrationStatus as S
+from simulator.model.migration.stratovirt import StratoConfig, StratoMigration
+from simulator.model.profiles import ConfigCheck, Engine, Policy
+from simulator.model.vm import VM, RunState, command
+from simulator.model.world import Snapshot
+
+
+def config_mismatch(src: VM, dst: VM) -> str | None:
+    """migration.rs check_vm_config, restricted to the destination profile's checks."""
+    checks = dst.profile.dest_checks
+    if ConfigCheck.VCPUS in checks and src.topology.cpus != dst.topology.cpus:
+        return (
+            f"Migration config vCPU number mismatch: source {src.topology.cpus}, "
+            f"destination {dst.topology.cpus}."
+        )
+    if ConfigCheck.MEMORY in checks and src.spec.memory != dst.spec.memory:
+        return (
+            f"Migration config memory size mismatch: source {src.spec.memory}, "
+            f"destination {dst.spec.memory}."
+        )
+    for d in src.table.devices.values():
+        if d.bus is None or d.addr is None:
+            continue
+        other = dst.table.at(d.bus, d.addr)
+        if ConfigCheck.DEVICE_TYPE_PER_BDF in checks:
+            if other is None:
+                return f"Failed to get destination device bdf {d.bus}:{d.addr}, type {d.cls.value}"
+            if other.cls is not d.cls:
+                return (
+                    f"Migration config device type mismatch: source {d.cls.value}, "
+                    f"destination {other.cls.value}."
+                )
+        if ConfigCheck.MAC in checks and other is not None and other.mac != d.mac:
+            return f"Migration config mac mismatch: source {d.mac}, destination {other.mac}."
+    return None
+
+
+def _blocked(vm: VM, policies: Mapping[DeviceClass, Policy], what: str) -> None:
+    for d in vm.table.devices.values():
+        if policies.get(d.cls) is Policy.REFUSED:
+            if d.cls is DeviceClass.VFIO and vm.profile.engine is Engine.QEMU_PRECOPY:
+                raise QmpFailure("VFIO device doesn't support migration")
+            raise QmpFailure(f"{what} is not supported with device {d.id} ({d.cls.value})")
+
+
+def _check_uri(vm: VM, uri: str) -> str:
+    scheme, _, rest = uri.partition(":")
+    scheme = scheme.lower()
+    if scheme not in ("tcp", "unix", "file", "exec") or not rest:
+        if vm.profile.engine is Engine.QEMU_PRECOPY:
+            raise QmpFailure("Parameter 'uri' expects a valid migration protocol")
+        raise QmpFailure(f"Unknown mode: invalid uri: {uri}")
+    if vm.profile.engine is Engine.STRATOVIRT and scheme == "tcp":
+        host, _, port = rest.rpartition(":")
+        try:
+            ipaddress.IPv4Address(host)
+            int(port)
+        except ValueError as exc:
+            raise QmpFailure(f"Invalid uri: {uri}") from exc
+    return scheme
+
+
+@command("migrate")
+def _migrate(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
+    uri = str(args["uri"])
+    scheme = _check_uri(vm, uri)
+    if scheme == "file":
+        if not vm.profile.file_snapshot:
+            raise QmpFailure("Parameter 'uri' expects a valid migration protocol")
+        return _snapshot(vm, uri[5:].split(",")[0])
+    if not vm.rules.pci and not vm.profile.microvm_live_migration:
+        raise QmpFailure("MicroVM does not support migration")
+    if vm.engine is not None and vm.engine.end is None:
+        raise QmpFailure("There's a migration process in progress")
+    _blocked(vm, vm.profile.migration, "Migration")
+    dst = vm.world.listeners.get(uri)
+    if dst is None or not dst.alive:
+        raise QmpFailure("Connection refused (os error 111)")
+    now = vm.world.clock.now
+    layout = vm.spec.layout(rom=vm.world.rom_bytes(vm))
+    err = config_mismatch(vm, dst)
+    link = min(vm.host.nic_bandwidth, dst.host.nic_bandwidth)
+    if vm.profile.engine is Engine.STRATOVIRT:
+        prior = vm.migration_status
+        vm.engine = StratoMigration(
+            StratoConfig(
+                layout,
+                vm.spec.workload,
+                link,
+                config_error=err,
+                max_dirty_iterations=vm.profile.max_dirty_iterations,
+                limit_downtime_s=vm.profile.limit_downtime_s,
+            ),
+            now,
+            prior=prior if prior is not S.NONE else S.SETUP,
+        )
+    else:
+        cfg = PrecopyConfig(
+            layout, vm.spec.workload, vm.params, vm.caps, vm.host, link, vm_running=vm.running
+        )
+        eng = QemuPrecopy(cfg, now)
+        vm.engine = eng
+        if err:
+            desc = err
+            vm.world.schedule(eng.setup_end, lambda: eng.fail(eng.setup_end, desc))
+    vm.world.attach(vm, dst, vm.engine)
+    return {}, []
+
+
+def _snapshot(vm: VM, path: str) -> tuple[Reply, list[Event]]:
+    """migration/src/snapshot.rs: synchronous; memory + state under ``path``."""
+    _blocked(vm, vm.profile.snapshot, "Snapshot")
+    events: list[Event] = []
+    if vm.running and vm.profile.snapshot_auto_stop:
+        events += vm.set_runstate(RunState.PAUSED, "STOP")
+    if vm.migration_status is S.ACTIVE:
+        vm.migration_status = S.FAILED
+        raise QmpFailure("Failed to transfer migration status from active to active.")
+    if not path.startswith("/") or not vm.world.dir_parent_exists(path):
+        vm.migration_status = S.FAILED
+        raise QmpFailure("Failed to create snapshot dir: No such file or directory (os error 2)")
+    vm.migration_status = S.COMPLETED
+    vm.world.snapshots[path] = Snapshot(
+        vm.spec, vm.memory, vm.profile.name, tuple(vm.table.devices.values())
+    )
+    return {}, events
+
+
+@command("migrate_cancel")
+def _cancel(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
+    now = vm.world.clock.now
+    eng = vm.engine
+    if isinstance(eng, StratoMigration) and eng.end is None:
+        err = eng.cancel(now)
+        if err:
+            raise QmpFailure(err)
+        vm.migration_status = S.CANCELED
+        return {}, []
+    if isinstance(eng, QemuPrecopy):
+        eng.cancel(now)
+        return {}, []
+    if vm.profile.engine is Engine.STRATOVIRT and vm.rules.pci:
+        old = vm.migration_status
+        if (old, S.CANCELED) not in vm.profile.transitions:
+            raise QmpFailure(f"Failed to transfer migration status from {old.value} to canceled.")
+        vm.migration_status = S.CANCELED
+    return {}, []
+
+
+@command("query-migrate")
+def _query(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
+    eng = vm.engine
+    if isinstance(eng, QemuPrecopy):
+        return query_migrate(eng, vm.world.clock.now), []
+    if isinstance(eng, StratoMigration) and eng.end is None:
+        return {"status": eng.status.value}, []
+    st = vm.migration_status
+    if st is S.NONE and vm.profile.engine is Engine.QEMU_PRECOPY:
+        return {}, []
+    return {"status": st.value}, []
+
+
+def _knobs(vm: VM) -> None:
+    if not vm.profile.tuning_knobs:
+        raise QmpFailure("unknown variant", ErrorClass.GENERIC_ERROR)
+    if vm.engine is not None and vm.engine.end is None:
+        raise QmpFailure("There's a migration process in progress")
+
+
+@command("migrate-set-parameters")
+def _set_params(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
+    if not vm.profile.tuning_knobs:
+        raise QmpFailure("unknown variant `migrate-set-parameters`")
+    vm.params = vm.params.updated(args)
+    return {}, []
+
+
+@command("query-migrate-parameters")
+def _query_params(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
+    if not vm.profile.tuning_knobs:
+        raise QmpFailure("unknown variant `query-migrate-parameters`")
+    return vm.params.to_qmp(), []
+
+
+@command("migrate-set-capabilities")
+def _set_caps(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
+    _knobs(vm)
+    caps = set(vm.caps)
+    for item in args["capabilities"]:
+        cap = Capability(item["capability"])
+        (caps.add if item["state"] else caps.discard)(cap)
+    if Capability.COMPRESS in caps and Capability.MULTIFD in caps:
+        raise QmpFailure("Multifd is not compatible with compress")
+    vm.caps = frozenset(caps)
+    return {}, []
+
+
+@command("query-migrate-capabilities")
+def _query_caps(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
+    if not vm.profile.tuning_knobs:
+        return [], []
+    return [{"capability": c.value, "state": c in vm.caps} for c in Capability], []
+
+
+@command("migrate-start-postcopy")
+def _start_postcopy(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
+    if not vm.profile.tuning_knobs:
+        raise QmpFailure("unknown variant `migrate-start-postcopy`")
+    if Capability.POSTCOPY_RAM not in vm.caps:
+        raise QmpFailure(
+            "Enable postcopy with migrate_set_capability before the start of migration"
+        )
+    eng = vm.engine
+    if not isinstance(eng, QemuPrecopy) or eng.end is not None:
+        raise QmpFailure("Postcopy must be started after migration has been started")
+    eng.request_postcopy()
+    return {}, []

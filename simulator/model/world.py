@@ -1,0 +1,204 @@
+"""The world: hosts, VMs, migration links, snapshots and the virtual clock.
+
+``World.advance(dt)`` moves time, runs every migration engine and applies their effects
+to source and destination VMs in time order. ``copies(guest_id)`` lets tests check that
+after any outcome exactly one VM holds (and at most one runs) each guest.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulator.model.clock import VirtualClock
+from simulator.model.devices import Device, MachineType
+from simulator.model.host import Host
+from simulator.model.memory import MemoryImage
+from simulator.model.migration.effects import Effect
+from simulator.model.migration.status import MigrationStatus as S
+from simulator.model.profiles import PROFILES, Engine, Profile
+from simulator.model.spec import VMSpec
+from simulator.model.vm import VM, RunState
+
+#: QEMU q35's extra migratable RAM (BIOS + option ROMs): ram.total 1074274304 @ -m 1024.
+Q35_ROM_BYTES = 532480
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A StratoVirt memory snapshot directory (``memory`` + ``state`` files)."""
+
+    spec: VMSpec
+    memory: MemoryImage
+    profile: str
+    devices: tuple[Device, ...]
+
+
+@dataclass
+class Link:
+    """One migration between two VMs, with the engine driving it."""
+
+    src: VM
+    dst: VM
+    engine: Any
+    applied: int = 0
+    events_applied: int = 0
+
+
+@dataclass
+class World:
+    """Everything the simulator knows; pure and deterministic for a given seed."""
+
+    clock: VirtualClock = field(default_factory=VirtualClock)
+    seed: int = 0
+    vms: dict[str, VM] = field(default_factory=dict)
+    listeners: dict[str, VM] = field(default_factory=dict)
+    snapshots: dict[str, Snapshot] = field(default_factory=dict)
+    links: list[Link] = field(default_factory=list)
+    dirs: set[str] = field(default_factory=lambda: {"/", "/tmp", "/var/tmp"})
+    _timers: list[tuple[float, int, Callable[[], None]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    # ------------------------------------------------------------ VMs
+    def create_vm(
+        self,
+        name: str,
+        spec: VMSpec,
+        profile: Profile | str,
+        host: Host | None = None,
+        incoming: str | None = None,
+    ) -> VM:
+        """Launch a VM; with ``incoming`` it waits for a migration or restores a snapshot."""
+        prof = PROFILES[profile] if isinstance(profile, str) else profile
+        vm = VM(self, name, spec, prof, host or Host())
+        self.vms[name] = vm
+        if incoming is None:
+            return vm
+        if incoming.startswith("file:"):
+            snap = self.snapshots.get(incoming[5:].split(",")[0])
+            if snap is None:
+                vm.exit(1)  # "Invalid snapshot path for restoring snapshot"
+                return vm
+            vm.memory = snap.memory
+            vm.migration_status = S.COMPLETED
+            vm.runstate = RunState.RUNNING  # -S is ignored with -incoming
+            return vm
+        vm.runstate = RunState.INMIGRATE
+        vm.owns_guest = False
+        self.listeners[incoming] = vm
+        return vm
+
+    def rom_bytes(self, vm: VM) -> int:
+        return (
+            Q35_ROM_BYTES
+            if vm.profile.engine is Engine.QEMU_PRECOPY and vm.spec.machine is MachineType.Q35
+            else 0
+        )
+
+    def dir_parent_exists(self, path: str) -> bool:
+        parent = path.rstrip("/").rsplit("/", 1)[0] or "/"
+        return parent in self.dirs
+
+    def copies(self, guest_id: str) -> list[VM]:
+        """Live VMs holding the authoritative copy of ``guest_id``."""
+        return [
+            v for v in self.vms.values() if v.alive and v.owns_guest and v.spec.guest_id == guest_id
+        ]
+
+    def running_copies(self, guest_id: str) -> list[VM]:
+        return [v for v in self.copies(guest_id) if v.running] + [
+            v
+            for v in self.vms.values()
+            if v.alive and not v.owns_guest and v.running and v.spec.guest_id == guest_id
+        ]
+
+    # ------------------------------------------------------------ time
+    def attach(self, src: VM, dst: VM, engine: Any) -> None:
+        self.links.append(Link(src, dst, engine))
+
+    def schedule(self, t: float, fn: Callable[[], None]) -> None:
+        self._timers.append((t, len(self._timers), fn))
+        self._timers.sort()
+
+    def advance(self, dt: float) -> None:
+        """Move virtual time forward by ``dt`` seconds and settle all migrations."""
+        self.clock.advance(dt)
+        self.sync()
+
+    def run_until_settled(self, limit: float = 3600.0, step: float = 1.0) -> None:
+        """Advance until no migration is in progress (or ``limit`` seconds pass)."""
+        end = self.clock.now + limit
+        while self.clock.now < end and any(
+            lk.engine.end is None or lk.applied < len(lk.engine.tl.effects) for lk in self.links
+        ):
+            self.advance(min(step, end - self.clock.now))
+
+    def sync(self) -> None:
+        """Run engines and timers up to now and apply due effects."""
+        now = self.clock.now
+        while self._timers and self._timers[0][0] <= now:
+            _, _, fn = self._timers.pop(0)
+            fn()
+        for lk in self.links:
+            lk.engine.run_until(now)
+            effects = lk.engine.tl.effects
+            while lk.applied < len(effects) and effects[lk.applied][0] <= now:
+                self._apply(lk, effects[lk.applied][1])
+                lk.applied += 1
+            evs = lk.engine.tl.events
+            while lk.events_applied < len(evs) and evs[lk.events_applied][0] <= now:
+                _, name, data = evs[lk.events_applied]
+                lk.src.pending.append((name, data))
+                lk.events_applied += 1
+            st = lk.engine.status
+            if lk.src.alive and (lk.engine.end is not None or st is not S.SETUP):
+                lk.src.migration_status = st
+
+    def _apply(self, lk: Link, eff: Effect) -> None:
+        src, dst = lk.src, lk.dst
+        if eff is Effect.SOURCE_STOPPED:
+            src.pending += src.set_runstate(
+                RunState.FINISH_MIGRATE if src.profile.tuning_knobs else RunState.PAUSED, "STOP"
+            )
+        elif eff is Effect.SWITCHOVER:
+            image = MemoryImage(
+                src.memory.size, src.memory.nonzero, src.memory.generation + lk.engine.generation
+            )
+            src.memory = dst.memory = image
+            src.owns_guest, dst.owns_guest = False, True
+            src.runstate = RunState.POSTMIGRATE
+            dst.runstate = RunState.RUNNING
+            dst.migration_status = S.COMPLETED
+            dst.pending.append(("RESUME", {}))
+        elif eff is Effect.SOURCE_EXIT:
+            src.exit(0)
+        elif eff is Effect.DESTINATION_FAILED:
+            if not dst.owns_guest:
+                dst.exit(1)
+            if src.owns_guest and src.runstate is RunState.FINISH_MIGRATE:
+                src.pending += src.set_runstate(RunState.RUNNING, "RESUME")
+        elif eff is Effect.SOURCE_RESUMED:
+            src.pending += src.set_runstate(RunState.RUNNING, "RESUME")
+        elif eff is Effect.GUEST_PAUSED:
+            dst.runstate = RunState.PAUSED
+
+    def fail_link(self, src: VM, desc: str = "Unable to write to socket: Broken pipe") -> None:
+        """Cut the migration stream of ``src`` now (link cut or destination died)."""
+        for lk in self.links:
+            if lk.src is src and lk.engine.end is None:
+                lk.engine.fail(self.clock.now, desc)
+        self.sync()
+
+    def kill(self, vm: VM) -> None:
+        """SIGKILL a VM process; an outgoing or incoming migration through it breaks."""
+        for lk in self.links:
+            if (lk.dst is vm or lk.src is vm) and lk.engine.end is None:
+                lk.engine.fail(
+                    self.clock.now, "Unable to write to socket: Connection reset by peer"
+                )
+        vm.exit(137)
+        self.sync()
