@@ -187,6 +187,15 @@ def runstate(vm: Machine) -> str:
     return str(vm.qmp.execute("query-status")["status"])
 
 
+def wait_runstate(vm: Machine, states: set[str], timeout: float = 30.0) -> str:
+    """Wait until query-status reports one of ``states``; return it."""
+    return wait_for(
+        lambda: (lambda s: s if s in states else None)(runstate(vm)),
+        timeout,
+        f"{vm.name} runstate in {sorted(states)}",
+    )
+
+
 def finish(watch: Watch, dst: Machine | None, timeout: float = 120.0) -> MigrationResult:
     """Wait for a terminal status, then for the destination to run; fill both runstates."""
     final = watch.until(TERMINAL, timeout)
@@ -196,11 +205,7 @@ def finish(watch: Watch, dst: Machine | None, timeout: float = 120.0) -> Migrati
     result = watch.result(final)
     result.src_runstate = runstate(watch.src)
     if dst is not None and result.status == "completed":
-        result.dst_runstate = wait_for(
-            lambda: (lambda s: s if s in ("running", "paused") else None)(runstate(dst)),
-            30.0,
-            f"{dst.name} to leave inmigrate",
-        )
+        result.dst_runstate = wait_runstate(dst, {"running", "paused"})
     return result
 
 

@@ -100,6 +100,7 @@ class VMSpec:
     topology: Topology = field(default_factory=lambda: Topology(2, 2, 1, 1))
     memory_mib: int = 256
     devices: tuple[DeviceSpec, ...] = ()
+    netdevs: tuple[str, ...] = ()  # ids of network backends (QEMU: user mode; StratoVirt: tap)
     append: str = ""
     start_paused: bool = False
     incoming: str | None = None

@@ -89,6 +89,8 @@ class QemuTarget:
             "-qmp",
             f"unix:{paths.qmp},server=on,wait=off",
         ]
+        for netdev in spec.netdevs:
+            argv += ["-netdev", f"user,id={netdev}"]
         for dev in spec.devices:
             props = "".join(f",{k}={v}" for k, v in dev.props)
             argv += ["-device", f"{dev.driver},id={dev.id}{props}"]

@@ -86,6 +86,8 @@ class StratoVirtTarget:
             "-serial",
             "chardev:serial0",
         ]
+        for netdev in spec.netdevs:
+            argv += ["-netdev", f"tap,id={netdev},ifname=hv{netdev[:12]}"]
         for dev in spec.devices:
             props = "".join(f",{k}={v}" for k, v in dev.props)
             argv += ["-device", f"{dev.driver},id={dev.id}{props}"]

@@ -1,0 +1,77 @@
+"""Disk and NIC hotplug over QMP, in each hypervisor's argument dialect.
+
+Standard machines (q35, virt) plug into a pcie-root-port created at boot, at addr 0x0
+(S004 "热插拔磁盘"; StratoVirt machine/src/standard_common/mod.rs; QEMU
+hw/pci-bridge/pcie_root_port.c has one slot). Unplug is a request: DEVICE_DELETED
+arrives only after the guest has released the device (pciehp), then the backend goes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.machine import Machine
+from harness.spec import DeviceSpec
+
+
+def root_ports(count: int) -> tuple[DeviceSpec, ...]:
+    """``count`` root ports named pcie.1.. on pcie.0, as the StratoVirt guide names them."""
+    return tuple(
+        DeviceSpec(
+            "pcie-root-port",
+            f"pcie.{i}",
+            (("bus", "pcie.0"), ("chassis", str(i)), ("addr", f"0x{i + 1:x}")),
+        )
+        for i in range(1, count + 1)
+    )
+
+
+def _stratovirt(vm: Machine) -> bool:
+    return "qmp-dialect-stratovirt" in vm.target.capabilities
+
+
+def add_disk_backend(vm: Machine, node: str, image: str) -> Any:
+    if _stratovirt(vm):
+        args: dict[str, Any] = {
+            "node-name": node,
+            "file": {"driver": "file", "filename": image},
+            "cache": {"direct": False},
+            "read-only": False,
+        }
+    else:
+        args = {"driver": "raw", "node-name": node, "file": {"driver": "file", "filename": image}}
+    return vm.qmp.execute("blockdev-add", args)
+
+
+def add_disk(vm: Machine, dev_id: str, node: str, bus: str, addr: str = "0x0") -> Any:
+    return vm.qmp.execute(
+        "device_add",
+        {"driver": "virtio-blk-pci", "id": dev_id, "drive": node, "bus": bus, "addr": addr},
+    )
+
+
+def add_nic_backend(vm: Machine, netdev: str) -> Any:
+    if _stratovirt(vm):
+        return vm.qmp.execute("netdev_add", {"id": netdev, "ifname": f"hv{netdev[:12]}"})
+    return vm.qmp.execute("netdev_add", {"type": "user", "id": netdev})
+
+
+def add_nic(vm: Machine, dev_id: str, netdev: str, mac: str, bus: str, addr: str = "0x0") -> Any:
+    return vm.qmp.execute(
+        "device_add",
+        {
+            "driver": "virtio-net-pci",
+            "id": dev_id,
+            "netdev": netdev,
+            "mac": mac,
+            "bus": bus,
+            "addr": addr,
+        },
+    )
+
+
+def unplug(vm: Machine, dev_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    """device_del, then wait for DEVICE_DELETED of ``dev_id``; return the event."""
+    mark = vm.qmp.events.mark()
+    vm.qmp.execute("device_del", {"id": dev_id})
+    return vm.qmp.wait_event("DEVICE_DELETED", {"device": dev_id}, since=mark, timeout=timeout)
