@@ -187,9 +187,13 @@ def check_params_from_flags(call: MigrationCall) -> Refusal | None:
 
 
 def check_active(dom: DomainFacts, flags: int) -> Refusal | None:
-    """virDomainObjCheckActive unless OFFLINE (qemuMigrationSrcBegin / PerformJob)."""
+    """virDomainObjCheckActive unless OFFLINE (qemuMigrationSrcBegin / PerformJob).
+
+    virDomainObjCheckActive lives in src/conf/domain_conf.c, so the error domain is
+    VIR_FROM_DOMAIN even though the QEMU driver calls it.
+    """
     if not flags & F.OFFLINE and not dom.active:
-        return _qemu_err(
+        return _domain_err(
             E.OPERATION_INVALID, "Requested operation is not valid: domain is not running"
         )
     return None
