@@ -65,6 +65,7 @@ def create_vm(proc: SimProcess) -> VM:
         if not vm.alive:
             raise Fatal("Failed to start VM.: Invalid snapshot path for restoring snapshot")
         proc.memory, proc.guest = mem, guest
+        proc.received_digest = mem.digest()
     elif incoming is not None:
         vm = world.create_vm("vm", proc.spec, proc.profile, incoming=incoming)
     else:
@@ -300,6 +301,7 @@ class Receiver:
             await transport.send_frame(writer, {"t": "bad", "error": "memory differs"})
             self._fail("guest memory differs from the source's")
             return
+        proc.received_digest = str(frame.get("digest"))
         proc.guest = GuestState.from_json(dict(frame.get("guest") or {}))
         proc.memory.take_log()
         paused = proc.cfg.start_paused and qmp_during_incoming(vm.profile)

@@ -73,6 +73,7 @@ class SimProcess:
         self.keep_alive: set[Any] = set()  # migrations that must finish before exit
         self.peers = 0
         self.receiver: Any = None
+        self.received_digest: str | None = None  # verified digest of an incoming stream
 
     # ------------------------------------------------------------ GuestView
     @property
@@ -153,7 +154,7 @@ class SimProcess:
         # like a real kernel, take a moment to boot, and wait for a reader a while longer.
         if self.guest.booted or self.guest.runtime < BOOT_S * self.cfg.time_scale:
             return
-        if self._serial_clients or self._serial_log is not None or self.guest.runtime > 5.0:
+        if self._serial_clients or self._serial_log is not None or self.guest.runtime > 5.0 * self.cfg.time_scale:
             self.guest.booted = True
             self.serial_write(f"{READY_MARK}: {KERNEL_RELEASE} {self.arch}\r\n{PROMPT}")
 
@@ -195,6 +196,11 @@ class SimProcess:
         from simulator import migration_io
 
         self.tick()
+        if cmd == "x-hvlab-memory-digest":  # simulator-only: sha256 of guest memory
+            out: JSON = {"digest": self._memory.digest(), "pages": self._memory.pages}
+            if self.received_digest is not None:
+                out["received"] = self.received_digest
+            return out, []
         if cmd == "query-version":
             v = self.profile.greeting["QMP"]["version"]
             return dict(v), []

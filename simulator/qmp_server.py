@@ -45,14 +45,19 @@ class Dialect:
     max_message: int
     string_ids_only: bool
     rate_limit: int  # commands per second, 0 = unlimited
+    deferred: frozenset[str] = frozenset()  # commands whose events follow the reply anyway
 
     @classmethod
     def of(cls, profile: Profile, rate_limit: int) -> Dialect:
         qemu = profile.engine is Engine.QEMU_PRECOPY
+        # QEMU's monitor sends an event the moment a handler raises it (STOP inside
+        # qmp_stop), before the handler's reply; quit only requests the shutdown, the main
+        # loop emits SHUTDOWN later.
         return cls(
             greeting=profile.greeting,
             negotiation_required=qemu,
-            event_first=profile.event_order is EventOrder.EVENT_FIRST,
+            event_first=qemu or profile.event_order is EventOrder.EVENT_FIRST,
+            deferred=frozenset({"quit"}) if qemu else frozenset(),
             stream_framing=qemu,
             max_message=QEMU_MAX_MESSAGE if qemu else STRATO_MAX_MESSAGE,
             string_ids_only=not qemu,
@@ -249,8 +254,8 @@ class QmpServer:
     def _message(self, writer: asyncio.StreamWriter, raw: bytes) -> None:
         strato = not self.dialect.stream_framing
         if self._throttled():
-            self._send(writer, {"error": {"class": "OperationThrottled",
-                                          "desc": "More than 100 requests received during 1 second"}})
+            desc = f"More than {self.dialect.rate_limit} requests received during 1 second"
+            self._send(writer, {"error": {"class": "OperationThrottled", "desc": desc}})
             return
         try:
             msg = json.loads(raw.decode("utf-8", errors="strict"))
@@ -279,7 +284,7 @@ class QmpServer:
             out = {"return": reply}
         if has_id and not (strato and cmd == "qmp_capabilities"):
             out["id"] = mid
-        if self.dialect.event_first:
+        if self.dialect.event_first and cmd not in self.dialect.deferred:
             for name, data in events:
                 self.emit(name, data)
             self._send(writer, out)
