@@ -99,6 +99,18 @@ def _vm_section(vm: VMArtifacts, plots: Mapping[str, str]) -> str:
             )
         else:
             parts.append('<p class="muted">No samples to plot.</p>')
+        facts = {
+            k: v
+            for k, v in (data or {}).items()
+            if k not in ("samples", "status_history", "history")
+            and (v is None or isinstance(v, str | int | float | bool))
+        }
+        if facts:
+            parts.append(
+                '<dl class="kv">'
+                + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts.items())
+                + "</dl>"
+            )
         history = (data or {}).get("status_history") or []
         if history:
             items = [

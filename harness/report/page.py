@@ -71,6 +71,7 @@ tr.qmperr td { background: var(--fail-bg) !important; }
 img.plot { max-width: 100%; border: 1px solid var(--line); border-radius: .3rem; }
 dl.kv { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }
 dl.kv dt { font-weight: 600; } dl.kv dd { margin: 0; }
+th .muted { font-weight: 400; }
 """
 
 
