@@ -270,11 +270,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     tr = terminalreporter
     tr.section("hvlab summary")
     table = summarize(results)
-    tr.write_line(f"{'target':<24}{'passed':>8}{'failed':>8}{'error':>8}{'skipped':>9}")
+    tr.write_line(
+        f"{'target':<24}{'passed':>8}{'failed':>8}{'error':>8}{'diverged':>10}{'skipped':>9}"
+    )
     for target, counts in table.items():
         tr.write_line(
             f"{target:<24}{counts['passed']:>8}{counts['failed']:>8}"
-            f"{counts['error']:>8}{counts['skipped']:>9}"
+            f"{counts['error']:>8}{counts.get('diverged', 0):>10}{counts['skipped']:>9}"
         )
     reasons = sorted({(r.target, r.message) for r in results if r.outcome == "skipped"})
     for target, reason in reasons[:10]:
@@ -283,4 +285,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         if r.outcome in ("failed", "error"):
             first = (r.message.strip().splitlines() or [""])[-1][:150]
             tr.write_line(f"{r.outcome.upper()} {r.nodeid}: {first}")
-    tr.write_line(f"report: {state.report.dir}")
+    index = getattr(state.report, "index", None)
+    tr.write_line(f"report: {index if index is not None else state.report.dir}")

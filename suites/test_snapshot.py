@@ -11,7 +11,7 @@ import pytest
 from harness import migration, snapshot
 from harness.machine import Machine
 from harness.pytest_plugin import VMFactory
-from harness.spec import VMSpec
+from harness.spec import MachineType, VMSpec
 from suites.catalog import Expect
 from suites.vmpair import read_pattern, write_pattern
 
@@ -90,3 +90,20 @@ def test_restore_with_other_memory_size_fails(vms: VMFactory, standard_spec: VMS
     except Exception:
         pass
     assert vm.wait_exit(timeout=60) != 0
+
+
+@pytest.mark.catalog("SNAP-MACHINES")
+def test_microvm_snapshot_round_trip(vms: VMFactory, standard_spec: VMSpec) -> None:
+    """microvm snapshots too (only live migration is refused there).
+
+    1. A paused microvm's snapshot completes.
+    2. A microvm restored from it runs and its guest counter continues.
+    """
+    micro = dataclasses.replace(standard_spec, machine=MachineType.MICROVM)
+    snap, before, _, _ = paused_snapshot(vms, micro)
+    restored = vms.launch(
+        dataclasses.replace(micro, incoming=snap.incoming()), "restored", wait_guest=False
+    )
+    if migration.wait_runstate(restored, {"running", "paused"}, timeout=60) == "paused":
+        restored.qmp.execute("cont")
+    assert counter(restored) >= before
