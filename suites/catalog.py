@@ -426,6 +426,42 @@ _CLAIMS = [
     ),
 ]
 
+S000 = "000_cff21d61be0162e8.txt (libvirt virDomainMigrateFlags)"
+S001 = "001_be3e312aba6ae222.txt (libvirt flag documentation patch)"
+S002 = "002_38985db126fd63c3.txt (libvirt-python virDomain.migrate)"
+
+# libvirt migrate flags (seeds 000-002); targets are the model and real libvirt 9.0,
+# driven by suites/test_flags.py through one Session.
+_CLAIMS += [
+    Claim(
+        "FLAG-TUNNELLED-P2P",
+        S002,
+        "flags",
+        "VIR_MIGRATE_TUNNELLED requires VIR_MIGRATE_PEER2PEER: without it the call is refused",
+    ),
+    Claim(
+        "FLAG-OFFLINE-PERSIST",
+        S000,
+        "VIR_MIGRATE_OFFLINE (1024)",
+        "Offline migration requires VIR_MIGRATE_PERSIST_DEST",
+    ),
+    Claim(
+        "FLAG-P2P-URI",
+        S002,
+        "uri",
+        "With PEER2PEER the uri names the destination "
+        "libvirtd; migrate3 with PEER2PEER is refused (use migrateToURI3)",
+    ),
+    Claim(
+        "FLAG-DIRECT",
+        S001,
+        "VIR_MIGRATE_PEER2PEER",
+        "Without PEER2PEER, migrateToURI "
+        "asks for direct migration, which the QEMU driver does not support",
+    ),
+    Claim("FLAG-UNKNOWN", S000, "flags", "A flag bit libvirt does not define is refused"),
+]
+
 CATALOG: dict[str, Claim] = {c.id: c for c in _CLAIMS}
 
 

@@ -39,20 +39,42 @@ def session(request: pytest.FixtureRequest) -> Iterator[Session]:
         s.close()
 
 
-CASES: list[tuple[str, Scenario, Any]] = [
-    ("tunnelled-needs-p2p", Scenario(Api.MIGRATE, int(F.LIVE | F.TUNNELLED)), (False, 55, 20)),
-    (
+def _case(claim: str, case: str, scenario: Scenario, expected: Any) -> Any:
+    return pytest.param(case, scenario, expected, id=case, marks=pytest.mark.catalog(claim))
+
+
+CASES = [
+    _case(
+        "FLAG-TUNNELLED-P2P",
+        "tunnelled-needs-p2p",
+        Scenario(Api.MIGRATE, int(F.LIVE | F.TUNNELLED)),
+        (False, 55, 20),
+    ),
+    _case(
+        "FLAG-OFFLINE-PERSIST",
         "offline-needs-persist",
         Scenario(Api.MIGRATE_TO_URI3, int(F.PEER2PEER | F.OFFLINE)),
         (False, 55, 10),
     ),
-    ("migrate3-refuses-p2p", Scenario(Api.MIGRATE3, int(F.LIVE | F.PEER2PEER)), (False, 8, 20)),
-    ("direct-unsupported", Scenario(Api.MIGRATE_TO_URI, int(F.LIVE)), (False, 74, 20)),
-    ("unknown-bit", Scenario(Api.MIGRATE, int(F.LIVE) | 1 << 22), (False, 8, 10)),
+    _case(
+        "FLAG-P2P-URI",
+        "migrate3-refuses-p2p",
+        Scenario(Api.MIGRATE3, int(F.LIVE | F.PEER2PEER)),
+        (False, 8, 20),
+    ),
+    _case(
+        "FLAG-DIRECT",
+        "direct-unsupported",
+        Scenario(Api.MIGRATE_TO_URI, int(F.LIVE)),
+        (False, 74, 20),
+    ),
+    _case(
+        "FLAG-UNKNOWN", "unknown-bit", Scenario(Api.MIGRATE, int(F.LIVE) | 1 << 22), (False, 8, 10)
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "scenario", "expected"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("case", "scenario", "expected"), CASES)
 def test_flag_rule(session: Session, case: str, scenario: Scenario, expected: Any) -> None:
     """Verified:
     1. The call is refused with libvirt's error code and error domain (seed 000/001

@@ -21,6 +21,21 @@ def _suite_tests() -> tuple[dict[str, list[str]], set[str]]:
             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "catalog":
                 param_ids.extend(a.value for a in node.args if isinstance(a, ast.Constant))
         anywhere.update(param_ids)
+        anywhere.update(
+            n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value in CATALOG
+        )
+        by_name: dict[str, set[str]] = {}
+        for node in tree.body:
+            if isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                ids_here = {
+                    n.value
+                    for n in ast.walk(node)
+                    if isinstance(n, ast.Constant) and n.value in CATALOG
+                }
+                for t in targets:
+                    if isinstance(t, ast.Name):
+                        by_name[t.id] = ids_here
         for node in tree.body:
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
                 ids = []
@@ -34,6 +49,12 @@ def _suite_tests() -> tuple[dict[str, list[str]], set[str]]:
                                 a.value
                                 for a in ast.walk(sub)
                                 if isinstance(a, ast.Constant) and a.value in CATALOG
+                            ]
+                            ids += [
+                                i
+                                for a in ast.walk(sub)
+                                if isinstance(a, ast.Name)
+                                for i in sorted(by_name.get(a.id, ()))
                             ]
                 found[f"{path.name}::{node.name}"] = ids
     return found, anywhere
