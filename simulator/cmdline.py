@@ -27,18 +27,51 @@ from simulator.model.units import GiB, KiB, MiB
 
 #: Drivers accepted on the command line that the model does not track.
 _IGNORED_DRIVERS = frozenset(
-    {"virtio-rng-pci", "virtio-rng-device", "virtio-serial-pci", "virtio-serial-device",
-     "virtconsole", "pci-bridge", "virtio-scsi-pci", "virtio-vsock-pci", "vhost-vsock-pci"}
+    {
+        "virtio-rng-pci",
+        "virtio-rng-device",
+        "virtio-serial-pci",
+        "virtio-serial-device",
+        "virtconsole",
+        "pci-bridge",
+        "virtio-scsi-pci",
+        "virtio-vsock-pci",
+        "vhost-vsock-pci",
+    }
 )
 #: Flags without a value that are accepted and ignored (they change nothing observable).
 _NOARG_FLAGS = frozenset(
-    {"-nodefaults", "-no-user-config", "-nographic", "-enable-kvm", "-disable-seccomp",
-     "-mem-prealloc", "-no-reboot", "-no-shutdown", "-daemonize"}
+    {
+        "-nodefaults",
+        "-no-user-config",
+        "-nographic",
+        "-enable-kvm",
+        "-disable-seccomp",
+        "-mem-prealloc",
+        "-no-reboot",
+        "-no-shutdown",
+        "-daemonize",
+    }
 )
 #: Flags with a value that are accepted and ignored.
 _IGNORED_VALUE_FLAGS = frozenset(
-    {"-name", "-accel", "-cpu", "-display", "-object", "-global", "-D", "-pidfile",
-     "-mem-path", "-vga", "-monitor", "-boot", "-rtc", "-msg", "-uuid"}
+    {
+        "-name",
+        "-accel",
+        "-cpu",
+        "-display",
+        "-object",
+        "-global",
+        "-D",
+        "-pidfile",
+        "-mem-path",
+        "-vga",
+        "-monitor",
+        "-boot",
+        "-rtc",
+        "-msg",
+        "-uuid",
+    }
 )
 
 
@@ -276,7 +309,7 @@ class _Args:
         return self.argv[self.i]
 
 
-def parse(argv: list[str]) -> SimConfig:  # noqa: C901 - one flat flag table
+def parse(argv: list[str]) -> SimConfig:
     """Parse a full argv (without the program name)."""
     a = _Args(argv)
     raw: dict[str, list[str]] = {}
@@ -285,7 +318,12 @@ def parse(argv: list[str]) -> SimConfig:  # noqa: C901 - one flat flag table
     while a.i < len(argv):
         arg = argv[a.i]
         if arg.startswith("--") and arg[2:].split("=")[0] in (
-            "profile", "seed", "workload", "resident", "time-scale", "qmp-rate-limit",
+            "profile",
+            "seed",
+            "workload",
+            "resident",
+            "time-scale",
+            "qmp-rate-limit",
         ):
             key, eq, val = arg[2:].partition("=")
             own[key] = val if eq else a.value(arg)
@@ -295,8 +333,23 @@ def parse(argv: list[str]) -> SimConfig:  # noqa: C901 - one flat flag table
             flags.add(arg)
         elif arg in _IGNORED_VALUE_FLAGS:
             a.value(arg)
-        elif arg in ("-machine", "-M", "-smp", "-m", "-kernel", "-initrd", "-append", "-qmp",
-                     "-mon", "-chardev", "-serial", "-drive", "-device", "-netdev", "-incoming"):
+        elif arg in (
+            "-machine",
+            "-M",
+            "-smp",
+            "-m",
+            "-kernel",
+            "-initrd",
+            "-append",
+            "-qmp",
+            "-mon",
+            "-chardev",
+            "-serial",
+            "-drive",
+            "-device",
+            "-netdev",
+            "-incoming",
+        ):
             raw.setdefault("-machine" if arg == "-M" else arg, []).append(a.value(arg))
         else:
             raise CmdlineError(f"invalid option '{arg}'")
@@ -320,7 +373,9 @@ def parse(argv: list[str]) -> SimConfig:  # noqa: C901 - one flat flag table
         backend, props = _props(text, first_key="backend")
         cid = props.get("id")
         if backend != "socket" or not cid or "path" not in props:
-            raise CmdlineError(f"-chardev {text}: only 'socket,id=ID,path=PATH,server' is supported")
+            raise CmdlineError(
+                f"-chardev {text}: only 'socket,id=ID,path=PATH,server' is supported"
+            )
         _server_props(props, f"-chardev {cid}", strato)
         chardevs[cid] = (Endpoint("unix", path=props["path"]), props.get("logfile"))
 
@@ -384,7 +439,9 @@ def parse(argv: list[str]) -> SimConfig:  # noqa: C901 - one flat flag table
     if strato and machine is MachineType.MICROVM and not kernel:
         raise CmdlineError("Failed to check mini-set: kernel file is required for microvm")
     if strato and not initrd and not drives:
-        raise CmdlineError("Before Vm start, set a initrd or drive_file or vhost-user blk as rootfs")
+        raise CmdlineError(
+            "Before Vm start, set a initrd or drive_file or vhost-user blk as rootfs"
+        )
 
     incoming = one("-incoming")
     if incoming is not None:
@@ -403,10 +460,24 @@ def parse(argv: list[str]) -> SimConfig:  # noqa: C901 - one flat flag table
     if workload.working_set + workload.ws_offset > memory:
         raise CmdlineError("--workload: the working set does not fit in guest memory")
     return SimConfig(
-        profile=profile, machine=machine, smp=smp, memory=memory, qmp=qmp, serial=serial,
-        kernel=kernel, initrd=initrd, append=one("-append") or "", devices=devices,
-        drives=drives, netdevs=netdevs, start_paused="-S" in flags, incoming=incoming,
-        seed=seed, workload=workload, resident=min(resident, memory), time_scale=time_scale,
+        profile=profile,
+        machine=machine,
+        smp=smp,
+        memory=memory,
+        qmp=qmp,
+        serial=serial,
+        kernel=kernel,
+        initrd=initrd,
+        append=one("-append") or "",
+        devices=devices,
+        drives=drives,
+        netdevs=netdevs,
+        start_paused="-S" in flags,
+        incoming=incoming,
+        seed=seed,
+        workload=workload,
+        resident=min(resident, memory),
+        time_scale=time_scale,
         qmp_rate_limit=rate_limit if rate_limit is not None else (100 if strato else 0),
     )
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from simulator.guest_memory import PageMap, pattern_md5
-from simulator.model.units import MiB, PAGE_SIZE
+from simulator.model.units import PAGE_SIZE, MiB
 
 PROMPT = "hvlab# "
 READY_MARK = "hvlab-guest ready"

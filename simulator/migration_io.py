@@ -57,8 +57,9 @@ def create_vm(proc: SimProcess) -> VM:
         path = incoming[5:].split(",")[0]
         mem, guest, snap_cfg = _load_snapshot(path)
         if int(snap_cfg["smp"][0]) != cfg.smp.cpus:
-            raise Fatal("Failed to start VM.: Failed to restore snapshot: "
-                        "Failed to read instance of object")
+            raise Fatal(
+                "Failed to start VM.: Failed to restore snapshot: Failed to read instance of object"
+            )
         image = MemoryImage(cfg.memory, ((0, mem.pages),), 0)
         world.snapshots[path] = Snapshot(proc.spec, image, proc.profile.name, cfg.devices)
         vm = world.create_vm("vm", proc.spec, proc.profile, incoming=incoming)
@@ -197,24 +198,30 @@ class Sender:
     async def _round(self, writer: asyncio.StreamWriter, full_sent: bool) -> None:
         mem = self.proc.memory
         log = mem.take_log()
-        if not full_sent:
-            ranges = mem.ranges()
-        else:
-            ranges = [r for a, b in log for r in mem.slice(a, b)]
+        ranges = mem.ranges() if not full_sent else [r for a, b in log for r in mem.slice(a, b)]
         if ranges or not full_sent:
             await transport.send_frame(writer, {"t": "mem", "ranges": ranges})
 
-    async def _finish(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                      full_sent: bool) -> None:
+    async def _finish(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, full_sent: bool
+    ) -> None:
         await self._round(writer, full_sent)
         mem = self.proc.memory
-        await transport.send_frame(writer, {
-            "t": "done", "digest": mem.digest(), "guest": self.proc.guest.to_json(),
-        })
+        await transport.send_frame(
+            writer,
+            {
+                "t": "done",
+                "digest": mem.digest(),
+                "guest": self.proc.guest.to_json(),
+            },
+        )
         answer = await asyncio.wait_for(transport.recv_frame(reader), timeout=30.0)
         if answer.get("t") != "ok":
-            print(f"simulator: destination rejected the migration: {answer.get('error')}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"simulator: destination rejected the migration: {answer.get('error')}",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 class Receiver:
@@ -249,8 +256,10 @@ class Receiver:
 
     def _fail(self, why: str) -> None:
         self.status = "failed"
-        self.failed = (f"Failed to start VM.: Failed to start migration.: "
-                       f"Failed to receive migration with {self.ep.kind} mode: {why}")
+        self.failed = (
+            f"Failed to start VM.: Failed to start migration.: "
+            f"Failed to receive migration with {self.ep.kind} mode: {why}"
+        )
 
     async def _conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.accepted:  # exactly one accept(): later connections see a closed socket
@@ -278,8 +287,9 @@ class Receiver:
         spec, profile = transport.spec_from_config(hello["config"])
         shadow = proc.world.create_vm("source", spec, profile)
         err = config_mismatch(shadow, vm)
-        await transport.send_frame(writer, {"t": "ack", "ok": err is None, "error": err,
-                                            "config": transport.vm_config(vm)})
+        await transport.send_frame(
+            writer, {"t": "ack", "ok": err is None, "error": err, "config": transport.vm_config(vm)}
+        )
         if err is not None:
             self._fail(err)
             return
@@ -318,8 +328,16 @@ class Receiver:
 
 # ------------------------------------------------------------------ snapshots
 def _header(fmt: str, arch: str) -> bytes:
-    head = json.dumps({"magic_num": "STRATOVIRT", "compat_version": 8194, "arch": arch,
-                       "format": fmt, "os_type": "linux000", "hvlab_sim": 1}).encode()
+    head = json.dumps(
+        {
+            "magic_num": "STRATOVIRT",
+            "compat_version": 8194,
+            "arch": arch,
+            "format": fmt,
+            "os_type": "linux000",
+            "hvlab_sim": 1,
+        }
+    ).encode()
     return (struct.pack("<Q", len(head)) + head).ljust(_HEADER, b"\0")
 
 
@@ -351,8 +369,9 @@ def _load_snapshot(path: str) -> tuple[PageMap, GuestState, JSON]:
     try:
         mem = PageMap.from_json(mem_json)
     except (ValueError, TypeError, KeyError) as exc:
-        raise Fatal("Failed to start VM.: Failed to restore snapshot: "
-                    "Invalid memory snapshot file") from exc
+        raise Fatal(
+            "Failed to start VM.: Failed to restore snapshot: Invalid memory snapshot file"
+        ) from exc
     if mem.digest() != state.get("digest"):
         raise Fatal("Failed to start VM.: Failed to restore snapshot: memory does not match state")
     return mem, GuestState.from_json(dict(state.get("guest") or {})), dict(state["config"])
@@ -377,12 +396,21 @@ def _snapshot(proc: SimProcess, args: JSON) -> tuple[Any, list[Any]]:
     try:
         if not d.is_dir():
             os.mkdir(d, 0o700)
-        _write_private(d / "state", _header("Device", proc.arch) + json.dumps(
-            {"config": transport.vm_config(vm), "guest": proc.guest.to_json(),
-             "digest": proc.memory.digest()}).encode())
+        _write_private(
+            d / "state",
+            _header("Device", proc.arch)
+            + json.dumps(
+                {
+                    "config": transport.vm_config(vm),
+                    "guest": proc.guest.to_json(),
+                    "digest": proc.memory.digest(),
+                }
+            ).encode(),
+        )
         _write_private(d / "memory", _header("MemoryFull", proc.arch) + proc.memory.dumps())
     except OSError as exc:
         vm.migration_status = S.FAILED
-        return QmpError(ErrorClass.GENERIC_ERROR,
-                        f"Failed to create snapshot dir: {_os_error(exc)}"), events
+        return QmpError(
+            ErrorClass.GENERIC_ERROR, f"Failed to create snapshot dir: {_os_error(exc)}"
+        ), events
     return reply, events

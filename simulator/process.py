@@ -55,9 +55,15 @@ class SimProcess:
         self.cfg = cfg
         self.profile = PROFILES[cfg.profile]
         self.world = World(seed=cfg.seed)
-        self.spec = VMSpec(machine=cfg.machine, smp=cfg.smp, memory=cfg.memory,
-                           resident=cfg.resident, devices=cfg.devices, workload=cfg.workload,
-                           start_paused=cfg.start_paused)
+        self.spec = VMSpec(
+            machine=cfg.machine,
+            smp=cfg.smp,
+            memory=cfg.memory,
+            resident=cfg.resident,
+            devices=cfg.devices,
+            workload=cfg.workload,
+            start_paused=cfg.start_paused,
+        )
         self.guest = GuestState()
         self.writer = Writer(cfg.workload)
         self.shell = GuestShell(self)
@@ -98,8 +104,11 @@ class SimProcess:
 
     def mac_addresses(self) -> list[tuple[str, str]]:
         out = [("lo", "00:00:00:00:00:00")]
-        nets = [d for d in self.vm.table.devices.values()
-                if d.cls in (DeviceClass.NET, DeviceClass.VHOST_NET, DeviceClass.VHOST_USER_NET)]
+        nets = [
+            d
+            for d in self.vm.table.devices.values()
+            if d.cls in (DeviceClass.NET, DeviceClass.VHOST_NET, DeviceClass.VHOST_USER_NET)
+        ]
         for i, d in enumerate(nets):
             out.append((f"eth{i}", (d.mac or f"52:54:00:12:34:{0x56 + i:02x}").lower()))
         return out
@@ -154,7 +163,11 @@ class SimProcess:
         # like a real kernel, take a moment to boot, and wait for a reader a while longer.
         if self.guest.booted or self.guest.runtime < BOOT_S * self.cfg.time_scale:
             return
-        if self._serial_clients or self._serial_log is not None or self.guest.runtime > 5.0 * self.cfg.time_scale:
+        if (
+            self._serial_clients
+            or self._serial_log is not None
+            or self.guest.runtime > 5.0 * self.cfg.time_scale
+        ):
             self.guest.booted = True
             self.serial_write(f"{READY_MARK}: {KERNEL_RELEASE} {self.arch}\r\n{PROMPT}")
 
@@ -164,7 +177,9 @@ class SimProcess:
         while self._lines and not self.shell.busy:
             self.serial_write(self.shell.feed_line(self._lines.pop(0)))
 
-    async def _serial_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serial_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         # a chardev socket serves one client at a time; later ones replace it
         for old in self._serial_clients:
             old.close()

@@ -16,8 +16,16 @@ _T = dict[str, tuple[str, bool]]  # arg -> (type, required)
 #: Commands with a closed argument set. ``None`` means open (any extra keys allowed).
 SCHEMA: dict[str, tuple[_T, bool]] = {
     "qmp_capabilities": ({"enable": ("list", False)}, False),
-    "migrate": ({"uri": ("str", True), "blk": ("bool", False), "inc": ("bool", False),
-                 "detach": ("bool", False), "resume": ("bool", False)}, True),
+    "migrate": (
+        {
+            "uri": ("str", True),
+            "blk": ("bool", False),
+            "inc": ("bool", False),
+            "detach": ("bool", False),
+            "resume": ("bool", False),
+        },
+        True,
+    ),
     "migrate_cancel": ({}, False),
     "query-migrate": ({}, False),
     "query-status": ({}, False),
@@ -46,8 +54,13 @@ OPEN: dict[str, _T] = {
     "netdev_add": {"type": ("str", True), "id": ("str", True)},
     "migrate-set-parameters": {},
 }
-_QEMU_TYPE = {"str": "string", "int": "integer", "bool": "boolean", "list": "array",
-              "dict": "object"}
+_QEMU_TYPE = {
+    "str": "string",
+    "int": "integer",
+    "bool": "boolean",
+    "list": "array",
+    "dict": "object",
+}
 
 
 def _is(value: Any, typ: str) -> bool:

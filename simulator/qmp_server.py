@@ -260,28 +260,35 @@ class QmpServer:
         try:
             msg = json.loads(raw.decode("utf-8", errors="strict"))
         except UnicodeDecodeError:
-            self._send(writer, QmpError(ErrorClass.GENERIC_ERROR, "JSON parse error, invalid UTF-8 sequence in string").to_qmp())
+            self._send(
+                writer,
+                QmpError(
+                    ErrorClass.GENERIC_ERROR, "JSON parse error, invalid UTF-8 sequence in string"
+                ).to_qmp(),
+            )
             return
         except json.JSONDecodeError as exc:
             desc = _serde_parse_error(exc) if strato else "JSON parse error, invalid token"
             self._send(writer, QmpError(ErrorClass.GENERIC_ERROR, desc).to_qmp())
             return
         except RecursionError:
-            self._send(writer, QmpError(ErrorClass.GENERIC_ERROR, "JSON parse error, nesting too deep").to_qmp())
+            self._send(
+                writer,
+                QmpError(ErrorClass.GENERIC_ERROR, "JSON parse error, nesting too deep").to_qmp(),
+            )
             return
         err, cmd, args, mid, has_id = self._validate(msg)
         if err is not None:
-            out = QmpError(ErrorClass.GENERIC_ERROR if not isinstance(err, QmpError) else err.cls,
-                           err if isinstance(err, str) else err.desc).to_qmp()
+            out = QmpError(
+                ErrorClass.GENERIC_ERROR if not isinstance(err, QmpError) else err.cls,
+                err if isinstance(err, str) else err.desc,
+            ).to_qmp()
             if has_id and not (strato and not isinstance(mid, str)):
                 out["id"] = mid
             self._send(writer, out)
             return
         reply, events = self._run(cmd, args)
-        if isinstance(reply, QmpError):
-            out = reply.to_qmp()
-        else:
-            out = {"return": reply}
+        out = reply.to_qmp() if isinstance(reply, QmpError) else {"return": reply}
         if has_id and not (strato and cmd == "qmp_capabilities"):
             out["id"] = mid
         if self.dialect.event_first and cmd not in self.dialect.deferred:
@@ -296,39 +303,84 @@ class QmpServer:
     def _validate(self, msg: Any) -> tuple[str | QmpError | None, str, JSON, Any, bool]:
         strato = not self.dialect.stream_framing
         if not isinstance(msg, dict):
-            text = (f"invalid type: {qmp_schema._serde_type(msg)}, expected internally tagged enum"
-                    if strato else "QMP input must be a JSON object")
+            text = (
+                f"invalid type: {qmp_schema._serde_type(msg)}, expected internally tagged enum"
+                if strato
+                else "QMP input must be a JSON object"
+            )
             return text, "", {}, None, False
         has_id, mid = "id" in msg, msg.get("id")
         if strato and has_id and not isinstance(mid, str):
-            return f"invalid type: {qmp_schema._serde_type(mid)}, expected a string", "", {}, mid, True
+            return (
+                f"invalid type: {qmp_schema._serde_type(mid)}, expected a string",
+                "",
+                {},
+                mid,
+                True,
+            )
         for key in msg:
             if key not in ("execute", "arguments", "id") and not (key == "exec-oob" and not strato):
-                text = (f"unknown field `{key}`, expected `execute`, `arguments` or `id`"
-                        if strato else f"QMP input member '{key}' is unexpected")
+                text = (
+                    f"unknown field `{key}`, expected `execute`, `arguments` or `id`"
+                    if strato
+                    else f"QMP input member '{key}' is unexpected"
+                )
                 return text, "", {}, mid, has_id
         cmd = msg.get("execute", msg.get("exec-oob"))
         if cmd is None:
-            return ("missing field `execute`" if strato else "QMP input lacks member 'execute'",
-                    "", {}, mid, has_id)
+            return (
+                "missing field `execute`" if strato else "QMP input lacks member 'execute'",
+                "",
+                {},
+                mid,
+                has_id,
+            )
         if not isinstance(cmd, str):
-            return (f"invalid type: {qmp_schema._serde_type(cmd)}, expected a string" if strato
-                    else "QMP input member 'execute' must be a string", "", {}, mid, has_id)
+            return (
+                f"invalid type: {qmp_schema._serde_type(cmd)}, expected a string"
+                if strato
+                else "QMP input member 'execute' must be a string",
+                "",
+                {},
+                mid,
+                has_id,
+            )
         args = msg.get("arguments", {})
         if not isinstance(args, dict):
-            return (f"invalid type: {qmp_schema._serde_type(args)}, expected a map" if strato
-                    else "QMP input member 'arguments' must be an object", cmd, {}, mid, has_id)
+            return (
+                f"invalid type: {qmp_schema._serde_type(args)}, expected a map"
+                if strato
+                else "QMP input member 'arguments' must be an object",
+                cmd,
+                {},
+                mid,
+                has_id,
+            )
         if "exec-oob" in msg:
             return "Command doesn't support OOB", cmd, args, mid, has_id
         if self.dialect.negotiation_required:
             if cmd == "qmp_capabilities" and self._negotiated:
-                return (QmpError(ErrorClass.COMMAND_NOT_FOUND,
-                                 "Capabilities negotiation is already complete, command ignored"),
-                        cmd, args, mid, has_id)
+                return (
+                    QmpError(
+                        ErrorClass.COMMAND_NOT_FOUND,
+                        "Capabilities negotiation is already complete, command ignored",
+                    ),
+                    cmd,
+                    args,
+                    mid,
+                    has_id,
+                )
             if cmd != "qmp_capabilities" and not self._negotiated:
-                return (QmpError(ErrorClass.COMMAND_NOT_FOUND,
-                                 "Expecting capabilities negotiation with 'qmp_capabilities'"),
-                        cmd, args, mid, has_id)
+                return (
+                    QmpError(
+                        ErrorClass.COMMAND_NOT_FOUND,
+                        "Expecting capabilities negotiation with 'qmp_capabilities'",
+                    ),
+                    cmd,
+                    args,
+                    mid,
+                    has_id,
+                )
         bad = qmp_schema.check(cmd, args, strato)
         if bad is not None:
             return bad, cmd, args, mid, has_id
@@ -340,8 +392,10 @@ class QmpServer:
             if self.dialect.negotiation_required:
                 bad = [c for c in enable if c != "oob"]
                 if bad:
-                    return QmpError(ErrorClass.GENERIC_ERROR,
-                                    f"Parameter 'enable' does not accept value '{bad[0]}'"), []
+                    return QmpError(
+                        ErrorClass.GENERIC_ERROR,
+                        f"Parameter 'enable' does not accept value '{bad[0]}'",
+                    ), []
                 self._negotiated = True
             return {}, []
         try:

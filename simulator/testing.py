@@ -17,26 +17,55 @@ OWNER_ENV = "HVLAB_OWNER"
 class SimProc:
     """One ``python -m simulator`` process with its QMP and serial sockets in ``run_dir``."""
 
-    def __init__(self, name: str, run_dir: Path, profile: str, extra: list[str],
-                 machine: str = "q35", memory: str = "1024", owner: str = "hvlab-selftest") -> None:
+    def __init__(
+        self,
+        name: str,
+        run_dir: Path,
+        profile: str,
+        extra: list[str],
+        machine: str = "q35",
+        memory: str = "1024",
+        owner: str = "hvlab-selftest",
+    ) -> None:
         self.name = name
         self.qmp = run_dir / f"{name}-qmp.sock"
         self.serial = run_dir / f"{name}-serial.sock"
         self.log = run_dir / f"{name}-serial.log"
         self.stderr_path = run_dir / f"{name}-stderr.log"
         self.argv = [
-            sys.executable, "-m", "simulator", "--profile", profile,
-            "-machine", machine, "-smp", "2", "-m", memory,
-            "-kernel", "/nonexistent/vmlinuz", "-initrd", "/nonexistent/initrd",
-            "-qmp", f"unix:{self.qmp},server,nowait",
-            "-chardev", f"socket,id=serial0,path={self.serial},server,nowait,logfile={self.log}",
-            "-serial", "chardev:serial0", *extra,
+            sys.executable,
+            "-m",
+            "simulator",
+            "--profile",
+            profile,
+            "-machine",
+            machine,
+            "-smp",
+            "2",
+            "-m",
+            memory,
+            "-kernel",
+            "/nonexistent/vmlinuz",
+            "-initrd",
+            "/nonexistent/initrd",
+            "-qmp",
+            f"unix:{self.qmp},server,nowait",
+            "-chardev",
+            f"socket,id=serial0,path={self.serial},server,nowait,logfile={self.log}",
+            "-serial",
+            "chardev:serial0",
+            *extra,
         ]
         env = dict(os.environ, **{OWNER_ENV: owner})
         with self.stderr_path.open("wb") as err:
-            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=err, env=env,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                env=env,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 20
         while not self.qmp.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -63,8 +92,9 @@ class SimProc:
     def __enter__(self) -> SimProc:
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.kill()
 
 

@@ -71,8 +71,15 @@ def vm_config(vm: VM) -> JSON:
         "smp": [t.cpus, t.sockets, t.dies, t.cores, t.threads, t.maxcpus],
         "memory": vm.spec.memory,
         "devices": [
-            {"id": d.id, "cls": d.cls.value, "driver": d.driver, "bus": d.bus, "addr": d.addr,
-             "mac": d.mac, "backend": d.backend}
+            {
+                "id": d.id,
+                "cls": d.cls.value,
+                "driver": d.driver,
+                "bus": d.bus,
+                "addr": d.addr,
+                "mac": d.mac,
+                "backend": d.backend,
+            }
             for d in vm.table.devices.values()
         ],
     }
@@ -83,9 +90,15 @@ def spec_from_config(cfg: JSON) -> tuple[VMSpec, str]:
     try:
         cpus, sockets, dies, cores, threads, maxcpus = (int(x) for x in cfg["smp"])
         devices = tuple(
-            Device(id=str(d["id"]), cls=DeviceClass(d["cls"]), driver=str(d["driver"]),
-                   bus=d.get("bus"), addr=d.get("addr"), mac=d.get("mac"),
-                   backend=d.get("backend"))
+            Device(
+                id=str(d["id"]),
+                cls=DeviceClass(d["cls"]),
+                driver=str(d["driver"]),
+                bus=d.get("bus"),
+                addr=d.get("addr"),
+                mac=d.get("mac"),
+                backend=d.get("backend"),
+            )
             for d in cfg["devices"]
         )
         spec = VMSpec(

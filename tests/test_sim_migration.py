@@ -66,8 +66,10 @@ def test_migration_memory_arrives_identical(run_dir: Path, profile: str, transpo
         uri = f"tcp:127.0.0.1:{port}"
     else:
         uri = f"unix:{run_dir}/mig.sock"
-    with SimProc("src", run_dir, profile, SIM_OPTS) as src, \
-            SimProc("dst", run_dir, profile, [*SIM_OPTS, "-incoming", uri]) as dst:
+    with (
+        SimProc("src", run_dir, profile, SIM_OPTS) as src,
+        SimProc("dst", run_dir, profile, [*SIM_OPTS, "-incoming", uri]) as dst,
+    ):
         sq = _session(src)
         con = _console(src)
         status, md5 = con.run("hvlab-pattern write 32 7")
@@ -122,8 +124,9 @@ def test_snapshot_restore_keeps_memory(run_dir: Path) -> None:
             assert stat.S_IMODE((snap / name).stat().st_mode) == 0o600
         con.close()
         sq.close()
-    with SimProc("dst", run_dir, "stratovirt-2.5", [*opts, "-incoming", f"file:{snap}"],
-                 memory="512") as dst:
+    with SimProc(
+        "dst", run_dir, "stratovirt-2.5", [*opts, "-incoming", f"file:{snap}"], memory="512"
+    ) as dst:
         dq = _session(dst)
         assert dq.execute("query-status")["status"] == "running"
         assert dq.execute("x-hvlab-memory-digest")["received"] == digest

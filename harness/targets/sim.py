@@ -64,8 +64,7 @@ class SimTarget:
             real = QemuTarget(self.arch).argv(spec, paths, image)
         else:
             real = StratoVirtTarget(self.arch, True).argv(spec, paths, image)
-        return [self.python, "-m", "simulator", "--profile", self.profile, *self.options,
-                *real[1:]]
+        return [self.python, "-m", "simulator", "--profile", self.profile, *self.options, *real[1:]]
 
 
 def sim_targets(arch: Arch = Arch.X86_64) -> list[SimTarget]:
