@@ -180,7 +180,8 @@ class Sender:
                 if self.peer.owns_guest:  # SWITCHOVER: the guest is stopped on this side
                     await self._finish(reader, writer, full_sent)
                     return
-                if eng.end is not None:  # failed or cancelled before the switch-over
+                ended = eng.end is not None and eng.end <= proc.world.clock.now
+                if ended and eng.status is not S.COMPLETED:  # failed/cancelled before switch
                     with contextlib.suppress(Exception):
                         await transport.send_frame(writer, {"t": "cancel"})
                     return
