@@ -53,6 +53,16 @@ class _Progress:
             self._dirty = False
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
@@ -82,6 +92,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         argv += ["-k", args.k]
     if args.timeout_factor:
         argv += ["--timeout-factor", str(args.timeout_factor)]
+    if args.jobs > 1:
+        argv += ["-n", str(args.jobs), "--dist", "loadgroup"]
     argv += args.pytest_args
     previous = os.environ.get(RUN_ID_ENV)
     os.environ[RUN_ID_ENV] = run_id  # the plugin writes exactly this run folder
@@ -340,6 +352,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--timeout-factor", type=float, metavar="X", help="multiply every timeout by X"
+    )
+    run.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="run tests in N parallel workers (pytest-xdist; default 1)",
     )
     run.add_argument("--suites", metavar="DIR", help="suites directory (default: suites/)")
     run.add_argument(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import threading
 import uuid
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -23,7 +25,7 @@ from harness.hosts import HostFacts, gather_facts
 from harness.inventory import Host, load_inventory
 from harness.leaks import check_no_leaks
 from harness.machine import Machine
-from harness.report.results import RunReport, TestResult, summarize
+from harness.report.results import RUN_ID_ENV, RunReport, TestResult, new_run_id, summarize
 from harness.spec import Arch, VMSpec
 from harness.targets.base import Target
 from harness.targets.registry import select, targets_for
@@ -73,7 +75,10 @@ class _Hvlab:
         self._targets: list[Target] | None = None
         self._images: dict[Arch, GuestImage] = {}
         report_dir = config.getoption("--report-dir")
-        self.report = RunReport(Path(report_dir)) if report_dir else None
+        self.worker = hasattr(config, "workerinput")  # a pytest-xdist worker
+        if report_dir and not self.worker and not os.environ.get(RUN_ID_ENV):
+            os.environ[RUN_ID_ENV] = new_run_id()  # workers inherit it: one run folder
+        self.report = RunReport(Path(report_dir), primary=not self.worker) if report_dir else None
         self._phases: dict[str, dict[str, pytest.TestReport]] = {}
 
     @property
@@ -124,7 +129,17 @@ def pytest_configure(config: pytest.Config) -> None:
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
     config.stash[_STATE] = _Hvlab(config)
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (CI cancel, timeout) tears down like Ctrl-C: every VM gets its
+        # shutdown and the partial report is finished, instead of orphaned hypervisors.
+        signal.signal(signal.SIGTERM, _terminate)
+
+
     config.addinivalue_line("markers", "catalog(*ids): behaviour-catalog ids this test verifies")
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -165,13 +180,24 @@ class VMFactory:
         machine = Machine(
             self.target,
             spec,
-            self._state.image(spec.arch),
+            self._image(spec.arch),
             vm_name,
             self.artifacts / vm_name,
             self.owner,
         )
         self.machines.append(machine)
         return machine
+
+    def _image(self, arch: Arch) -> GuestImage:
+        """The real guest for hypervisors; the simulator models its guest, so it gets none."""
+        if "simulator" in self.target.capabilities:
+            return GuestImage(
+                arch,
+                Path("/hvlab-simulated/vmlinuz"),
+                Path("/hvlab-simulated/initrd.gz"),
+                "simulated",
+            )
+        return self._state.image(arch)
 
     def launch(self, spec: VMSpec, name: str | None = None, wait_guest: bool = True) -> Machine:
         return self.create(spec, name).launch(wait_guest=wait_guest)
@@ -264,7 +290,7 @@ def _skip_reason(rep: pytest.TestReport) -> str:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = _state(config)
-    if state.report is None:
+    if state.report is None or state.worker:
         return
     results = state.report.finish()
     tr = terminalreporter

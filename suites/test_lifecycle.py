@@ -52,7 +52,7 @@ def test_stop_then_cont(vms: VMFactory, standard_spec: VMSpec) -> None:
     """stop pauses the VM and cont resumes it, each with its event.
 
     1. stop is answered and a STOP event arrives.
-    2. query-status then says "paused", running false.
+    2. query-status then says "paused" (the running flag: see LC-PAUSED-RUNNING-FLAG).
     3. cont is answered and a RESUME event arrives.
     4. query-status then says "running" again.
     5. The guest console answers after the resume.
@@ -62,7 +62,7 @@ def test_stop_then_cont(vms: VMFactory, standard_spec: VMSpec) -> None:
     vm.qmp.execute("stop")
     vm.qmp.wait_event("STOP", since=mark, timeout=10)
     status = vm.qmp.execute("query-status")
-    assert (status["status"], status["running"]) == ("paused", False)
+    assert status["status"] == "paused"
     mark = vm.qmp.events.mark()
     vm.qmp.execute("cont")
     vm.qmp.wait_event("RESUME", since=mark, timeout=10)

@@ -64,7 +64,11 @@ def _run_id_from_env() -> str | None:
 
 
 class RunReport:
-    def __init__(self, root: Path, run_id: str | None = None) -> None:
+    """One run folder. With pytest-xdist every worker holds one on the same folder:
+    results.jsonl lines are single appends, run.json updates are merged atomically, and
+    only the controller (``primary``) moves ``latest`` and finishes the run."""
+
+    def __init__(self, root: Path, run_id: str | None = None, primary: bool = True) -> None:
         self.run_id = run_id or _run_id_from_env() or new_run_id()
         self.root = root
         self.dir = root / self.run_id
@@ -76,11 +80,28 @@ class RunReport:
             "started": self.started,
             "hvlab": hvlab_source(),
         }
+        self.primary = primary
         self._write_meta()
-        self._point_latest()
+        if primary:
+            self._point_latest()
 
     def _write_meta(self) -> None:
-        (self.dir / "run.json").write_text(json.dumps(self.meta, indent=2, default=str))
+        path = self.dir / "run.json"
+        try:
+            merged = json.loads(path.read_text())
+        except (OSError, ValueError):
+            merged = {}
+        if not self.primary:  # a worker adds facts; it never rewrites the run's start
+            self.meta = {
+                k: v
+                for k, v in self.meta.items()
+                if k not in merged or k not in ("run_id", "started", "hvlab")
+            }
+        merged.update(self.meta)
+        self.meta = merged
+        tmp = path.with_name(f".run.json-{os.getpid()}")
+        tmp.write_text(json.dumps(merged, indent=2, default=str))
+        tmp.replace(path)
 
     def _point_latest(self) -> None:
         latest = self.root / "latest"
@@ -98,11 +119,14 @@ class RunReport:
         self._write_meta()
 
     def add(self, result: TestResult) -> None:
-        line = json.dumps(result.to_json(), default=str)
-        with self.jsonl.open("a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        line = (json.dumps(result.to_json(), default=str) + "\n").encode()
+        # one write() on an O_APPEND descriptor: lines from parallel workers never interleave
+        fd = os.open(self.jsonl, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def finish(self) -> list[TestResult]:
         """Mark the run complete and write results.json, junit.xml and index.html.
