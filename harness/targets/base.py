@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -44,6 +45,21 @@ class RunPaths:
     @property
     def transcript(self) -> Path:
         return self.logs / "qmp.jsonl"
+
+
+def device_args(spec: VMSpec, netdev_arg: Callable[[str], str]) -> list[str]:
+    """The argv tail both products share: -netdev, -device, -S, -incoming."""
+    argv: list[str] = []
+    for netdev in spec.netdevs:
+        argv += ["-netdev", netdev_arg(netdev)]
+    for dev in spec.devices:
+        props = "".join(f",{k}={v}" for k, v in dev.props)
+        argv += ["-device", f"{dev.driver},id={dev.id}{props}"]
+    if spec.start_paused:
+        argv.append("-S")
+    if spec.incoming is not None:
+        argv += ["-incoming", spec.incoming]
+    return argv
 
 
 class Target(Protocol):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from harness.guest import GuestImage
 from harness.spec import Arch, MachineType, VMSpec
-from harness.targets.base import RunPaths
+from harness.targets.base import RunPaths, device_args
 
 QEMU_BINARY = {Arch.X86_64: "qemu-system-x86_64", Arch.AARCH64: "qemu-system-aarch64"}
 MACHINES = {Arch.X86_64: (MachineType.Q35, MachineType.MICROVM), Arch.AARCH64: (MachineType.VIRT,)}
@@ -89,15 +89,7 @@ class QemuTarget:
             "-qmp",
             f"unix:{paths.qmp},server=on,wait=off",
         ]
-        for netdev in spec.netdevs:
-            argv += ["-netdev", f"user,id={netdev}"]
-        for dev in spec.devices:
-            props = "".join(f",{k}={v}" for k, v in dev.props)
-            argv += ["-device", f"{dev.driver},id={dev.id}{props}"]
-        if spec.start_paused:
-            argv.append("-S")
-        if spec.incoming is not None:
-            argv += ["-incoming", spec.incoming]
+        argv += device_args(spec, lambda netdev: f"user,id={netdev}")
         argv += list(self.extra)
         return argv
 

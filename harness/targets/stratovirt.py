@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from harness.guest import GuestImage
 from harness.spec import Arch, MachineType, VMSpec
-from harness.targets.base import RunPaths
+from harness.targets.base import RunPaths, device_args
 
 STRATOVIRT_CAPABILITIES = frozenset(
     {
@@ -86,13 +86,5 @@ class StratoVirtTarget:
             "-serial",
             "chardev:serial0",
         ]
-        for netdev in spec.netdevs:
-            argv += ["-netdev", f"tap,id={netdev},ifname=hv{netdev[:12]}"]
-        for dev in spec.devices:
-            props = "".join(f",{k}={v}" for k, v in dev.props)
-            argv += ["-device", f"{dev.driver},id={dev.id}{props}"]
-        if spec.start_paused:
-            argv.append("-S")
-        if spec.incoming is not None:
-            argv += ["-incoming", spec.incoming]
+        argv += device_args(spec, lambda netdev: f"tap,id={netdev},ifname=hv{netdev[:12]}")
         return argv
