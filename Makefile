@@ -49,11 +49,12 @@ suites: setup
 
 test: setup
 	@$(MAKE) --no-print-directory lint typecheck
-	$(VENV)/bin/pytest tests suites --report-dir $(REPORTS) $(PYTEST_ARGS)
-	@$(PY) -m harness.cli leaks
+	@status=0; $(VENV)/bin/pytest tests suites --report-dir $(REPORTS) $(PYTEST_ARGS) \
+	  || status=$$?; $(PY) -m harness.cli leaks || status=1; exit $$status
 
 run: setup
-	@$(VENV)/bin/hvlab run --report-dir $(REPORTS) $(PYTEST_ARGS)
+	@status=0; $(VENV)/bin/hvlab run --report-dir $(REPORTS) $(PYTEST_ARGS) || status=$$?; \
+	  $(PY) -m harness.cli leaks || status=1; exit $$status
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
