@@ -37,7 +37,10 @@ def reproducer(sc: Scenario, target: Target) -> str:
 
 
 def fuzz(
-    seed_value: int, examples: int, target: Target | str = Target.MODEL, out: TextIO = sys.stdout
+    seed_value: int,
+    examples: int,
+    target: Target | str = Target.MODEL,
+    out: TextIO | None = None,
 ) -> int:
     """Fuzz migration scenarios; 0 on success, 1 with a printed reproducer on failure.
 
@@ -45,6 +48,7 @@ def fuzz(
     invariants are checked separately (simulator.libvirt.stateful); libvirt/both:
     model and real libvirt must agree (``both``) or real libvirt must not crash.
     """
+    out = out if out is not None else sys.stdout  # resolved per call, not at import
     target = Target(target)
     failing: list[Scenario] = []
     if target is not Target.MODEL:
