@@ -1,10 +1,18 @@
 """Differential run: the same scenarios against the model and real libvirt 9.0.
 
-``python -m harness.libvirt.differential --count 2000 --seed 7`` starts two private
-daemons (harness.libvirt.daemon), runs every generated scenario through
+``python -m harness.libvirt.differential --count 2000 --seed 7 --progress`` starts two
+private daemons (harness.libvirt.daemon), runs every generated scenario through
 :class:`simulator.libvirt.scenario.Session` once with ``libvirt`` and once with
 ``simulator.libvirt``, and writes the comparison to
-``reports/libvirt-differential/<seed>-<count>.json``.
+``reports/libvirt-differential/<seed>-<count>.json`` (plus a ``.txt`` summary).
+
+``--replay REPORT.json`` re-runs only the model over the scenarios of a saved report
+(regenerated from its seed and count, checked against the saved labels) and compares
+with the real verdicts recorded there: seconds instead of minutes.
+
+Both sides run the scenarios in the same order (:func:`execution_order`): a refused
+call can leave state behind on real libvirt (a stale migration job), and the model
+reproduces that only if it sees the same history.
 """
 
 from __future__ import annotations
@@ -14,7 +22,8 @@ import json
 import random
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,32 +100,31 @@ def generate(count: int, seed: int) -> list[Scenario]:
     return out
 
 
-def run_all(
-    session: Session,
-    scenarios: Iterable[Scenario],
-    progress: Callable[[int, Verdict], None] | None = None,
-) -> list[Verdict]:
-    verdicts = []
-    for i, sc in enumerate(scenarios):
-        verdicts.append(session.run(sc))
-        if progress:
-            progress(i, verdicts[-1])
-    return verdicts
+def execution_order(scenarios: list[Scenario]) -> list[int]:
+    """Indices grouped by domain config, so refused scenarios reuse the running guest."""
+    return sorted(range(len(scenarios)), key=lambda i: repr(scenarios[i].domain))
 
 
 def run_model(scenarios: list[Scenario]) -> list[Verdict]:
-    """The scenarios against simulator.libvirt (fresh hosts)."""
+    """The scenarios against simulator.libvirt (fresh hosts), in the real run's order."""
     import simulator.libvirt as sim
 
     sim_api.reset()
     session = Session(sim, SIM_SRC, SIM_DST, SIM_DST_P2P)
+    result: list[Verdict | None] = [None] * len(scenarios)
     try:
-        return run_all(session, scenarios)
+        for i in execution_order(scenarios):
+            result[i] = session.run(scenarios[i])
     finally:
         session.close()
+    return [v for v in result if v is not None]
 
 
-def run_real(scenarios: list[Scenario], log: bool = False) -> list[Verdict]:
+def run_real(
+    scenarios: list[Scenario],
+    log: bool = False,
+    progress: Callable[[int, int, Verdict], None] | None = None,
+) -> list[Verdict]:
     """The scenarios against two private libvirtd 9.0 daemons."""
     import libvirt
 
@@ -134,14 +142,15 @@ def run_real(scenarios: list[Scenario], log: bool = False) -> list[Verdict]:
             if log:
                 print(f"[{i}] {scenarios[i].label()} -> {v.key()}", file=sys.stderr, flush=True)
 
-        # Group by domain config so refused scenarios reuse the running guest;
-        # verdicts are returned in the caller's order.
-        order = sorted(range(len(scenarios)), key=lambda i: repr(scenarios[i].domain))
+        # Verdicts are returned in the caller's order.
         result: list[Verdict | None] = [None] * len(scenarios)
         try:
-            for i in order:
-                result[i] = session.run(scenarios[i])
-                show(i, result[i])  # type: ignore[arg-type]
+            for done, i in enumerate(execution_order(scenarios), 1):
+                verdict = session.run(scenarios[i])
+                result[i] = verdict
+                show(i, verdict)
+                if progress:
+                    progress(done, i, verdict)
         finally:
             session.close()
         return [v for v in result if v is not None]
@@ -167,29 +176,108 @@ def compare(scenarios: list[Scenario], model: list[Verdict], real: list[Verdict]
     }
 
 
+def summary(report: dict[str, Any]) -> str:
+    """A short human summary: figures, then disagreements grouped by verdict pair."""
+    groups: Counter[tuple[str, str]] = Counter()
+    for row in report["disagreements"]:
+        groups[(_verdict_text(row["model"]), _verdict_text(row["real"]))] += 1
+    lines = [
+        f"libvirt differential, seed {report['seed']}, {report.get('mode', 'real')} run",
+        f"compared {report['compared']}, agree {report['agree']} "
+        f"({report['agreement_pct']}%), real accepted {report['accepted_real']}",
+        f"model {report.get('model_seconds')} s, real {report.get('real_seconds')} s",
+    ]
+    if groups:
+        lines.append("disagreements (count: model | real):")
+        lines += [f"  {n}: {m} | {r}" for (m, r), n in groups.most_common()]
+    else:
+        lines.append("no disagreements")
+    return "\n".join(lines) + "\n"
+
+
+def _verdict_text(v: dict[str, Any]) -> str:
+    if v["accepted"]:
+        return f"accepted src={v['source']} dst={v['dest']}"
+    return f"{v['code']}/{v['domain']} {v['message'][:90]}"
+
+
+def replay(path: Path) -> tuple[list[Scenario], list[Verdict], dict[str, Any]]:
+    """Scenarios and recorded real verdicts of a saved report (labels must match)."""
+    saved = json.loads(path.read_text())
+    rows = saved["rows"]
+    scenarios = generate(len(rows), int(saved["seed"]))
+    for sc, row in zip(scenarios, rows, strict=True):
+        if sc.label() != row["scenario"]:
+            raise SystemExit(
+                f"{path}: scenario generator changed: {sc.label()} != {row['scenario']}"
+            )
+    return scenarios, [Verdict.from_json(row["real"]) for row in rows], saved
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    scenarios = generate(args.count, args.seed)
-    t0 = time.monotonic()
-    model = run_model(scenarios)
-    t1 = time.monotonic()
-    real = run_real(scenarios, log=args.verbose)
-    t2 = time.monotonic()
-    report = compare(scenarios, model, real)
-    report.update(seed=args.seed, model_seconds=round(t1 - t0, 3), real_seconds=round(t2 - t1, 1))
-    out = args.out or Path("reports/libvirt-differential") / f"{args.seed}-{args.count}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1, default=str))
-    print(
-        f"compared {report['compared']} agree {report['agree']} "
-        f"({report['agreement_pct']}%), real accepted {report['accepted_real']}, "
-        f"real {report['real_seconds']}s -> {out}"
+    parser.add_argument(
+        "--progress", action="store_true", help="a line every 100 scenarios with agreement so far"
     )
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        default=None,
+        metavar="REPORT",
+        help="model only, against the real verdicts recorded in REPORT",
+    )
+    args = parser.parse_args(argv)
+    if args.replay:
+        scenarios, real, saved = replay(args.replay)
+        t0 = time.monotonic()
+        model = run_model(scenarios)
+        report = compare(scenarios, model, real)
+        report.update(
+            seed=saved["seed"],
+            mode=f"replay of {args.replay}",
+            model_seconds=round(time.monotonic() - t0, 3),
+            real_seconds=saved.get("real_seconds"),
+        )
+        default_out = args.replay.with_name(args.replay.stem + "-replay.json")
+    else:
+        scenarios = generate(args.count, args.seed)
+        t0 = time.monotonic()
+        model = run_model(scenarios)
+        t1 = time.monotonic()
+        tally = {"agree": 0}
+
+        def progress(done: int, i: int, verdict: Verdict) -> None:
+            tally["agree"] += model[i].key() == verdict.key()
+            if done % 100 == 0 or done == len(scenarios):
+                pct = 100.0 * tally["agree"] / done
+                print(
+                    f"[{done}/{len(scenarios)}] agree {tally['agree']} ({pct:.1f}%), "
+                    f"{time.monotonic() - t1:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+        real = run_real(scenarios, log=args.verbose, progress=progress if args.progress else None)
+        t2 = time.monotonic()
+        report = compare(scenarios, model, real)
+        report.update(
+            seed=args.seed,
+            mode="real",
+            model_seconds=round(t1 - t0, 3),
+            real_seconds=round(t2 - t1, 1),
+        )
+        default_out = Path("reports/libvirt-differential") / f"{args.seed}-{args.count}.json"
+    out = args.out or default_out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = summary(report)
+    report["summary"] = text.splitlines()
+    out.write_text(json.dumps(report, indent=1, default=str))
+    out.with_suffix(".txt").write_text(text)
+    print(text + f"-> {out}", end="\n")
     return 0 if report["agree"] == report["compared"] else 1
 
 

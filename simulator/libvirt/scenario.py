@@ -108,6 +108,19 @@ class Verdict:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Verdict:
+        """Inverse of :meth:`to_json` (a saved report's row)."""
+        sides = {k: Side(**data[k]) if data.get(k) else None for k in ("source", "dest")}
+        return cls(
+            bool(data["accepted"]),
+            int(data.get("code", 0)),
+            int(data.get("domain", 0)),
+            str(data.get("message", "")),
+            sides["source"],
+            sides["dest"],
+        )
+
 
 @dataclass
 class Session:
