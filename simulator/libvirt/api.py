@@ -208,8 +208,10 @@ class virDomain:
     def destroy(self) -> int:
         if not self._rec.facts.active:
             raise self._not_running()
+        # qemuProcessStop runs the job's cleanup callback
+        # (qemuProcessCleanupMigrationJob): a leftover migration job ends with QEMU.
         if self._rec.facts.persistent:
-            self._set(active=False, paused=False)
+            self._set(active=False, paused=False, migration_job=False)
         else:
             del self._conn.host.domains[self._name]
         return 0
@@ -292,6 +294,8 @@ class virDomain:
         profile = target.profile if target else HostProfile()
         outcome = decide(call, rec.facts, profile, _engine)
         if isinstance(outcome, Refusal):
+            if outcome.leaves_job:
+                self._set(migration_job=True)
             raise outcome.exception()
         assert target is not None
         armed = virDomain._armed.pop((self._conn.host.name, self._name), None)

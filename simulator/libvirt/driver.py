@@ -8,7 +8,8 @@ Order verified against real libvirt 9.0 by harness.libvirt.differential.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from simulator.libvirt import rules
 from simulator.libvirt.convergence import (
@@ -44,29 +45,8 @@ class Plan:
     run: RunOutcome
 
 
-def _early_driver(call: MigrationCall, dom: DomainFacts) -> Refusal | None:
-    """Checks real 9.0 makes before touching the domain or the destination."""
-    flags = call.flags
-    if flags & F.POSTCOPY_RESUME and not flags & F.POSTCOPY:
-        # qemuMigrationAnyCanResume (qemu_migration.c)
-        return refuse(
-            ErrorNumber.ARGUMENT_UNSUPPORTED,
-            ErrorDomain.QEMU,
-            "argument unsupported: resuming failed post-copy migration requires post-copy "
-            "to be enabled",
-        )
-    if flags & F.POSTCOPY_RESUME:
-        # qemuMigrationAnyCanResume -> qemuMigrationJobIsActive: no failed job here.
-        return refuse(
-            ErrorNumber.OPERATION_INVALID,
-            ErrorDomain.QEMU,
-            f"Requested operation is not valid: domain '{dom.name}' is not being migrated",
-        )
-    return None
-
-
 def _prepare(call: MigrationCall, profile: HostProfile) -> Refusal | None:
-    """Destination Prepare (qemuMigrationDstPrepareAny + qemuMigrationParamsEnableTLS)."""
+    """Destination Prepare: qemuMigrationDstPrepareActive -> qemuMigrationParamsEnableTLS."""
     if call.flags & F.TLS and not call.flags & F.OFFLINE and not profile.tls_configured:
         return refuse(
             ErrorNumber.INTERNAL_ERROR,
@@ -77,6 +57,83 @@ def _prepare(call: MigrationCall, profile: HostProfile) -> Refusal | None:
     return None
 
 
+def _first(*checks: Callable[[], Refusal | None]) -> Refusal | None:
+    for check in checks:
+        refusal = check()
+        if refusal:
+            return refusal
+    return None
+
+
+def _source_checks(call: MigrationCall, dom: DomainFacts) -> Refusal | None:
+    """Source driver up to the Begin phase, in each path's order.
+
+    Peer-to-peer (virDomainMigrateUnmanagedParams -> qemuDomainMigratePerform3Params
+    -> qemuMigrationSrcPerformJob): virCheckFlags, virTypedParamsValidate,
+    qemuMigrationParamsFromFlags(SOURCE) -- all before the domain is even looked up --
+    then the POSTCOPY_RESUME branch, qemuMigrationJobStart, virDomainObjCheckActive.
+
+    Client-driven v3 (virDomainMigrateVersion3Full -> qemuDomainMigrateBegin3[Params]
+    -> qemuMigrationSrcBegin): virCheckFlags, virTypedParamsValidate, the
+    POSTCOPY_RESUME branch, qemuMigrationJobStart (CHANGE_PROTECTION), then
+    virDomainObjCheckActive. Typed parameters are not parsed here but in Prepare
+    (destination) and Perform (source).
+    """
+    flags = call.flags
+    if flags & F.PEER2PEER:
+        return _first(
+            lambda: rules.check_driver_entry(call, "qemuDomainMigratePerform3Params"),
+            lambda: rules.check_params_from_flags(call, rules.Party.SOURCE),
+            lambda: rules.check_resume(call, dom),
+            lambda: rules.check_job(dom),
+            lambda: rules.check_active(dom, flags),
+        )
+    fn = "qemuDomainMigrateBegin3Params" if call.api is Api.MIGRATE3 else "qemuDomainMigrateBegin3"
+    return _first(
+        lambda: rules.check_driver_entry(call, fn),
+        lambda: rules.check_resume(call, dom),
+        lambda: rules.check_job(dom),
+        lambda: rules.check_active(dom, flags),
+    )
+
+
+def _after_begin(
+    call: MigrationCall, dom: DomainFacts, flags: int, profile: HostProfile
+) -> Refusal | None:
+    """Destination Prepare, then the source's Perform, for a call past Begin.
+
+    Client-driven v3 only: qemuDomainMigratePrepare3Params parses the parameters the
+    destination reads (qemuMigrationParamsFromFlags(DESTINATION)) before anything
+    else; qemuDomainMigratePerform3Params parses the source's ones before it locks
+    the domain. When that parse fails, virDomainMigrateVersion3Full skips Confirm
+    ("Perform failed so we don't need to call confirm"), so the MIGRATION_OUT job
+    Begin started under CHANGE_PROTECTION is never ended: libvirt 9.0 refuses every
+    later migration of the domain with "another migration job is already running"
+    until the domain is destroyed (measured; ``leaves_job``).
+    """
+    v3 = not flags & F.PEER2PEER
+    refusal = _first(
+        lambda: rules.check_params_from_flags(call, rules.Party.DESTINATION) if v3 else None,
+        lambda: _prepare(call, profile),
+    )
+    if refusal:
+        return refusal
+    if v3:
+        refusal = rules.check_params_from_flags(call, rules.Party.SOURCE)
+        if refusal:
+            return replace(refusal, leaves_job=True)
+    refusal = rules.check_perform_run(call, dom, flags)
+    zerocopy = bool(flags & F.ZEROCOPY) and not flags & F.OFFLINE
+    if refusal is None and zerocopy and not profile.memlock_permitted:
+        # qemuMigrationSrcRun -> qemuDomainSetMaxMemLock (src/qemu/qemu_domain.c).
+        refusal = refuse(
+            ErrorNumber.SYSTEM_ERROR,
+            ErrorDomain.NONE,
+            "cannot limit locked memory of the QEMU process: Operation not permitted",
+        )
+    return refusal
+
+
 def decide(
     call: MigrationCall,
     dom: DomainFacts,
@@ -85,62 +142,24 @@ def decide(
 ) -> Refusal | Plan:
     """Refusal (first failing check) or the plan of a successful migration."""
     flags = call.flags
-    refusal = rules.check_client(call)
+    p2p = bool(flags & F.PEER2PEER)
+    refusal = rules.check_client(call) or _source_checks(call, dom)
     if refusal:
         return refusal
-    p2p = bool(flags & F.PEER2PEER)
-    if call.api.managed and not flags & F.OFFLINE and not dom.active:
-        # Measured on 9.0: migrate/migrate2/migrate3 report this from the client
-        # (VIR_FROM_DOMAIN) even with PEER2PEER.
-        return refuse(
-            ErrorNumber.OPERATION_INVALID,
-            ErrorDomain.DOMAIN,
-            "Requested operation is not valid: domain is not running",
-        )
-    if dom.paused and not flags & F.OFFLINE:
-        # A paused source stays paused: libvirt adds VIR_MIGRATE_PAUSED.
-        flags |= F.PAUSED
-    if p2p:
-        # virDomainMigrateUnmanagedParams -> qemuDomainMigratePerform3Params ->
-        # qemuMigrationSrcPerformJob -> qemuMigrationSrcPerformPeer2Peer.
-        steps = [
-            rules.check_driver_entry(call, "qemuDomainMigratePerform3Params"),
-            _early_driver(call, dom),
-            rules.check_params_from_flags(call),
-            rules.check_active(dom, flags),
-        ]
-    else:
-        fn = (
-            "qemuDomainMigrateBegin3Params"
-            if call.api is Api.MIGRATE3
-            else "qemuDomainMigrateBegin3"
-        )
-        steps = [
-            rules.check_driver_entry(call, fn),
-            _early_driver(call, dom),
-            rules.check_active(dom, flags),
-        ]
-    for refusal in steps:
-        if refusal:
-            return refusal
     if p2p and not call.dest_reachable:
+        # qemuMigrationSrcPerformPeer2Peer: virConnectOpenAuth to the destination.
         return refuse(
             ErrorNumber.SYSTEM_ERROR,
             ErrorDomain.RPC,
             f"Failed to connect socket to '{call.dconnuri}': Connection refused",
         )
-    refusal = rules.check_begin_phase(dom, flags)
-    if refusal is None and not p2p:
-        refusal = rules.check_params_from_flags(call)
-    if refusal is None:
-        refusal = _prepare(call, profile)
-    zerocopy = bool(flags & F.ZEROCOPY) and not flags & F.OFFLINE
-    if refusal is None and zerocopy and not profile.memlock_permitted:
-        refusal = refuse(
-            ErrorNumber.SYSTEM_ERROR,
-            ErrorDomain.NONE,
-            "cannot limit locked memory of the QEMU process: Operation not permitted",
-        )
+    if dom.paused and not flags & F.OFFLINE:
+        # A paused source stays paused: libvirt adds VIR_MIGRATE_PAUSED, and 9.0's
+        # Begin phase already counts a paused domain as a paused migration
+        # ("post-copy ... not supported with non-live or paused migration" for
+        # LIVE|POSTCOPY on a paused domain, p2p and v3 alike; measured).
+        flags |= F.PAUSED
+    refusal = rules.check_begin_phase(dom, flags) or _after_begin(call, dom, flags, profile)
     if refusal:
         return refusal
     offline = bool(flags & F.OFFLINE)

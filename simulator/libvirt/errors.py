@@ -48,6 +48,9 @@ class Refusal:
     code: ErrorNumber
     domain: ErrorDomain
     message: str
+    # The source domain keeps its MIGRATION_OUT job after this error (a libvirt
+    # 9.0 leak, see simulator.libvirt.driver); the next migration is refused.
+    leaves_job: bool = False
 
     def exception(self) -> libvirtError:
         """The libvirt-python style exception carrying this refusal."""

@@ -58,6 +58,9 @@ class DomainFacts:
     hard_limit: bool = False
     dirty_rate: float = 0.0  # MiB/s written by the guest
     working_set: float = 8.0  # MiB the guest keeps re-dirtying
+    # An async MIGRATION_OUT job is active on the source (e.g. one a failed
+    # migration left behind, see driver.decide): no new migration can start.
+    migration_job: bool = False
 
 
 @dataclass(frozen=True)

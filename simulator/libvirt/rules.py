@@ -15,6 +15,7 @@ Begin-phase checks, so an unreachable destination hides them.
 
 from __future__ import annotations
 
+import enum
 from urllib.parse import urlsplit
 
 from simulator.libvirt.errors import ErrorDomain, ErrorNumber, Refusal, refuse
@@ -158,31 +159,118 @@ def check_driver_entry(call: MigrationCall, function: str) -> Refusal | None:
     return None
 
 
-def check_params_from_flags(call: MigrationCall) -> Refusal | None:
-    """qemuMigrationParamsFromFlags (qemu_migration_params.c): tuning without the flag."""
-    p, flags = call.params, call.flags
-    tuned = [
-        (
-            (
-                "compression",
-                "compression.mt.level",
-                "compression.mt.threads",
-                "compression.mt.dthreads",
-                "compression.xbzrle.cache",
-            ),
-            F.COMPRESSED,
-            "Turn compression on to tune it",
-        ),
-        (
-            ("auto_converge.initial", "auto_converge.increment"),
-            F.AUTO_CONVERGE,
-            "Turn auto convergence on to tune it",
-        ),
-        (("parallel.connections",), F.PARALLEL, "Turn parallel migration on to tune it"),
-    ]
-    for names, flag, msg in tuned:
-        if any(n in p for n in names) and not flags & flag:
-            return _qemu_err(E.INVALID_ARG, f"invalid argument: {msg}")
+class Party(enum.Flag):
+    """qemuMigrationParty: which side of the migration reads a typed parameter."""
+
+    SOURCE = enum.auto()
+    DESTINATION = enum.auto()
+
+
+BOTH = Party.SOURCE | Party.DESTINATION
+
+#: qemuMigrationParamsTPMap (qemu_migration_params.c): the side that reads each
+#: tuning parameter. auto_converge.* are read by the source only, so a bad one
+#: surfaces in Perform, after the destination's Prepare succeeded.
+PARAM_PARTY: dict[str, Party] = {
+    "auto_converge.initial": Party.SOURCE,
+    "auto_converge.increment": Party.SOURCE,
+    "compression.mt.level": BOTH,
+    "compression.mt.threads": BOTH,
+    "compression.mt.dthreads": BOTH,
+    "compression.xbzrle.cache": BOTH,
+    "bandwidth.postcopy": BOTH,
+    "parallel.connections": BOTH,
+    "tls.destination": Party.SOURCE,
+}
+
+#: qemuMigrationCompressMethod names accepted in VIR_MIGRATE_PARAM_COMPRESSION.
+COMPRESS_METHODS = ("xbzrle", "mt")
+
+
+def check_params_from_flags(call: MigrationCall, party: Party) -> Refusal | None:
+    """qemuMigrationParamsFromFlags(params, flags, party), in its order.
+
+    1. auto_converge.* without VIR_MIGRATE_AUTO_CONVERGE;
+    2. parallel.connections without VIR_MIGRATE_PARALLEL;
+    3. qemuMigrationParamsSetCompression: every ``compression`` value must name a
+       method; compression.mt.* needs method "mt", compression.xbzrle.cache needs
+       "xbzrle". A compression method *without* VIR_MIGRATE_COMPRESSED is fine:
+       the parameter itself turns compression on (measured on 9.0).
+    """
+    flags = call.flags
+    read = {n for n in call.params if PARAM_PARTY.get(n, Party(0)) & party}
+    if read & {"auto_converge.initial", "auto_converge.increment"} and not flags & F.AUTO_CONVERGE:
+        return _qemu_err(E.INVALID_ARG, "invalid argument: Turn auto convergence on to tune it")
+    if "parallel.connections" in read and not flags & F.PARALLEL:
+        return _qemu_err(E.INVALID_ARG, "invalid argument: Turn parallel migration on to tune it")
+    methods = compression_methods(call)
+    for method in methods:
+        if method not in COMPRESS_METHODS:
+            return _qemu_err(
+                E.INVALID_ARG, f"invalid argument: Unsupported compression method '{method}'"
+            )
+    if read & {"compression.mt.level", "compression.mt.threads", "compression.mt.dthreads"} and (
+        "mt" not in methods
+    ):
+        return _qemu_err(
+            E.INVALID_ARG, "invalid argument: Turn multithread compression on to tune it"
+        )
+    if "compression.xbzrle.cache" in read and "xbzrle" not in methods:
+        return _qemu_err(E.INVALID_ARG, "invalid argument: Turn xbzrle compression on to tune it")
+    return None
+
+
+def compression_methods(call: MigrationCall) -> list[str]:
+    """The VIR_MIGRATE_PARAM_COMPRESSION values of a call (typed params may repeat)."""
+    value = call.params.get("compression")
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def check_resume(call: MigrationCall, dom: DomainFacts) -> Refusal | None:
+    """VIR_MIGRATE_POSTCOPY_RESUME: qemuMigrationSrcBegin / qemuMigrationSrcPerformJob
+    branch to qemuMigrationAnyCanResume before starting a job or checking the domain.
+
+    1. without VIR_MIGRATE_POSTCOPY: VIR_ERR_ARGUMENT_UNSUPPORTED;
+    2. no migration job (qemuMigrationJobIsActive): "domain '%s' is not being migrated";
+    3. a job that never reached post-copy (virDomainObjIsPostcopy): "not in post-copy
+       phase". The model never has a failed post-copy job, so resuming always fails.
+    """
+    flags = call.flags
+    if not flags & F.POSTCOPY_RESUME:
+        return None
+    if not flags & F.POSTCOPY:
+        return _qemu_err(
+            E.ARGUMENT_UNSUPPORTED,
+            "argument unsupported: resuming failed post-copy migration requires post-copy "
+            "to be enabled",
+        )
+    if dom.migration_job:
+        return _qemu_err(
+            E.OPERATION_INVALID,
+            f"Requested operation is not valid: migration of domain {dom.name} is not in "
+            "post-copy phase",
+        )
+    return _qemu_err(
+        E.OPERATION_INVALID,
+        f"Requested operation is not valid: domain '{dom.name}' is not being migrated",
+    )
+
+
+def check_job(dom: DomainFacts) -> Refusal | None:
+    """qemuMigrationJobStart -> qemuMigrationJobIsAllowed (qemu_migration.c): one
+    migration job per domain. Reached by Begin (CHANGE_PROTECTION, which the client
+    library always adds for v3 migration) and by qemuMigrationSrcPerformJob (p2p).
+    """
+    if dom.migration_job:
+        return _qemu_err(
+            E.OPERATION_INVALID,
+            "Requested operation is not valid: another migration job is already running "
+            f"for domain '{dom.name}'",
+        )
     return None
 
 
@@ -222,11 +310,6 @@ def check_begin_phase(dom: DomainFacts, flags: int) -> Refusal | None:
     refusal = check_safe(dom, flags)
     if refusal:
         return refusal
-    if flags & F.ZEROCOPY and not flags & F.PARALLEL:
-        return _qemu_err(
-            E.OPERATION_INVALID,
-            "Requested operation is not valid: zero-copy is only available for parallel migration",
-        )
     if flags & F.POSTCOPY and (not flags & F.LIVE or flags & F.PAUSED):
         return _qemu_err(
             E.ARGUMENT_UNSUPPORTED,
@@ -261,10 +344,42 @@ def check_begin_phase(dom: DomainFacts, flags: int) -> Refusal | None:
             E.OPERATION_INVALID,
             "Requested operation is not valid: zero-copy is only available for parallel migration",
         )
-    if flags & (F.NON_SHARED_DISK | F.NON_SHARED_INC) and flags & F.TUNNELLED:
+    # Later libvirt releases refuse NON_SHARED_* with TUNNELLED here
+    # (VIR_ERR_OPERATION_UNSUPPORTED "... with tunnelled migration and this QEMU");
+    # 9.0 does not: it fails later, in check_perform_run (measured).
+    return None
+
+
+def check_perform_run(call: MigrationCall, dom: DomainFacts, flags: int) -> Refusal | None:
+    """qemuMigrationSrcRun (source Perform, after the destination's Prepare).
+
+    1. qemuMigrationParamsApply: QEMU refuses zero-copy-send together with a
+       compression capability (VIR_MIGRATE_COMPRESSED or a ``compression`` parameter):
+       VIR_ERR_INTERNAL_ERROR from the monitor (qemuMonitorJSONCheckError);
+    2. tunnelled storage copy (9.0): qemuMigrationSrcNBDStorageCopy has no host to
+       connect to for a tunnelled stream, and building the blockdev-add arguments
+       fails in src/util/virjson.c (VIR_FROM_NONE) when a writable disk is copied;
+       with nothing to copy the migration succeeds (measured).
+    The RLIMIT_MEMLOCK raise for zero-copy comes after these (driver.decide). An
+    offline migration never runs QEMU's migration (qemuMigrationSrcPerformOffline).
+    """
+    if flags & F.OFFLINE:
+        return None
+    compressed = bool(flags & F.COMPRESSED) or bool(compression_methods(call))
+    if flags & F.ZEROCOPY and compressed:
         return _qemu_err(
-            E.OPERATION_UNSUPPORTED,
-            "Operation not supported: migration of non-shared storage is not supported "
-            "with tunnelled migration and this QEMU",
+            E.INTERNAL_ERROR,
+            "internal error: unable to execute QEMU command 'migrate-set-capabilities': "
+            "Zero copy only available for non-compressed non-TLS multifd migration",
+        )
+    if (
+        flags & F.TUNNELLED
+        and flags & (F.NON_SHARED_DISK | F.NON_SHARED_INC)
+        and any(not d.readonly for d in dom.disks)
+    ):
+        return refuse(
+            E.INTERNAL_ERROR,
+            D.NONE,
+            "internal error: argument key 'host' must not have null value",
         )
     return None
