@@ -55,8 +55,14 @@ class Machine:
         self.greeting: dict[str, object] = {}
 
     # -- launch ---------------------------------------------------------------------------
-    def launch(self, boot_timeout: float = 120.0, wait_guest: bool = True) -> Machine:
-        """Start the process, connect QMP and console; wait for the guest shell."""
+    def launch(
+        self, boot_timeout: float = 120.0, wait_guest: bool = True, restored: bool = False
+    ) -> Machine:
+        """Start the process, connect QMP and console; wait for the guest shell.
+
+        ``restored``: the VM comes from a saved running guest (-incoming), so there is no
+        boot to wait for: wait until it runs, then for the shell to answer.
+        """
         env = dict(os.environ)
         env[OWNER_ENV] = self.owner
         out = self.paths.stdout.open("wb")
@@ -88,6 +94,13 @@ class Machine:
             booting = not self.spec.start_paused and self.spec.incoming is None
             if wait_guest and booting:
                 self._console.wait_ready(boot_timeout)
+            elif restored:
+                wait_for(
+                    lambda: self.qmp.execute("query-status")["status"] == "running",
+                    60.0,
+                    f"{self.name} to run after its restore",
+                )
+                self._console.sync(boot_timeout)
         return self
 
     def connect_qmp(self, timeout: float = 60.0) -> QMPSession:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from harness import templates
 from harness.errors import HarnessError
 from harness.guest import GuestImage, guest_image
 from harness.hosts import HostFacts, gather_facts
@@ -74,6 +75,7 @@ class _Hvlab:
         self._facts: dict[str, HostFacts] | None = None
         self._targets: list[Target] | None = None
         self._images: dict[Arch, GuestImage] = {}
+        self.templates = templates.TemplateStore()
         report_dir = config.getoption("--report-dir")
         self.worker = hasattr(config, "workerinput")  # a pytest-xdist worker
         if report_dir and not self.worker and not os.environ.get(RUN_ID_ENV):
@@ -133,7 +135,6 @@ def pytest_configure(config: pytest.Config) -> None:
         # SIGTERM (CI cancel, timeout) tears down like Ctrl-C: every VM gets its
         # shutdown and the partial report is finished, instead of orphaned hypervisors.
         signal.signal(signal.SIGTERM, _terminate)
-
 
     config.addinivalue_line("markers", "catalog(*ids): behaviour-catalog ids this test verifies")
 
@@ -200,6 +201,19 @@ class VMFactory:
         return self._state.image(arch)
 
     def launch(self, spec: VMSpec, name: str | None = None, wait_guest: bool = True) -> Machine:
+        """A running VM; a booted guest comes from a restored template where the target
+        can (see harness/templates.py), which is what a cold boot would give, faster."""
+        if wait_guest and templates.enabled(self.target, spec):
+            if reason := self.target.unsupported_reason(spec):
+                pytest.skip(f"{self.target.name}: {reason}")
+            restored = self._state.templates.restore_spec(
+                self.target,
+                spec,
+                self._image(spec.arch),
+                self.owner,
+                self.artifacts / "boot-template",
+            )
+            return self.create(restored, name).launch(wait_guest=False, restored=True)
         return self.create(spec, name).launch(wait_guest=wait_guest)
 
     def close(self) -> None:
@@ -286,6 +300,12 @@ def _skip_reason(rep: pytest.TestReport) -> str:
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         return str(longrepr[2]).removeprefix("Skipped: ")
     return str(longrepr)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(_STATE, None)
+    if state is not None:
+        state.templates.close()
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

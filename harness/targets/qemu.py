@@ -26,6 +26,7 @@ QEMU_CAPABILITIES = frozenset(
         "qmp-during-incoming",
         "migration-events",
         "migration-tuning",
+        "snapshot-template",
     }
 )
 #: QEMU 7.2's Arm virt machine does not set has_hotpluggable_cpus (hw/arm/virt.c), so
