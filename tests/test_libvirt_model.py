@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 import simulator.libvirt as libvirt
 from simulator.libvirt.flags import KNOWN_MASK, VIRSH_OPTION, MigrateFlag, unknown_bits
 from simulator.libvirt.fuzz import fuzz
+from simulator.libvirt.request import Cache
+from simulator.libvirt.scenario import DOMAIN_NAME, DomainSpec, RunState
 
 XML = "<domain type='qemu'><name>instance_name</name></domain>"
 
@@ -121,3 +125,157 @@ def test_fuzz_model_small_budget() -> None:
     1. fuzz() against the model with 50 examples returns 0.
     """
     assert fuzz(1, 50, "model") == 0
+
+
+# --- regression cases from the seed-7 differential run against libvirt 9.0 ---------
+
+F = MigrateFlag
+DST_P2P = "sim+qemu://server005/system"
+
+
+def _domain(
+    src: libvirt.virConnect, state: RunState = RunState.RUNNING, disk: Cache | None = None
+) -> libvirt.virDomain:
+    spec = DomainSpec(persistent=True, state=state, disk_cache=disk)
+    dom = src.defineXML(spec.xml())
+    if state is not RunState.SHUTOFF:
+        dom.create()
+    if state is RunState.PAUSED:
+        dom.suspend()
+    return dom
+
+
+def _refusal(call: Callable[[], object]) -> tuple[int, int, str]:
+    with pytest.raises(libvirt.libvirtError) as info:
+        call()
+    err = info.value
+    return err.get_error_code(), err.get_error_domain(), err.get_error_message()
+
+
+@pytest.mark.parametrize(
+    ("state", "api", "flags", "params", "code", "domain", "cites"),
+    [
+        # qemuMigrationSrcBegin: the POSTCOPY_RESUME branch (qemuMigrationAnyCanResume)
+        # comes before virDomainObjCheckActive.
+        (RunState.SHUTOFF, "migrate", F.POSTCOPY_RESUME | F.UNDEFINE_SOURCE | F.LIVE, {}, 74, 10,
+         "qemuMigrationAnyCanResume"),
+        (RunState.SHUTOFF, "migrate", F.POSTCOPY_RESUME | F.POSTCOPY | F.LIVE, {}, 55, 10,
+         "qemuMigrationJobIsActive"),
+        # qemuDomainMigrateBegin3: virCheckFlags before the domain is looked at.
+        (RunState.SHUTOFF, "migrate", F.LIVE | 1 << 26, {}, 8, 10, "virCheckFlags"),
+        # qemuDomainMigrateBegin3Params: virTypedParamsValidate (VIR_FROM_NONE).
+        (RunState.SHUTOFF, "migrate3", F.LIVE, {"bogus.param": 1}, 74, 0,
+         "virTypedParamsValidate"),
+        # qemuMigrationSrcBeginPhase: post-copy checks precede the zero-copy one.
+        (RunState.RUNNING, "migrate", F.POSTCOPY | F.ZEROCOPY | F.UNSAFE, {}, 74, 10,
+         "qemuMigrationSrcBeginPhase"),
+        # ... and a paused domain counts as a paused migration (measured on 9.0).
+        (RunState.PAUSED, "migrate", F.LIVE | F.POSTCOPY | F.UNSAFE, {}, 74, 10,
+         "qemuMigrationSrcBeginPhase"),
+        # qemuDomainMigratePrepare3Params reads no auto_converge.* (SOURCE party in
+        # qemuMigrationParamsTPMap): the destination's TLS setup fails first.
+        (RunState.RUNNING, "migrate3", F.LIVE | F.TLS, {"auto_converge.initial": 30}, 1, 10,
+         "qemuMigrationParamsEnableTLS"),
+        # qemuDomainMigratePerform3Params parses parameters before the resume branch.
+        (RunState.RUNNING, "migrateToURI3", F.PEER2PEER | F.POSTCOPY_RESUME | F.LIVE,
+         {"parallel.connections": 2}, 8, 10, "qemuMigrationParamsFromFlags"),
+        # qemuMigrationSrcRun: QEMU refuses zero-copy with compression before the
+        # RLIMIT_MEMLOCK raise.
+        (RunState.RUNNING, "migrate", F.LIVE | F.ZEROCOPY | F.PARALLEL | F.COMPRESSED | F.UNSAFE,
+         {}, 1, 10, "qemuMigrationParamsApply"),
+    ],
+)  # fmt: skip
+def test_check_order_of_libvirt_9(
+    two_hosts: tuple[libvirt.virConnect, ...],
+    state: RunState,
+    api: str,
+    flags: int,
+    params: dict[str, object],
+    code: int,
+    domain: int,
+    cites: str,
+) -> None:
+    """Verified (each case names the libvirt 9.0 function whose check fires first):
+    1. The call is refused with that check's error code.
+    2. And error domain.
+    """
+    src, dst = two_hosts
+    dom = _domain(src, state)
+    calls: dict[str, Callable[[], object]] = {
+        "migrate": lambda: dom.migrate(dst, int(flags), None, None, 0),
+        "migrate3": lambda: dom.migrate3(dst, params, int(flags)),
+        "migrateToURI3": lambda: dom.migrateToURI3(DST_P2P, params, int(flags)),
+    }
+    got_code, got_domain, message = _refusal(calls[api])
+    assert got_code == code, (cites, message)
+    assert got_domain == domain, (cites, message)
+
+
+def test_compression_parameter_needs_no_flag(two_hosts: tuple[libvirt.virConnect, ...]) -> None:
+    """Verified:
+    1. migrate3 with compression=xbzrle and no VIR_MIGRATE_COMPRESSED succeeds: the
+       parameter turns compression on (qemuMigrationParamsSetCompression).
+    2. An unknown method is VIR_ERR_INVALID_ARG from the QEMU driver.
+    """
+    src, dst = two_hosts
+    dom = _domain(src)
+    dom.migrate3(dst, {"compression": "xbzrle"}, int(F.LIVE))
+    assert dst.lookupByName(DOMAIN_NAME).isActive()
+    back = dst.lookupByName(DOMAIN_NAME)
+    code, domain, _ = _refusal(lambda: back.migrate3(src, {"compression": "lz4"}, int(F.LIVE)))
+    assert (code, domain) == (libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_FROM_QEMU)
+
+
+def test_perform_param_error_leaks_the_migration_job(
+    two_hosts: tuple[libvirt.virConnect, ...],
+) -> None:
+    """Verified (virDomainMigrateVersion3Full skips Confirm when Perform fails, and
+    qemuDomainMigratePerform3Params fails in qemuMigrationParamsFromFlags before it
+    touches the job qemuMigrationSrcBegin started under CHANGE_PROTECTION):
+    1. migrate3 with auto_converge.initial but no AUTO_CONVERGE: INVALID_ARG/QEMU.
+    2. The next migration: OPERATION_INVALID "another migration job is already
+       running" (qemuMigrationJobIsAllowed).
+    3. POSTCOPY_RESUME now finds a job that is not in post-copy (qemuMigrationAnyCanResume).
+    4. Destroy ends the job (qemuProcessCleanupMigrationJob); after a restart the
+       migration succeeds.
+    """
+    src, dst = two_hosts
+    dom = _domain(src)
+    code, domain, _ = _refusal(
+        lambda: dom.migrate3(dst, {"auto_converge.initial": 30}, int(F.LIVE))
+    )
+    assert (code, domain) == (libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_FROM_QEMU)
+    code, _, message = _refusal(lambda: dom.migrate(dst, int(F.LIVE), None, None, 0))
+    assert code == libvirt.VIR_ERR_OPERATION_INVALID and "another migration job" in message
+    resume = int(F.LIVE | F.POSTCOPY | F.POSTCOPY_RESUME)
+    code, _, message = _refusal(lambda: dom.migrate(dst, resume, None, None, 0))
+    assert code == libvirt.VIR_ERR_OPERATION_INVALID and "post-copy phase" in message
+    dom.destroy()
+    dom.create()
+    dom.migrate(dst, int(F.LIVE), None, None, 0)
+    assert dst.lookupByName(DOMAIN_NAME).isActive()
+
+
+def test_tunnelled_storage_copy_and_offline_zerocopy(
+    two_hosts: tuple[libvirt.virConnect, ...],
+) -> None:
+    """Verified:
+    1. 9.0 has no Begin-phase refusal of TUNNELLED with NON_SHARED_DISK: a domain with
+       a writable disk fails in qemuMigrationSrcNBDStorageCopy (INTERNAL_ERROR,
+       VIR_FROM_NONE: no host for the NBD connection).
+    2. Without a disk the same call succeeds.
+    3. OFFLINE with ZEROCOPY|PARALLEL|COMPRESSED runs no QEMU migration
+       (qemuMigrationSrcPerformOffline) and succeeds.
+    """
+    src, dst = two_hosts
+    flags = int(F.LIVE | F.PEER2PEER | F.TUNNELLED | F.NON_SHARED_DISK)
+    with_disk = _domain(src, disk=Cache.NONE)
+    code, domain, _ = _refusal(lambda: with_disk.migrate(dst, flags, None, None, 0))
+    assert (code, domain) == (libvirt.VIR_ERR_INTERNAL_ERROR, libvirt.VIR_FROM_NONE)
+    with_disk.destroy()
+    with_disk.undefine()
+    _domain(src).migrate(dst, flags, None, None, 0)
+    assert dst.lookupByName(DOMAIN_NAME).isActive()
+    offline = int(F.OFFLINE | F.PERSIST_DEST | F.ZEROCOPY | F.PARALLEL | F.COMPRESSED)
+    dst.lookupByName(DOMAIN_NAME).migrate(src, offline, None, None, 0)
+    assert src.lookupByName(DOMAIN_NAME).isPersistent()
