@@ -1,16 +1,21 @@
 """A tiny simulated guest shell on the serial console, answering from the model's state.
 
-It understands what the harness types (``harness/console.py``): ``;``-separated commands,
+It understands what the harness and the suites type (``harness/console.py``):
+``;``-separated command lists, ``&&``/``||`` chains, ``|`` pipelines, ``2>/dev/null``,
 single/double quotes, ``$?``, plus the commands the suites use: ``true``, ``false``,
-``echo``, ``uname``, ``grep -c ^processor /proc/cpuinfo``, ``ls /sys/block``,
-``ls /sys/class/net``, ``cat /sys/class/net/*/address``, ``sleep``, ``hvlab-pattern``
-and ``hvlab-counter``. Everything it knows about the guest lives in :class:`GuestState`
-(travels as device state) and the :class:`PageMap` (travels as memory).
+``echo``, ``uname``, ``grep`` (``-c ^processor /proc/cpuinfo`` or a pattern on stdin),
+``ls /sys/block``, ``ls /sys/class/net``, ``cat /sys/class/net/<glob>/address``,
+``sleep``, ``hvlab-pattern`` and ``hvlab-counter``. As in busybox sh, a command's errors
+go to stderr (dropped by ``2>/dev/null``) and a pipeline's status is its last command's.
+Everything it knows about the guest lives in :class:`GuestState` (travels as device
+state) and the :class:`PageMap` (travels as memory).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -128,6 +133,30 @@ def split_commands(line: str) -> list[str]:
     return [c.strip() for c in out if c.strip()]
 
 
+def split_operators(words: list[str]) -> list[tuple[str, list[list[str]]]]:
+    """Words of one command -> [(connector, pipeline)]: connector "" | "&&" | "||".
+
+    Operators must stand as separate words (``a || b``, ``a | b``), as the suites write them.
+    """
+    chain: list[tuple[str, list[list[str]]]] = []
+    connector = ""
+    pipeline: list[list[str]] = []
+    cur: list[str] = []
+    for w in words:
+        if w in ("&&", "||"):
+            pipeline.append(cur)
+            chain.append((connector, pipeline))
+            connector, pipeline, cur = w, [], []
+        elif w == "|":
+            pipeline.append(cur)
+            cur = []
+        else:
+            cur.append(w)
+    pipeline.append(cur)
+    chain.append((connector, pipeline))
+    return chain
+
+
 class GuestShell:
     """Runs console lines against a :class:`GuestView`; resumable across ``sleep``."""
 
@@ -167,26 +196,72 @@ class GuestShell:
                     continue
                 self._wake_at = g.runtime + secs
                 break
-            status, text = self.run(words)
+            status, text = self.run_chain(cmd)
             self.status = status
             out.append(text)
         if not self.busy:
             out.append(PROMPT)
         return "".join(out).replace("\n", "\r\n")
 
-    def run(self, words: list[str]) -> tuple[int, str]:
-        """One simple command -> (exit status, output)."""
+    def run_chain(self, cmd: str) -> tuple[int, str]:
+        """One ``;``-free command line: pipelines joined by ``&&``/``||``."""
+        status, out = self.status, []
+        for connector, pipeline in split_operators(split_words(cmd, self.status)):
+            if (connector == "&&" and status != 0) or (connector == "||" and status == 0):
+                continue
+            stdin: str | None = None
+            for i, words in enumerate(pipeline):
+                quiet = any(w.startswith("2>") for w in words)
+                words = [w for w in words if not _is_redirect(w)]
+                res = self.run(words, stdin)
+                status = res.status
+                err = "" if quiet else res.err
+                if i + 1 < len(pipeline):
+                    stdin = res.out
+                    out.append(err)
+                else:
+                    out.append(res.out + err)
+        return status, "".join(out)
+
+    def run(self, words: list[str], stdin: str | None = None) -> Result:
+        """One simple command -> its exit status, stdout and stderr."""
         if not words:
-            return self.status, ""
+            return Result(self.status)
         name, args = words[0], words[1:]
+        if name == "sleep":
+            return Result(0)  # inside a pipeline or chain: no pause modelled
         fn = _COMMANDS.get(name)
         if fn is None:
-            return 127, f"sh: {name}: not found\n"
-        return fn(self.view, args)
+            return Result(127, err=f"sh: {name}: not found\n")
+        if name == "grep" and stdin is not None:
+            return _grep_stdin(args, stdin)
+        res = fn(self.view, args)
+        if isinstance(res, Result):
+            return res
+        status, text = res
+        return Result(status, text) if status == 0 else Result(status, err=text)
+
+
+@dataclass(frozen=True)
+class Result:
+    status: int
+    out: str = ""
+    err: str = ""
 
 
 def _is_redirect(word: str) -> bool:
     return word.startswith(">") or word.startswith("2>") or word.startswith("<")
+
+
+def _grep_stdin(args: list[str], stdin: str) -> Result:
+    """``grep [-c] PATTERN`` on a pipe (fixed-string match, as the suites use it)."""
+    count = "-c" in args
+    rest = [a for a in args if not a.startswith("-")]
+    if len(rest) != 1:
+        return Result(2, err="grep: unsupported in the simulated guest\n")
+    hits = [line for line in stdin.splitlines() if rest[0] in line]
+    text = f"{len(hits)}\n" if count else _lines(hits)
+    return Result(0 if hits else 1, text)
 
 
 def _lines(items: list[str]) -> str:
@@ -232,17 +307,14 @@ def _ls(v: GuestView, args: list[str]) -> tuple[int, str]:
     return 1, f"ls: {path}: No such file or directory\n"
 
 
-def _cat(v: GuestView, args: list[str]) -> tuple[int, str]:
-    out, status = [], 0
+def _cat(v: GuestView, args: list[str]) -> Result:
+    out, errs, status = [], [], 0
     for path in args:
-        if path == "/sys/class/net/*/address":
-            out += [mac for _, mac in v.mac_addresses()]
-            continue
-        if path.startswith("/sys/class/net/") and path.endswith("/address"):
-            name = path.split("/")[4]
-            macs = dict(v.mac_addresses())
-            if name in macs:
-                out.append(macs[name])
+        parts = path.split("/")
+        if len(parts) == 6 and parts[1:4] == ["sys", "class", "net"] and parts[5] == "address":
+            found = [mac for name, mac in v.mac_addresses() if fnmatch.fnmatchcase(name, parts[4])]
+            if found:
+                out += found
                 continue
         if path == _COUNTER_FILE and v.guest.counter_start is not None:
             out.append(str(_counter(v)))
@@ -251,8 +323,8 @@ def _cat(v: GuestView, args: list[str]) -> tuple[int, str]:
             out.append(f"MemTotal: {v.memory.pages * PAGE_SIZE // 1024} kB")
             continue
         status = 1
-        out.append(f"cat: can't open '{path}': No such file or directory")
-    return status, _lines(out)
+        errs.append(f"cat: can't open '{path}': No such file or directory")
+    return Result(status, _lines(out), _lines(errs))
 
 
 def _counter(v: GuestView) -> int:
@@ -294,7 +366,7 @@ def _hvlab_pattern(v: GuestView, args: list[str]) -> tuple[int, str]:
     return 2, "usage: hvlab-pattern write|check MIB SEED\n"
 
 
-_COMMANDS = {
+_COMMANDS: dict[str, Callable[[GuestView, list[str]], tuple[int, str] | Result]] = {
     "true": _true,
     ":": _true,
     "false": _false,

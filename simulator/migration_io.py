@@ -60,7 +60,12 @@ def create_vm(proc: SimProcess) -> VM:
             raise Fatal(
                 "Failed to start VM.: Failed to restore snapshot: Failed to read instance of object"
             )
-        image = MemoryImage(cfg.memory, ((0, mem.pages),), 0)
+        if proc.profile.restore_checks_memory and mem.pages * PAGE_SIZE != cfg.memory:
+            raise Fatal(
+                "Failed to start VM.: Failed to restore snapshot: the configuration differs "
+                "from the template (memory size)"
+            )
+        image = MemoryImage(mem.pages * PAGE_SIZE, ((0, mem.pages),), 0)  # mapped=true
         world.snapshots[path] = Snapshot(proc.spec, image, proc.profile.name, cfg.devices)
         vm = world.create_vm("vm", proc.spec, proc.profile, incoming=incoming)
         if not vm.alive:
@@ -346,10 +351,12 @@ def _read(path: Path, fmt: str, what: str) -> JSON:
     from simulator.process import Fatal
 
     try:
-        data = path.read_bytes()
-        (n,) = struct.unpack("<Q", data[:8])
-        head = json.loads(data[8 : 8 + n])
-        body = json.loads(data[_HEADER:])
+        with open(path, "rb") as f:
+            data = f.read(_HEADER + 8)
+            (n,) = struct.unpack("<Q", data[:8])
+            head = json.loads(data[8 : 8 + n])
+            (blen,) = struct.unpack("<Q", data[_HEADER : _HEADER + 8])
+            body = json.loads(f.read(blen))
     except (OSError, ValueError, struct.error) as exc:
         raise Fatal(f"Failed to start VM.: Failed to restore snapshot: {what}") from exc
     if head.get("magic_num") != "STRATOVIRT" or head.get("format") != fmt:
@@ -378,10 +385,18 @@ def _load_snapshot(path: str) -> tuple[PageMap, GuestState, JSON]:
     return mem, GuestState.from_json(dict(state.get("guest") or {})), dict(state["config"])
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def _write_private(path: Path, head: bytes, body: bytes, size: int = 0) -> None:
+    """Header block, length-prefixed JSON body, then (memory file) a RAM-sized region.
+
+    address_space/src/state.rs: the memory file is a header, a length-prefixed
+    AddressSpaceState, then the raw RAM ("memory 文件大小接近配置的虚拟机内存", S004). The
+    simulator's RAM is its page map (the JSON), so the raw region is left sparse.
+    """
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(data)
+        f.write(head + struct.pack("<Q", len(body)) + body)
+        if size:
+            f.truncate(max(f.tell(), _HEADER + PAGE_SIZE + size))
 
 
 def _snapshot(proc: SimProcess, args: JSON) -> tuple[Any, list[Any]]:
@@ -397,18 +412,18 @@ def _snapshot(proc: SimProcess, args: JSON) -> tuple[Any, list[Any]]:
     try:
         if not d.is_dir():
             os.mkdir(d, 0o700)
+        state = {
+            "config": transport.vm_config(vm),
+            "guest": proc.guest.to_json(),
+            "digest": proc.memory.digest(),
+        }
+        _write_private(d / "state", _header("Device", proc.arch), json.dumps(state).encode())
         _write_private(
-            d / "state",
-            _header("Device", proc.arch)
-            + json.dumps(
-                {
-                    "config": transport.vm_config(vm),
-                    "guest": proc.guest.to_json(),
-                    "digest": proc.memory.digest(),
-                }
-            ).encode(),
+            d / "memory",
+            _header("MemoryFull", proc.arch),
+            proc.memory.dumps(),
+            proc.memory.pages * PAGE_SIZE,
         )
-        _write_private(d / "memory", _header("MemoryFull", proc.arch) + proc.memory.dumps())
     except OSError as exc:
         vm.migration_status = S.FAILED
         return QmpError(

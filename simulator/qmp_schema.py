@@ -54,6 +54,11 @@ OPEN: dict[str, _T] = {
     "netdev_add": {"type": ("str", True), "id": ("str", True)},
     "migrate-set-parameters": {},
 }
+#: StratoVirt's argument structs where they differ (machine_manager/src/qmp/qmp_schema.rs:
+#: netdev_add takes id plus ifname or fds; its type is optional).
+STRATO_OPEN: dict[str, _T] = {
+    "netdev_add": {"type": ("str", False), "id": ("str", True)},
+}
 _QEMU_TYPE = {
     "str": "string",
     "int": "integer",
@@ -97,7 +102,7 @@ def check(cmd: str, args: dict[str, Any], strato: bool) -> str | None:
         fields, _ = SCHEMA[cmd]
         closed = True
     elif cmd in OPEN:
-        fields, closed = OPEN[cmd], False
+        fields, closed = (STRATO_OPEN if strato and cmd in STRATO_OPEN else OPEN)[cmd], False
     else:
         return None
     for key, (typ, required) in fields.items():

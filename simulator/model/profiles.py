@@ -106,6 +106,20 @@ class Profile:
     standard_hotpluggable_cpus_empty: bool
     microvm_reset_is_shutdown: bool
     deleted_path_prefix: str  # DEVICE_DELETED path on PCI machines
+    # devices/src/pci/root_port.rs: a root port has one slot ("HotPlug is not supported for
+    # device with devfn N"); QEMU 7.2 hw/pci/pci.c has no slot check behind a root port.
+    root_port_slot_check: bool = True
+    # query-status of a paused VM: S004 制作快照 step 3 shows "running": true; the code
+    # (machine_manager/src/machine.rs, QEMU qapi/run-state.json) says false.
+    paused_reports_running: bool = False
+    # migrate tcp:/unix: connects in the QMP handler (StratoVirt migration/src/lib.rs
+    # TcpStream::connect, the reply waits for it) or asynchronously (QEMU migration/socket.c
+    # qio_channel_socket_connect_async: {} at once, status "setup" until it resolves).
+    async_connect: bool = True
+    # -incoming file: with a different -m: S004 "配置的设备必须与制作快照时保持一致" (the doc
+    # profile refuses); the code maps RAM from DIR/memory with the snapshot's layout and
+    # compares nothing (machine/src/lib.rs init_memory, migration/src/snapshot.rs).
+    restore_checks_memory: bool = False
     max_dirty_iterations: int = 30  # manager.rs MigrationLimit
     limit_downtime_s: float = 0.050
     notes: tuple[str, ...] = field(default=())
@@ -149,6 +163,8 @@ STRATOVIRT_DOC = Profile(
     snapshot=_DOC_UNSUPPORTED,
     dest_checks=frozenset(ConfigCheck),
     deleted_path_prefix="",
+    paused_reports_running=True,
+    restore_checks_memory=True,
     **_SV_COMMON,
 )
 STRATOVIRT_24 = Profile(
@@ -163,6 +179,7 @@ STRATOVIRT_24 = Profile(
     snapshot=_SV_CODE,
     dest_checks=frozenset({ConfigCheck.VCPUS, ConfigCheck.MEMORY, ConfigCheck.DEVICE_TYPE_PER_BDF}),
     deleted_path_prefix="/machine/peripheral/",
+    async_connect=False,
     **_SV_COMMON,
 )
 STRATOVIRT_25 = Profile(
@@ -177,6 +194,7 @@ STRATOVIRT_25 = Profile(
     snapshot=_SV_CODE,
     dest_checks=frozenset({ConfigCheck.VCPUS, ConfigCheck.MEMORY, ConfigCheck.DEVICE_TYPE_PER_BDF}),
     deleted_path_prefix="/machine/peripheral/",
+    async_connect=False,
     **_SV_COMMON,
 )
 QEMU_72 = Profile(
@@ -210,6 +228,7 @@ QEMU_72 = Profile(
     standard_hotpluggable_cpus_empty=False,
     microvm_reset_is_shutdown=False,
     deleted_path_prefix="/machine/peripheral/",
+    root_port_slot_check=False,
 )
 
 PROFILES: Mapping[str, Profile] = MappingProxyType(

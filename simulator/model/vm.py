@@ -130,7 +130,10 @@ def _caps(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
 @command("query-status")
 def _status(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     st = vm.runstate
-    return {"running": st is RunState.RUNNING, "singlestep": False, "status": st.value}, []
+    running = st is RunState.RUNNING or (
+        st is RunState.PAUSED and vm.profile.paused_reports_running
+    )
+    return {"running": running, "singlestep": False, "status": st.value}, []
 
 
 @command("stop")

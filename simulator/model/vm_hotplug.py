@@ -128,14 +128,14 @@ def _pci_add(vm: VM, args: JSON, dev_id: str, driver: str) -> Device:
     if port is None or port.cls is not DeviceClass.ROOT_PORT:
         raise QmpFailure(f"Failed to add virtio pci device: Parent bus :{bus} not found")
     addr = _addr(vm, dev_id, args.get("addr", "0x0"))
-    if addr != 0:
+    if addr != 0 and vm.profile.root_port_slot_check:
         raise QmpFailure(
             f"Failed to plug device: HotPlug is not supported for device with devfn {addr * 8}"
         )
-    if vm.table.at(str(bus), 0) is not None:
+    if vm.table.at(str(bus), addr) is not None:
         raise QmpFailure("Failed to plug device: Guest is still on the fly of another (un)plugging")
     backend = args.get("drive") or args.get("netdev")
-    return Device(dev_id, cls, driver, str(bus), 0, args.get("mac"), backend, hotplugged=True)
+    return Device(dev_id, cls, driver, str(bus), addr, args.get("mac"), backend, hotplugged=True)
 
 
 @command("device_add")
