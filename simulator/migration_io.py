@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from simulator import transport
-from simulator.cmdline import parse_endpoint
+from simulator.cmdline import Endpoint, parse_endpoint
 from simulator.guest_memory import PageMap
 from simulator.guest_shell import GuestState
 from simulator.model import MemoryImage, Profile, QmpError
 from simulator.model.errors import ErrorClass
+from simulator.model.migration.params import Capability
 from simulator.model.migration.status import MigrationStatus as S
 from simulator.model.profiles import Engine
 from simulator.model.units import PAGE_SIZE
@@ -89,6 +90,9 @@ def intercept(proc: SimProcess, cmd: str, args: JSON) -> tuple[Any, list[Any]] |
     rx: Receiver | None = getattr(proc, "receiver", None)
     if cmd == "query-migrate" and rx is not None and not rx.finished:
         return rx.query(), []
+    conn: Connecting | None = getattr(proc, "connecting", None)
+    if conn is not None and cmd in ("query-migrate", "migrate_cancel", "migrate"):
+        return conn.command(cmd)
     uri = args.get("uri")
     if cmd != "migrate" or not isinstance(uri, str) or not proc.vm.alive:
         return None
@@ -105,29 +109,70 @@ def _os_error(exc: OSError) -> str:
 
 
 def _start_outgoing(proc: SimProcess, args: JSON) -> tuple[Any, list[Any]]:
+    """``migrate tcp:|unix:``: connect, exchange the configuration, start the engine.
+
+    QEMU (migration/socket.c socket_start_outgoing_migration): migrate_init sets "setup"
+    and the connect runs asynchronously (qio_channel_socket_connect_async); {} at once.
+    StratoVirt (migration/src/lib.rs): TcpStream/UnixStream::connect inside the QMP
+    handler, so the reply (and every other QMP answer) waits for the connect; a failure
+    is the reply's GenericError with the OS text.
+    """
     vm, uri = proc.vm, str(args["uri"])
     reply, events = vm.execute("migrate", args)  # no stand-in yet: runs only the pre-checks
     if not isinstance(reply, QmpError) or reply.desc != _REFUSED:
         return reply, events
     try:
         ep = parse_endpoint(uri.split(",")[0], "migrate")
-        fam = socket.AF_UNIX if ep.kind == "unix" else socket.AF_INET
-        sock = socket.socket(fam, socket.SOCK_STREAM)
-        sock.settimeout(10.0)
-        sock.connect(ep.path if ep.kind == "unix" else (ep.host, ep.port))
     except ValueError:
         return reply, events
-    except OSError as exc:
-        with contextlib.suppress(UnboundLocalError):
-            sock.close()
-        if vm.profile.engine is Engine.STRATOVIRT:
-            return QmpError(ErrorClass.GENERIC_ERROR, _os_error(exc)), []
-        return QmpError(ErrorClass.GENERIC_ERROR, f"Failed to connect socket: {exc.strerror}"), []
+    loop = asyncio.get_running_loop()
+    if vm.profile.async_connect:
+        conn = Connecting(proc, args)
+        proc.connecting = conn
+        conn.task = loop.create_task(conn.run(ep))
+        return {}, conn.set_status(S.SETUP)
+    return loop.create_task(_connect_and_start(proc, args, ep)), []
+
+
+async def _connect(ep: Endpoint) -> socket.socket:
+    """A kernel connect with no timeout of its own (neither product sets one)."""
+    fam = socket.AF_UNIX if ep.kind == "unix" else socket.AF_INET
+    sock = socket.socket(fam, socket.SOCK_STREAM)
+    sock.setblocking(False)
     try:
-        _send_blocking(sock, {"t": "hello", "config": transport.vm_config(vm)})
-        ack = _recv_blocking(sock)
+        await asyncio.get_running_loop().sock_connect(
+            sock, ep.path if ep.kind == "unix" else (ep.host, ep.port)
+        )
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _connect_error(vm: VM, exc: OSError) -> str:
+    if vm.profile.engine is Engine.STRATOVIRT:
+        return _os_error(exc)
+    return f"Failed to connect socket: {exc.strerror or exc}"
+
+
+async def _connect_and_start(proc: SimProcess, args: JSON, ep: Endpoint) -> tuple[Any, list[Any]]:
+    try:
+        sock = await _connect(ep)
+    except OSError as exc:
+        return QmpError(ErrorClass.GENERIC_ERROR, _connect_error(proc.vm, exc)), []
+    return await _handshake_and_start(proc, args, sock)
+
+
+async def _handshake_and_start(
+    proc: SimProcess, args: JSON, sock: socket.socket
+) -> tuple[Any, list[Any]]:
+    """Exchange configurations over the connected socket, then run the model's migrate."""
+    vm, uri = proc.vm, str(args["uri"])
+    try:
+        await _send_async(sock, {"t": "hello", "config": transport.vm_config(vm)})
+        ack = await asyncio.wait_for(_recv_async(sock), timeout=30.0)
         spec, profile = transport.spec_from_config(ack["config"])
-    except (OSError, transport.StreamError, KeyError) as exc:
+    except (OSError, TimeoutError, transport.StreamError, KeyError) as exc:
         sock.close()
         return QmpError(ErrorClass.GENERIC_ERROR, f"Failed to start migration: {exc}"), []
     proc.peers += 1
@@ -139,28 +184,106 @@ def _start_outgoing(proc: SimProcess, args: JSON) -> tuple[Any, list[Any]]:
         return reply, events
     sender = Sender(proc, sock, peer)
     proc.keep_alive.add(sender)
-    task = asyncio.get_running_loop().create_task(sender.run())
-    sender.task = task
+    sender.task = asyncio.get_running_loop().create_task(sender.run())
     return reply, events
 
 
-def _send_blocking(sock: socket.socket, frame: JSON) -> None:
+class Connecting:
+    """A QEMU-style outgoing connect in flight: the status is "setup" until it resolves.
+
+    QEMU 7.2 migration/migration.c: migrate_cancel (migrate_fd_cancel) moves setup ->
+    cancelling but has no channel to shut down yet, so the connect runs on; when it
+    resolves, migrate_fd_connect (error: migrate_fd_error + migrate_fd_cleanup; success:
+    the migration thread finds the state is not setup) ends cancelling -> cancelled, and
+    a failed connect without a cancel ends setup -> failed. The doc profile has no
+    "cancelling": S003 lists none, so a cancel is "canceled" at once.
+    """
+
+    def __init__(self, proc: SimProcess, args: JSON) -> None:
+        self.proc, self.args = proc, args
+        self.cancelled = False
+        self.task: asyncio.Task[None] | None = None
+        self.error: str | None = None
+
+    @property
+    def qemu(self) -> bool:
+        return self.proc.vm.profile.engine is Engine.QEMU_PRECOPY
+
+    def set_status(self, st: S) -> list[tuple[str, JSON]]:
+        vm = self.proc.vm
+        vm.engine = None  # query-migrate now describes this migration, not an older one
+        vm.migration_status = st
+        if self.qemu and Capability.EVENTS in vm.caps:
+            return [("MIGRATION", {"status": st.value})]
+        return []
+
+    def command(self, cmd: str) -> tuple[Any, list[Any]]:
+        vm = self.proc.vm
+        if cmd == "query-migrate":
+            return {"status": vm.migration_status.value}, []
+        if cmd == "migrate":
+            return QmpError(ErrorClass.GENERIC_ERROR, "There's a migration process in progress"), []
+        if self.cancelled:
+            return {}, []
+        self.cancelled = True
+        if self.qemu:
+            return {}, self.set_status(S.CANCELLING)
+        if self.task is not None:
+            self.task.cancel()
+        self.proc.connecting = None
+        return {}, self.set_status(vm.profile.cancelled_status)
+
+    def _end(self, st: S) -> None:
+        if self.proc.connecting is self:
+            self.proc.connecting = None
+            self.proc.qmp_events(self.set_status(st))
+
+    async def run(self, ep: Endpoint) -> None:
+        try:
+            sock = await _connect(ep)
+        except OSError as exc:
+            self.error = _connect_error(self.proc.vm, exc)
+            self._end(S.CANCELLED if self.cancelled else S.FAILED)
+            return
+        if self.cancelled:
+            sock.close()
+            self._end(S.CANCELLED)
+            return
+        self.proc.connecting = None
+        reply, events = await _handshake_and_start(self.proc, self.args, sock)
+        if isinstance(reply, QmpError):
+            self.error = reply.desc
+            self.proc.connecting = self
+            self._end(S.FAILED)
+            return
+        eng = self.proc.vm.engine
+        timeline = getattr(eng, "tl", None)
+        if timeline is not None and timeline.events[:1] == [
+            (eng.start, "MIGRATION", {"status": "setup"})
+        ]:
+            del timeline.events[0]  # announced by migrate_init already
+        self.proc.qmp_events(list(events))
+
+
+async def _send_async(sock: socket.socket, frame: JSON) -> None:
     data = json.dumps(frame, separators=(",", ":")).encode()
-    sock.sendall(struct.pack(">I", len(data)) + data)
+    await asyncio.get_running_loop().sock_sendall(sock, struct.pack(">I", len(data)) + data)
 
 
-def _recv_blocking(sock: socket.socket) -> JSON:
-    def exact(n: int) -> bytes:
+async def _recv_async(sock: socket.socket) -> JSON:
+    loop = asyncio.get_running_loop()
+
+    async def exact(n: int) -> bytes:
         buf = b""
         while len(buf) < n:
-            part = sock.recv(n - len(buf))
+            part = await loop.sock_recv(sock, n - len(buf))
             if not part:
                 raise transport.StreamError("destination closed the migration connection")
             buf += part
         return buf
 
-    (n,) = struct.unpack(">I", exact(4))
-    frame = json.loads(exact(n))
+    (n,) = struct.unpack(">I", await exact(4))
+    frame = json.loads(await exact(n))
     if not isinstance(frame, dict):
         raise transport.StreamError("malformed frame")
     return frame

@@ -90,6 +90,7 @@ class SimProcess:
         self.keep_alive: set[Any] = set()  # migrations that must finish before exit
         self.peers = 0
         self.receiver: Any = None
+        self.connecting: Any = None  # migration_io.Connecting while a connect is pending
         self.received_digest: str | None = None  # verified digest of an incoming stream
 
     # ------------------------------------------------------------ GuestView
@@ -238,6 +239,13 @@ class SimProcess:
         reply, events = self.vm.execute(cmd, args)
         events = list(events) + self.vm.take_events()
         return reply, events
+
+    def qmp_events(self, events: list[tuple[str, JSON]]) -> None:
+        """Send events raised outside a command (an asynchronous connect resolving)."""
+        qmp = getattr(self, "qmp", None)
+        for name, data in events:
+            if qmp is not None:
+                qmp.emit(name, data)
 
     # ------------------------------------------------------------ lifecycle
     async def run(self) -> int:

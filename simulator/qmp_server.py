@@ -26,7 +26,8 @@ from simulator.model.errors import ErrorClass, QmpError
 from simulator.model.profiles import Engine, EventOrder
 
 JSON = dict[str, Any]
-#: The process's command hook: (command, arguments) -> (reply or QmpError, events).
+#: The process's command hook: (command, arguments) -> (reply or QmpError, events). The
+#: reply may be a future of (reply, events): the session then waits for it.
 Executor = Callable[[str, JSON], tuple[Any, list[tuple[str, JSON]]]]
 
 #: QEMU's json-streamer limits (qobject/json-streamer.c MAX_TOKEN_SIZE, MAX_NESTING).
@@ -229,7 +230,7 @@ class QmpServer:
                 if isinstance(item, str):
                     self._send(writer, QmpError(ErrorClass.GENERIC_ERROR, item).to_qmp())
                 else:
-                    self._message(writer, item)
+                    await self._message(writer, item)
                 await writer.drain()
                 if self.closing:
                     return
@@ -251,7 +252,7 @@ class QmpServer:
         return False
 
     # ------------------------------------------------------------------ one message
-    def _message(self, writer: asyncio.StreamWriter, raw: bytes) -> None:
+    async def _message(self, writer: asyncio.StreamWriter, raw: bytes) -> None:
         strato = not self.dialect.stream_framing
         if self._throttled():
             desc = f"More than {self.dialect.rate_limit} requests received during 1 second"
@@ -288,6 +289,15 @@ class QmpServer:
             self._send(writer, out)
             return
         reply, events = self._run(cmd, args)
+        if isinstance(reply, asyncio.Future):
+            # A handler that blocks its main loop (StratoVirt's synchronous connect): this
+            # session answers nothing else until it is done; the process runs on.
+            try:
+                reply, more = await reply
+            except Exception as exc:
+                print(f"simulator: {cmd} raised {exc!r}", file=sys.stderr, flush=True)
+                reply, more = QmpError(ErrorClass.GENERIC_ERROR, f"internal error: {exc}"), []
+            events = list(events) + list(more)
         out = reply.to_qmp() if isinstance(reply, QmpError) else {"return": reply}
         if has_id and not (strato and cmd == "qmp_capabilities"):
             out["id"] = mid

@@ -242,7 +242,16 @@ _CLAIMS = [
         "Cancel Migration",
         "migrate_cancel before the transfer starts (setup) cancels too",
         doc_value="canceled",
-        expect={"qemu": H("cancelled")},
+        expect={
+            "qemu": H("cancelled"),
+            "stratovirt-2.5": D(
+                "migration/src/lib.rs: migrate connects (TcpStream::connect) inside the QMP "
+                "handler and the thread it spawns sets active at once (migration.rs "
+                "send_migration), so a migration never waits in setup: against a port that "
+                "does not answer, migrate itself blocks until the kernel gives up",
+                "canceled",
+            ),
+        },
     ),
     Claim("CANCEL-RETRY", S004, "取消热迁移", "A migration after a cancel succeeds"),
     Claim(

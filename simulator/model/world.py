@@ -155,7 +155,8 @@ class World:
                 lk.src.pending.append((name, data))
                 lk.events_applied += 1
             st = lk.engine.status
-            if lk.src.alive and (lk.engine.end is not None or st is not S.SETUP):
+            current = lk.src.engine is lk.engine  # a later migrate replaced this one
+            if current and lk.src.alive and (lk.engine.end is not None or st is not S.SETUP):
                 lk.src.migration_status = st
 
     def _apply(self, lk: Link, eff: Effect) -> None:
