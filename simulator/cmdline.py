@@ -83,13 +83,15 @@ class CmdlineError(ValueError):
 class Endpoint:
     """A socket address: ``unix`` path or loopback ``tcp`` host and port."""
 
-    kind: str  # "unix" | "tcp"
+    kind: str  # "unix" | "tcp" | "exec" (QEMU migration/exec.c: path is the command)
     path: str = ""
     host: str = ""
     port: int = 0
 
     def uri(self) -> str:
-        return f"unix:{self.path}" if self.kind == "unix" else f"tcp:{self.host}:{self.port}"
+        if self.kind in ("unix", "exec"):
+            return f"{self.kind}:{self.path}"
+        return f"tcp:{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,8 @@ def parse_endpoint(text: str, what: str) -> Endpoint:
     """``unix:PATH`` or ``tcp:IP:PORT`` (loopback only)."""
     scheme, _, rest = text.partition(":")
     scheme = scheme.lower()
+    if scheme == "exec" and rest:
+        return Endpoint("exec", path=rest)
     if scheme == "unix" and rest:
         if ":" in rest:
             raise CmdlineError(f"{what}: unix path must not contain ':': {rest}")
@@ -492,6 +496,8 @@ def _check_incoming(uri: str, strato: bool) -> None:
         if not rest or ":" in rest:
             raise CmdlineError(f'Add args "{uri}" error.: Invalid incoming uri.')
         return
+    if scheme.lower() == "exec" and rest and not strato:
+        return  # migration/exec.c: "sh -c CMD", the stream on its stdout
     if scheme.lower() not in ("tcp", "unix"):
         if strato:
             raise CmdlineError(f'Add args "{uri}" error.: Unsupported incoming unix path type')

@@ -17,6 +17,7 @@ import json
 import os
 import socket
 import struct
+import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,7 +102,41 @@ def intercept(proc: SimProcess, cmd: str, args: JSON) -> tuple[Any, list[Any]] |
         return _snapshot(proc, args)
     if scheme in ("tcp", "unix"):
         return _start_outgoing(proc, args)
+    if scheme == "exec" and proc.vm.profile.engine is Engine.QEMU_PRECOPY:
+        return _start_exec(proc, args)
     return None
+
+
+def _start_exec(proc: SimProcess, args: JSON) -> tuple[Any, list[Any]]:
+    """``migrate exec:CMD`` (QEMU migration/exec.c exec_start_outgoing_migration).
+
+    ``/bin/sh -c CMD`` gets the stream on its stdin; the channel is one-way (no return
+    path), so the destination's checks happen when the stream is loaded.
+    """
+    vm, uri = proc.vm, str(args["uri"])
+    ours, theirs = socket.socketpair()
+    try:
+        child = subprocess.Popen(
+            ["/bin/sh", "-c", uri[5:]], stdin=theirs.fileno(), stdout=subprocess.DEVNULL
+        )
+    except OSError as exc:
+        ours.close()
+        return QmpError(ErrorClass.GENERIC_ERROR, f"Unable to spawn: {exc}"), []
+    finally:
+        theirs.close()
+    spec, profile = transport.spec_from_config(transport.vm_config(vm))
+    proc.peers += 1
+    peer = proc.world.create_vm(f"peer{proc.peers}", spec, profile, incoming=uri)
+    reply, events = vm.execute("migrate", args)
+    proc.world.listeners.pop(uri, None)
+    if isinstance(reply, QmpError):
+        ours.close()
+        child.wait()
+        return reply, events
+    sender = Sender(proc, ours, peer, child=child)
+    proc.keep_alive.add(sender)
+    sender.task = asyncio.get_running_loop().create_task(sender.run())
+    return reply, events
 
 
 def _os_error(exc: OSError) -> str:
@@ -292,18 +327,32 @@ async def _recv_async(sock: socket.socket) -> JSON:
 class Sender:
     """Ships the page map to the destination as the source engine progresses."""
 
-    def __init__(self, proc: SimProcess, sock: socket.socket, peer: VM) -> None:
+    def __init__(
+        self,
+        proc: SimProcess,
+        sock: socket.socket,
+        peer: VM,
+        child: subprocess.Popen[bytes] | None = None,
+    ) -> None:
         self.proc, self.sock, self.peer = proc, sock, peer
         self.engine = proc.vm.engine
         self.task: asyncio.Task[None] | None = None
+        self.child = child  # exec: the one-way channel's command
+        self.was_running = proc.vm.running  # global_state_store before the stop
+        self.written = 0  # filler bytes sent so far (exec)
 
     async def run(self) -> None:
         proc, eng = self.proc, self.engine
         self.sock.setblocking(False)
         reader, writer = await asyncio.open_connection(sock=self.sock)
         full_sent = False
+        if self.child is not None:
+            hello = {"t": "hello", "config": transport.vm_config(proc.vm)}
+            await transport.send_frame(writer, hello)
         try:
             while True:
+                if not self.peer.owns_guest:
+                    self.was_running = proc.vm.running
                 proc.tick()
                 if self.peer.owns_guest:  # SWITCHOVER: the guest is stopped on this side
                     await self._finish(reader, writer, full_sent)
@@ -322,6 +371,8 @@ class Sender:
                 proc.world.fail_link(proc.vm, f"Unable to write to socket: {exc}")
         finally:
             writer.close()
+            if self.child is not None:
+                await asyncio.get_running_loop().run_in_executor(None, self.child.wait)
             proc.keep_alive.discard(self)
 
     async def _round(self, writer: asyncio.StreamWriter, full_sent: bool) -> None:
@@ -330,6 +381,28 @@ class Sender:
         ranges = mem.ranges() if not full_sent else [r for a, b in log for r in mem.slice(a, b)]
         if ranges or not full_sent:
             await transport.send_frame(writer, {"t": "mem", "ranges": ranges})
+        await self._pad(writer)
+
+    async def _pad(self, writer: asyncio.StreamWriter) -> None:
+        """exec: make the stream as long as the engine's ram.transferred says.
+
+        The page map travels in a compact encoding; a file target's size is observable
+        (a 256 MiB guest's QEMU stream is tens of MiB: 4 KiB per non-zero page, 9 bytes
+        per zero page), so the rest of the counted bytes follow as filler.
+        """
+        counters = getattr(self.engine, "c", None)
+        if self.child is None or counters is None:
+            return
+        missing = int(counters.transferred) - self.written
+        if missing <= 0:
+            return
+        await transport.send_frame(writer, {"t": "pad", "n": missing})
+        chunk = bytes(1 << 20)
+        while missing > 0:
+            writer.write(chunk[: min(missing, len(chunk))])
+            missing -= len(chunk)
+            await writer.drain()
+        self.written = int(counters.transferred)
 
     async def _finish(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, full_sent: bool
@@ -342,8 +415,12 @@ class Sender:
                 "t": "done",
                 "digest": mem.digest(),
                 "guest": self.proc.guest.to_json(),
+                "running": self.was_running,
             },
         )
+        if self.child is not None:  # no return path
+            await writer.drain()
+            return
         answer = await asyncio.wait_for(transport.recv_frame(reader), timeout=30.0)
         if answer.get("t") != "ok":
             print(
@@ -365,7 +442,27 @@ class Receiver:
         self.accepted = False
         self.server: asyncio.Server | None = None
         self.port = self.ep.port
+        self.one_way = self.ep.kind == "exec"
+        self.child: asyncio.subprocess.Process | None = None
+        self.task: asyncio.Task[None] | None = None
         proc.receiver = self
+
+    async def spawn(self) -> None:
+        """``-incoming exec:CMD``: read the stream from ``sh -c CMD``'s stdout."""
+        ours, theirs = socket.socketpair()
+        try:
+            self.child = await asyncio.create_subprocess_exec(
+                "/bin/sh", "-c", self.ep.path, stdin=subprocess.DEVNULL, stdout=theirs.fileno()
+            )
+        finally:
+            theirs.close()
+        reader, writer = await asyncio.open_connection(sock=ours)
+        self.accepted = True
+        self.task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
+
+    async def _send(self, writer: asyncio.StreamWriter, frame: JSON) -> None:
+        if not self.one_way:
+            await transport.send_frame(writer, frame)
 
     async def listen(self) -> asyncio.Server:
         from simulator.process import listen
@@ -377,6 +474,8 @@ class Receiver:
 
     def query(self) -> JSON:
         out: JSON = {"status": self.status}
+        if self.ep.kind == "exec":
+            return out
         if self.ep.kind == "tcp":
             out["socket-address"] = [{"type": "inet", "host": self.ep.host, "port": str(self.port)}]
         else:
@@ -400,6 +499,9 @@ class Receiver:
         if self.ep.kind == "unix":
             with contextlib.suppress(OSError):
                 os.unlink(self.ep.path)
+        await self._serve(reader, writer)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await self._receive(reader, writer)
         except (transport.StreamError, ConnectionError, OSError, ValueError, TypeError) as exc:
@@ -416,7 +518,7 @@ class Receiver:
         spec, profile = transport.spec_from_config(hello["config"])
         shadow = proc.world.create_vm("source", spec, profile)
         err = config_mismatch(shadow, vm)
-        await transport.send_frame(
+        await self._send(
             writer, {"t": "ack", "ok": err is None, "error": err, "config": transport.vm_config(vm)}
         )
         if err is not None:
@@ -425,6 +527,11 @@ class Receiver:
         while True:
             frame = await transport.recv_frame(reader)
             kind = frame.get("t")
+            if kind == "pad":  # filler standing for page data (exec streams)
+                left = int(frame.get("n", 0))
+                while left > 0:
+                    left -= len(await reader.readexactly(min(left, 1 << 20)))
+                continue
             if kind in ("mem", "done"):
                 for a, b, v in frame.get("ranges", []):
                     proc.memory.write(int(a), int(b), int(v))
@@ -437,13 +544,17 @@ class Receiver:
             if kind != "mem":
                 raise transport.StreamError(f"unexpected frame {kind!r}")
         if proc.memory.digest() != frame.get("digest"):
-            await transport.send_frame(writer, {"t": "bad", "error": "memory differs"})
+            await self._send(writer, {"t": "bad", "error": "memory differs"})
             self._fail("guest memory differs from the source's")
             return
         proc.received_digest = str(frame.get("digest"))
         proc.guest = GuestState.from_json(dict(frame.get("guest") or {}))
         proc.memory.take_log()
-        paused = proc.cfg.start_paused and qmp_during_incoming(vm.profile)
+        # QEMU process_incoming_migration_bh: run unless -S, or unless the source's
+        # global state says it was not running (a paused VM's stream restores paused).
+        paused = qmp_during_incoming(vm.profile) and (
+            proc.cfg.start_paused or not frame.get("running", True)
+        )
         vm.runstate = RunState.PAUSED if paused else RunState.RUNNING
         vm.owns_guest = True
         vm.migration_status = S.COMPLETED
@@ -451,7 +562,7 @@ class Receiver:
             vm.pending.append(("RESUME", {}))
         self.status = "completed"
         self.finished = True
-        await transport.send_frame(writer, {"t": "ok"})
+        await self._send(writer, {"t": "ok"})
         self.ready.set()
 
 

@@ -266,7 +266,10 @@ class SimProcess:
         receiver = None
         if incoming is not None and not incoming.startswith("file:"):
             receiver = migration_io.Receiver(self, ready)
-            self._servers.append(await receiver.listen())
+            if receiver.ep.kind == "exec":
+                await receiver.spawn()
+            else:
+                self._servers.append(await receiver.listen())
         if receiver is None or migration_io.qmp_during_incoming(self.profile):
             ready.set()
         dialect = Dialect.of(self.profile, self.cfg.qmp_rate_limit or 0)
