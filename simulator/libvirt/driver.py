@@ -104,8 +104,10 @@ def _after_begin(
 
     Client-driven v3 only: qemuDomainMigratePrepare3Params parses the parameters the
     destination reads (qemuMigrationParamsFromFlags(DESTINATION)) before anything
-    else; qemuDomainMigratePerform3Params parses the source's ones before it locks
-    the domain. When that parse fails, virDomainMigrateVersion3Full skips Confirm
+    else. Both paths: qemuMigrationDstPrepareAny repeats the post-copy checks on the
+    destination flags, then qemuMigrationDstPrepareActive sets up TLS. Then the
+    source's Perform: qemuDomainMigratePerform3Params parses the source's parameters
+    before it locks the domain. When that parse fails, virDomainMigrateVersion3Full skips Confirm
     ("Perform failed so we don't need to call confirm"), so the MIGRATION_OUT job
     Begin started under CHANGE_PROTECTION is never ended: libvirt 9.0 refuses every
     later migration of the domain with "another migration job is already running"
@@ -114,6 +116,7 @@ def _after_begin(
     v3 = not flags & F.PEER2PEER
     refusal = _first(
         lambda: rules.check_params_from_flags(call, rules.Party.DESTINATION) if v3 else None,
+        lambda: rules.check_prepare_any(flags),
         lambda: _prepare(call, profile),
     )
     if refusal:
@@ -153,13 +156,15 @@ def decide(
             ErrorDomain.RPC,
             f"Failed to connect socket to '{call.dconnuri}': Connection refused",
         )
+    refusal = rules.check_begin_phase(dom, flags)
+    if refusal:
+        return refusal
     if dom.paused and not flags & F.OFFLINE:
-        # A paused source stays paused: libvirt adds VIR_MIGRATE_PAUSED, and 9.0's
-        # Begin phase already counts a paused domain as a paused migration
-        # ("post-copy ... not supported with non-live or paused migration" for
-        # LIVE|POSTCOPY on a paused domain, p2p and v3 alike; measured).
+        # After Begin, virDomainMigrateVersion3Full (and, p2p,
+        # qemuMigrationSrcPerformPeer2Peer3) add VIR_MIGRATE_PAUSED for a paused
+        # domain: Begin's checks never see it, the destination's Prepare does.
         flags |= F.PAUSED
-    refusal = rules.check_begin_phase(dom, flags) or _after_begin(call, dom, flags, profile)
+    refusal = _after_begin(call, dom, flags, profile)
     if refusal:
         return refusal
     offline = bool(flags & F.OFFLINE)

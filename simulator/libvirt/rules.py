@@ -350,6 +350,23 @@ def check_begin_phase(dom: DomainFacts, flags: int) -> Refusal | None:
     return None
 
 
+def check_prepare_any(flags: int) -> Refusal | None:
+    """qemuMigrationDstPrepareAny (destination): the post-copy checks of the Begin
+    phase again, now on the flags the destination gets, which include the
+    VIR_MIGRATE_PAUSED the source side adds for a paused domain after Begin. So
+    LIVE|POSTCOPY|ZEROCOPY on a paused domain fails Begin's zero-copy check first,
+    and LIVE|POSTCOPY on a paused domain fails here, before the TLS setup (measured
+    on 9.0). Offline and tunnelled variants are refused in Begin already.
+    """
+    if flags & F.POSTCOPY and (not flags & F.LIVE or flags & F.PAUSED):
+        return _qemu_err(
+            E.ARGUMENT_UNSUPPORTED,
+            "argument unsupported: post-copy migration is not supported with non-live "
+            "or paused migration",
+        )
+    return None
+
+
 def check_perform_run(call: MigrationCall, dom: DomainFacts, flags: int) -> Refusal | None:
     """qemuMigrationSrcRun (source Perform, after the destination's Prepare).
 
