@@ -169,8 +169,11 @@ def _refusal(call: Callable[[], object]) -> tuple[int, int, str]:
         # qemuMigrationSrcBeginPhase: post-copy checks precede the zero-copy one.
         (RunState.RUNNING, "migrate", F.POSTCOPY | F.ZEROCOPY | F.UNSAFE, {}, 74, 10,
          "qemuMigrationSrcBeginPhase"),
-        # ... and a paused domain counts as a paused migration (measured on 9.0).
+        # A paused domain adds VIR_MIGRATE_PAUSED only after Begin: the destination's
+        # qemuMigrationDstPrepareAny refuses post-copy, after Begin's zero-copy check.
         (RunState.PAUSED, "migrate", F.LIVE | F.POSTCOPY | F.UNSAFE, {}, 74, 10,
+         "qemuMigrationDstPrepareAny"),
+        (RunState.PAUSED, "migrate", F.LIVE | F.POSTCOPY | F.ZEROCOPY | F.UNSAFE, {}, 55, 10,
          "qemuMigrationSrcBeginPhase"),
         # qemuDomainMigratePrepare3Params reads no auto_converge.* (SOURCE party in
         # qemuMigrationParamsTPMap): the destination's TLS setup fails first.
