@@ -260,6 +260,14 @@ _CLAIMS = [
         "Query migration state",
         "migrate_cancel after completion does not undo it: status stays completed",
         doc_value="completed",
+        expect={
+            "stratovirt-2.5": D(
+                "migration/src/protocol.rs MigrationStatus::transfer allows completed -> "
+                "active only: migrate_cancel after a completed migration answers GenericError "
+                "'Failed to transfer migration status from completed to canceled.' (S003 "
+                'shows {"return":{}})'
+            ),
+        },
     ),
     # -- snapshot (S004 虚拟机内存快照) ------------------------------------------------------
     Claim(

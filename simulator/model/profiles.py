@@ -120,6 +120,11 @@ class Profile:
     # profile refuses); the code maps RAM from DIR/memory with the snapshot's layout and
     # compares nothing (machine/src/lib.rs init_memory, migration/src/snapshot.rs).
     restore_checks_memory: bool = False
+    # migrate_cancel once a migration or snapshot has ended: StratoVirt's code refuses
+    # completed/failed -> canceled (migration/src/protocol.rs MigrationStatus::transfer:
+    # "Failed to transfer migration status from completed to canceled."); S003 shows only
+    # {"return":{}}; QEMU's migrate_fd_cancel does nothing when no migration runs.
+    cancel_after_end_errors: bool = False
     max_dirty_iterations: int = 30  # manager.rs MigrationLimit
     limit_downtime_s: float = 0.050
     notes: tuple[str, ...] = field(default=())
@@ -180,6 +185,7 @@ STRATOVIRT_24 = Profile(
     dest_checks=frozenset({ConfigCheck.VCPUS, ConfigCheck.MEMORY, ConfigCheck.DEVICE_TYPE_PER_BDF}),
     deleted_path_prefix="/machine/peripheral/",
     async_connect=False,
+    cancel_after_end_errors=True,
     **_SV_COMMON,
 )
 STRATOVIRT_25 = Profile(
@@ -195,6 +201,7 @@ STRATOVIRT_25 = Profile(
     dest_checks=frozenset({ConfigCheck.VCPUS, ConfigCheck.MEMORY, ConfigCheck.DEVICE_TYPE_PER_BDF}),
     deleted_path_prefix="/machine/peripheral/",
     async_connect=False,
+    cancel_after_end_errors=True,
     **_SV_COMMON,
 )
 QEMU_72 = Profile(

@@ -153,6 +153,8 @@ def _cancel(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
         return {}, []
     if vm.profile.engine is Engine.STRATOVIRT and vm.rules.pci:
         old = vm.migration_status
+        if old.terminal and not vm.profile.cancel_after_end_errors:
+            return {}, []  # the doc profile: S003 shows migrate_cancel answering {}
         if (old, S.CANCELED) not in vm.profile.transitions:
             raise QmpFailure(f"Failed to transfer migration status from {old.value} to canceled.")
         vm.migration_status = S.CANCELED
