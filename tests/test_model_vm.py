@@ -177,3 +177,29 @@ def test_queries_shapes() -> None:
     assert set(cpus[0]) == {"CPU", "arch", "current", "halted", "props", "qom_path", "thread_id"}
     hp, _ = vm.execute("query-hotpluggable-cpus", {})
     assert isinstance(hp, list) and ["qom-path" in e for e in hp] == [True, True, False]
+
+
+def test_profile_differences_in_hotplug_status_and_cancel() -> None:
+    """Profile data, not ifs: the differences the suites observe.
+
+    1. QEMU 7.2 plugs behind a root port at a slot other than 0 (no slot check).
+    2. The doc profile's paused VM reports running true (S004's example); 2.5 false.
+    3. After a completed snapshot, migrate_cancel errors on 2.5 and is {} on the doc.
+    """
+    port = Device("pcie.1", DeviceClass.ROOT_PORT, "pcie-root-port", "pcie.0", 1)
+    w = World()
+    q = w.create_vm("q", VMSpec(machine=MachineType.Q35, devices=(port,)), "qemu-7.2")
+    q.execute("blockdev-add", {"node-name": "d", "file": {"filename": "/x"}})
+    args = {"id": "d", "driver": "virtio-blk-pci", "drive": "d", "bus": "pcie.1", "addr": "0x1"}
+    assert q.execute("device_add", args)[0] == {}
+    for profile, running, cancel_ok in (
+        ("stratovirt-doc", True, True),
+        ("stratovirt-2.5", False, False),
+    ):
+        vm = w.create_vm(profile, VMSpec(machine=MachineType.Q35), profile)
+        vm.execute("stop", {})
+        assert vm.execute("query-status", {})[0]["running"] is running
+        assert vm.execute("migrate", {"uri": "file:/tmp/snap"})[0] == {}
+        reply = vm.execute("migrate_cancel", {})[0]
+        assert (reply == {}) is cancel_ok
+        assert vm.execute("query-migrate", {})[0] == {"status": "completed"}
