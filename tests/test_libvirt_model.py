@@ -175,6 +175,9 @@ def _refusal(call: Callable[[], object]) -> tuple[int, int, str]:
          "qemuMigrationDstPrepareAny"),
         (RunState.PAUSED, "migrate", F.LIVE | F.POSTCOPY | F.ZEROCOPY | F.UNSAFE, {}, 55, 10,
          "qemuMigrationSrcBeginPhase"),
+        # ... OFFLINE or not (virDomainMigrateVersion3Full adds PAUSED from GetInfo).
+        (RunState.PAUSED, "migrate", F.LIVE | F.OFFLINE | F.PERSIST_DEST | F.POSTCOPY, {}, 74,
+         10, "qemuMigrationDstPrepareAny"),
         # qemuDomainMigratePrepare3Params reads no auto_converge.* (SOURCE party in
         # qemuMigrationParamsTPMap): the destination's TLS setup fails first.
         (RunState.RUNNING, "migrate3", F.LIVE | F.TLS, {"auto_converge.initial": 30}, 1, 10,

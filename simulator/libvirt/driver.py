@@ -159,10 +159,11 @@ def decide(
     refusal = rules.check_begin_phase(dom, flags)
     if refusal:
         return refusal
-    if dom.paused and not flags & F.OFFLINE:
+    if dom.paused:
         # After Begin, virDomainMigrateVersion3Full (and, p2p,
         # qemuMigrationSrcPerformPeer2Peer3) add VIR_MIGRATE_PAUSED for a paused
-        # domain: Begin's checks never see it, the destination's Prepare does.
+        # domain, OFFLINE or not: Begin's checks never see it, the destination's
+        # Prepare does (seed-13 run: OFFLINE|LIVE|POSTCOPY on a paused domain).
         flags |= F.PAUSED
     refusal = _after_begin(call, dom, flags, profile)
     if refusal:
