@@ -99,7 +99,10 @@ def test_cancel_during_setup(
     """
     src = vms.launch(standard_spec, "src")
     watch = migration.start(
-        src, f"tcp:127.0.0.1:{unanswered_port.port}", capabilities=migration_capabilities(vms)
+        src,
+        f"tcp:127.0.0.1:{unanswered_port.port}",
+        capabilities=migration_capabilities(vms),
+        timeout=10,  # a hypervisor that connects inside the handler answers only later
     )
     assert watch.poll()["status"] == "setup"
     assert src.qmp.execute("migrate_cancel") == {}

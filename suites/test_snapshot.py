@@ -9,9 +9,11 @@ from collections.abc import Callable
 import pytest
 
 from harness import migration, snapshot
+from harness.errors import HarnessError
 from harness.machine import Machine
 from harness.pytest_plugin import VMFactory
 from harness.spec import MachineType, VMSpec
+from harness.waits import wait_for
 from suites.catalog import Expect
 from suites.vmpair import read_pattern, write_pattern
 
@@ -89,7 +91,20 @@ def test_restore_with_other_memory_size_fails(vms: VMFactory, standard_spec: VMS
         vm.launch(wait_guest=False)
     except Exception:
         pass
-    assert vm.wait_exit(timeout=60) != 0
+
+    def settled() -> tuple[str, object] | None:
+        """("exited", code) once the process ends, ("restored", runstate) if it runs."""
+        code = vm.exit_code()
+        if code is not None:
+            return ("exited", code)
+        try:
+            state = migration.runstate(vm)
+        except HarnessError:
+            return None  # QMP not up (yet) or going away: look again
+        return ("restored", state) if state in ("running", "paused") else None
+
+    outcome = wait_for(settled, 60, "the mismatched restore to fail (or to run)")
+    assert outcome[0] == "exited" and outcome[1] != 0, outcome
 
 
 @pytest.mark.catalog("SNAP-MACHINES")

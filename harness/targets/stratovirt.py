@@ -24,6 +24,13 @@ STRATOVIRT_CAPABILITIES = frozenset(
         "snapshot",
         "hotplug-pcie",
         "hotplug-mmio",
+        # migrate file:DIR writes DIR/memory + DIR/state (migration/src/snapshot.rs)
+        "snapshot-file-dir",
+        # StratoVirt's argument shapes for blockdev-add/netdev_add (docs, seed 004)
+        "qmp-dialect-stratovirt",
+        # the source destroys its VM and exits 0 once "completed" is set
+        # (migration/src/migration.rs clear_migration)
+        "source-exits-after-migration",
     }
 )
 
