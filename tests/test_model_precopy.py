@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import itertools
-import os
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from simulator.model import (
@@ -18,14 +17,6 @@ from simulator.model import (
 )
 from simulator.model.migration.status import QEMU_TRANSITIONS, MigrationStatus
 from simulator.model.units import BUFFER_DELAY, NORMAL_PAGE_WIRE, ZERO_PAGE_WIRE, GiB, MiB
-
-settings.register_profile(
-    "fast", max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile(
-    "thorough", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
 MB = MiB
 
