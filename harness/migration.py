@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, WaitTimeout
 from harness.machine import Machine
 from harness.waits import wait_for
 
@@ -222,11 +222,27 @@ def finish(watch: Watch, dst: Machine | None, timeout: float = 120.0) -> Migrati
     if final.get("status") == "completed" and not final.get("total-time"):
         # QEMU sets "completed" a moment before total-time/downtime are filled in.
         final = watch.poll()
+    status = str(final.get("status"))
+    if watch.event_statuses() and watch.src.exit_code() is None:
+        # The status is set, then the MIGRATION event is queued to the monitor: a poll can
+        # see the terminal status before its event arrives (migration/migration.c
+        # migrate_set_state). Wait for the event so the history is complete.
+        wait_for(
+            lambda: status in watch.event_statuses(), 10.0, f"the MIGRATION event for {status}"
+        )
     result = watch.result(final)
     exited = watch.src.exit_code() is not None
     result.src_runstate = "exited" if exited else runstate(watch.src)
     if dst is not None and result.status == "completed":
-        result.dst_runstate = wait_runstate(dst, {"running", "paused"})
+        settled = wait_runstate(dst, {"running", "paused"})
+        if settled == "paused":
+            # A destination resumes a running guest a moment after the load ends
+            # (process_incoming_migration_bh): give it that moment before calling it paused.
+            try:
+                settled = wait_runstate(dst, {"running"}, timeout=5.0)
+            except WaitTimeout:
+                pass
+        result.dst_runstate = settled
     return result
 
 

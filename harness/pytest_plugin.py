@@ -80,7 +80,10 @@ class _Hvlab:
         self.worker = hasattr(config, "workerinput")  # a pytest-xdist worker
         if report_dir and not self.worker and not os.environ.get(RUN_ID_ENV):
             os.environ[RUN_ID_ENV] = new_run_id()  # workers inherit it: one run folder
-        self.report = RunReport(Path(report_dir), primary=not self.worker) if report_dir else None
+        # absolute: artifact paths end up in hypervisor arguments (snapshot dirs, exec:)
+        self.report = (
+            RunReport(Path(report_dir).resolve(), primary=not self.worker) if report_dir else None
+        )
         self._phases: dict[str, dict[str, pytest.TestReport]] = {}
 
     @property

@@ -37,6 +37,7 @@ class Snapshot:
 
 def save(vm: Machine, where: Path, timeout: float = 120.0) -> tuple[Snapshot, MigrationResult]:
     """Snapshot a (paused) VM into ``where`` and wait for the migrate to finish."""
+    where = where.resolve()  # the hypervisor's working directory is not ours to assume
     if "snapshot-file-dir" in vm.target.capabilities:
         where.mkdir(parents=True, exist_ok=True)
         snap = Snapshot(where, "memory+state")

@@ -351,7 +351,10 @@ class Sender:
             await transport.send_frame(writer, hello)
         try:
             while True:
-                if not self.peer.owns_guest:
+                if not self.peer.owns_guest and eng.status in (S.SETUP, S.ACTIVE):
+                    # QEMU stores the global run state just before the completion stop
+                    # (migration/migration.c migration_completion, global_state_store):
+                    # a guest stopped for the switch-over still counts as running.
                     self.was_running = proc.vm.running
                 proc.tick()
                 if self.peer.owns_guest:  # SWITCHOVER: the guest is stopped on this side

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -180,19 +181,32 @@ def test_qmp_server_survives_hostile_input(server: SimProc) -> None:
         nonlocal sent
         s, greeting = _connect(server.qmp)
         assert b'"QMP"' in greeting
+        # Read while writing, as a real client does: error replies may echo a 60 KiB
+        # command name, and a client that only writes would fill both socket buffers and
+        # deadlock against a server that is blocked writing to it.
+        received: list[bytes] = []
+        failure: list[BaseException] = []
+
+        def drain() -> None:
+            try:
+                while chunk := s.recv(1 << 20):  # 5 s timeout: a hang fails the test
+                    received.append(chunk)
+            except OSError as exc:
+                failure.append(exc)
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
         try:
             for m in msgs:
                 s.sendall(m + b"\n")
                 sent += 1
             s.shutdown(socket.SHUT_WR)  # the server must answer everything, then close
-            buf = b""
-            while True:
-                chunk = s.recv(1 << 20)  # 5 s timeout: a hang fails the test
-                if not chunk:
-                    break
-                buf += chunk
+            reader.join(30)
+            assert not reader.is_alive(), "the server neither answered nor closed"
+            assert not failure, f"no answer and no close within 5 s: {failure[0]!r}"
         finally:
             s.close()
+        buf = b"".join(received)
         for line in buf.split(b"\r\n"):
             if line:
                 msg = json.loads(line)
