@@ -87,7 +87,8 @@ esac
     # hvlab-counter start|read: a counter the guest advances while it runs.
     "hvlab-counter": r"""#!/bin/sh
 case "$1" in
-  start) (i=0; while true; do i=$((i + 1)); echo $i > /tmp/hvlab-counter; sleep 0.1; done) \
+  start) (i=0; while true; do i=$((i + 1)); echo $i > /tmp/hvlab-counter.new
+          mv /tmp/hvlab-counter.new /tmp/hvlab-counter; sleep 0.1; done) \
            </dev/null >/dev/null 2>&1 &
          echo started;;
   read) cat /tmp/hvlab-counter;;

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.errors import QMPCommandError
 from harness.machine import Machine
 from harness.spec import DeviceSpec
+from harness.waits import wait_for
 
 
 def root_ports(count: int) -> tuple[DeviceSpec, ...]:
@@ -71,7 +73,23 @@ def add_nic(vm: Machine, dev_id: str, netdev: str, mac: str, bus: str, addr: str
 
 
 def unplug(vm: Machine, dev_id: str, timeout: float = 60.0) -> dict[str, Any]:
-    """device_del, then wait for DEVICE_DELETED of ``dev_id``; return the event."""
+    """device_del, then wait for DEVICE_DELETED of ``dev_id``; return the event.
+
+    Right after a hot-add the guest's pciehp may still be blinking the slot's power
+    indicator; QEMU then refuses the request ("guest is busy (power indicator
+    blinking)", hw/pci/pcie.c pcie_cap_slot_unplug_request_cb). That is transient: ask
+    again until the guest has settled.
+    """
     mark = vm.qmp.events.mark()
-    vm.qmp.execute("device_del", {"id": dev_id})
+
+    def request() -> bool | None:
+        try:
+            vm.qmp.execute("device_del", {"id": dev_id})
+        except QMPCommandError as exc:
+            if "busy" in exc.desc:
+                return None
+            raise
+        return True
+
+    wait_for(request, 30.0, f"the guest to accept the unplug of {dev_id}", interval=0.5)
     return vm.qmp.wait_event("DEVICE_DELETED", {"device": dev_id}, since=mark, timeout=timeout)
