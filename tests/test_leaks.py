@@ -12,14 +12,25 @@ import pytest
 
 from harness.errors import LeakError
 from harness.leaks import OWNER_ENV, check_no_leaks, tagged_processes
+from harness.waits import wait_for
 
 
 def _spawn_detached(tag: str) -> subprocess.Popen[bytes]:
-    """A process that escapes into its own session, as a leaked VM would."""
+    """A process that escapes into its own session, as a leaked VM would.
+
+    Returns once it runs with its own environment (before exec, /proc shows the
+    parent's).
+    """
     env = dict(os.environ, **{OWNER_ENV: tag})
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(300)"], env=env, start_new_session=True
     )
+    wait_for(
+        lambda: any(p.pid == proc.pid for p in tagged_processes(tag)),
+        10,
+        "the detached process to exec",
+    )
+    return proc
 
 
 def test_leaked_process_is_caught_and_killed() -> None:
