@@ -267,21 +267,9 @@ def _cmd_images(args: argparse.Namespace) -> int:
 
 
 def _cmd_leaks(args: argparse.Namespace) -> int:
-    from harness.leaks import OWNER_ENV, ProcInfo
+    from harness.leaks import tagged_processes
 
-    procs: list[ProcInfo] = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            env = (entry / "environ").read_bytes().split(b"\0")
-            if any(e.startswith(OWNER_ENV.encode() + b"=") for e in env):
-                stat = (entry / "stat").read_text()
-                if stat.rsplit(")", 1)[1].split()[0] != "Z":
-                    cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                    procs.append(ProcInfo(int(entry.name), cmd))
-        except (OSError, IndexError):
-            continue
+    procs = tagged_processes(None)
     sockets = [p for p in Path(args.tmp).glob("hvlab-*/**/*") if p.is_socket()]
     for p in procs:
         print(f"leaked process {p.pid}: {p.cmdline[:150]}")

@@ -23,16 +23,22 @@ class ProcInfo:
     cmdline: str
 
 
-def tagged_processes(tag: str) -> list[ProcInfo]:
-    """Live processes whose environment holds HVLAB_OWNER=<tag> (zombies excluded)."""
-    needle = f"{OWNER_ENV}={tag}".encode()
+def tagged_processes(tag: str | None) -> list[ProcInfo]:
+    """Live processes whose environment holds HVLAB_OWNER=<tag> (zombies excluded).
+
+    ``tag=None``: any hvlab owner at all (the end-of-run check).
+    """
+    needle = f"{OWNER_ENV}={tag}".encode() if tag is not None else None
+    prefix = f"{OWNER_ENV}=".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            environ = (entry / "environ").read_bytes()
-            if needle not in environ.split(b"\0"):
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            if needle is not None and needle not in environ:
+                continue
+            if needle is None and not any(e.startswith(prefix) for e in environ):
                 continue
             stat = (entry / "stat").read_text()
             if stat.rsplit(")", 1)[1].split()[0] == "Z":

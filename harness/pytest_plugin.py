@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import tempfile
 import threading
 import uuid
 from collections.abc import Generator, Iterator
@@ -76,6 +77,7 @@ class _Hvlab:
         self._targets: list[Target] | None = None
         self._images: dict[Arch, GuestImage] = {}
         self.templates = templates.TemplateStore()
+        self._scratch: Path | None = None
         report_dir = config.getoption("--report-dir")
         self.worker = hasattr(config, "workerinput")  # a pytest-xdist worker
         if report_dir and not self.worker and not os.environ.get(RUN_ID_ENV):
@@ -118,8 +120,11 @@ class _Hvlab:
 
     def artifacts(self, nodeid: str) -> Path:
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid)[-150:]
-        base = self.report.dir / "artifacts" if self.report else Path("/tmp/hvlab-artifacts")
-        return base / safe
+        if self.report is not None:
+            return self.report.dir / "artifacts" / safe
+        if self._scratch is None:  # no --report-dir: a private folder for this session
+            self._scratch = Path(tempfile.mkdtemp(prefix="hvlab-artifacts-"))
+        return self._scratch / safe
 
 
 def _state(config: pytest.Config) -> _Hvlab:
