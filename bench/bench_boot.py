@@ -16,7 +16,8 @@ from pathlib import Path
 
 from harness.guest import guest_image
 from harness.leaks import check_no_leaks
-from harness.machine import Machine, private_dir
+from harness.machine import Machine
+from harness.runner import private_dir
 from harness.spec import Arch, MachineType, Topology, VMSpec
 from harness.targets.qemu import QemuTarget
 from harness.templates import TemplateStore

@@ -267,10 +267,10 @@ def _cmd_images(args: argparse.Namespace) -> int:
 
 
 def _cmd_leaks(args: argparse.Namespace) -> int:
-    from harness.leaks import tagged_processes
+    from harness.leaks import leftover_sockets, tagged_processes
 
     procs = tagged_processes(None)
-    sockets = [p for p in Path(args.tmp).glob("hvlab-*/**/*") if p.is_socket()]
+    sockets = leftover_sockets(Path(args.tmp))
     for p in procs:
         print(f"leaked process {p.pid}: {p.cmdline[:150]}")
     for s in sockets:

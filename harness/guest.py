@@ -29,6 +29,7 @@ from pathlib import Path
 from harness.cpio import CpioWriter
 from harness.errors import SetupError
 from harness.spec import Arch
+from simulator import guest_shell as _shell
 
 BUILDER_VERSION = "3"
 
@@ -42,8 +43,10 @@ GUEST_MODULES = (
     "virtio_console",
 )
 
-READY_MARK = "hvlab-guest ready"
-PROMPT = "hvlab# "
+# The guest's contract with the console driver, shared with the simulated guest
+# (the simulator must not import the harness, so the simulator owns the two marks).
+READY_MARK = _shell.READY_MARK
+PROMPT = _shell.PROMPT
 
 _INIT = r"""#!/bin/busybox sh
 /bin/busybox --install -s /bin

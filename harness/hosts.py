@@ -11,9 +11,7 @@ import json
 import os
 import platform
 import re
-import signal
-import subprocess
-import tempfile
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,12 +19,16 @@ from typing import Any
 
 import testinfra
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, LaunchError, WaitTimeout
 from harness.guest import cache_root, guest_image
 from harness.inventory import Host
-from harness.leaks import OWNER_ENV
-from harness.spec import Arch
-from harness.targets.qemu import QEMU_BINARY
+from harness.leaks import check_no_leaks
+from harness.machine import Machine
+from harness.runner import private_dir
+from harness.spec import Arch, MachineType, Topology, VMSpec
+from harness.targets.kvm import Accel, KvmVerdict
+from harness.targets.qemu import QEMU_BINARY, QemuTarget
+from harness.waits import wait_for
 
 KVM_PROBE_SECONDS = 15.0
 _KVM_MARK = "Linux version"
@@ -142,65 +144,62 @@ def probe_kvm_local(arch: Arch, seconds: float = KVM_PROBE_SECONDS) -> tuple[boo
     return works, detail
 
 
-def _boot_under_kvm(arch: Arch, binary: str, seconds: float) -> tuple[bool, str]:
-    image = guest_image(arch)
-    with tempfile.TemporaryDirectory(prefix="hvlab-kvm-") as tmp:
-        log = Path(tmp) / "serial.log"
-        machine = "q35" if arch is Arch.X86_64 else "virt"
-        argv = [
-            binary,
-            "-accel",
-            "kvm",
-            "-machine",
-            machine,
-            "-cpu",
-            "host",
-            "-m",
-            "256",
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-            "-kernel",
-            str(image.kernel),
-            "-initrd",
-            str(image.initrd),
-            "-append",
-            f"console={arch.console_tty} panic=-1 loglevel=7",
-            "-serial",
-            f"file:{log}",
-        ]
-        env = dict(os.environ)
-        env[OWNER_ENV] = f"kvm-probe-{os.getpid()}"
-        start = time.monotonic()
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=env,
-            start_new_session=True,
+def _boot_under_kvm(
+    arch: Arch, binary: str, seconds: float, accel: Accel = Accel.KVM
+) -> tuple[bool, str]:
+    """Launch the test guest under ``-accel kvm``; it works if the kernel prints in time.
+
+    ``accel`` is for the self-test, which checks the detection under TCG.
+    """
+    target = QemuTarget(arch, binary=binary, accel=accel)
+    # loglevel=7 after the image's "quiet": the kernel's first line is the sign of life
+    spec = VMSpec(
+        machine=MachineType.standard(arch), topology=Topology(1, 1, 1, 1), append="loglevel=7"
+    )
+    logs = private_dir("hvlab-kvm-")
+    owner = f"kvm-probe-{os.getpid()}"
+    vm = Machine(target, spec, guest_image(arch), "kvm-probe", logs, owner)
+    start = time.monotonic()
+    try:
+        vm.start()
+        wait_for(
+            lambda: vm.exit_code() is not None or _KVM_MARK in _read(vm.paths.serial_log) or None,
+            seconds,
+            "the guest kernel to print under KVM",
         )
-        try:
-            while time.monotonic() - start < seconds:
-                if proc.poll() is not None:
-                    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                    last = (err.strip().splitlines() or ["no output"])[-1]
-                    return False, f"qemu -accel kvm exited with {proc.returncode}: {last}"
-                if log.exists() and _KVM_MARK in log.read_text(errors="replace"):
-                    took = time.monotonic() - start
-                    return True, f"guest kernel printed under KVM after {took:.1f}s"
-                time.sleep(0.2)
-            size = log.stat().st_size if log.exists() else 0
-            return False, (
-                f"/dev/kvm opens but the guest kernel printed nothing in "
-                f"{seconds:.0f}s ({size} bytes of console): use TCG"
-            )
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
-            if proc.stderr:
-                proc.stderr.close()
+        code = vm.exit_code()
+        if code is not None:
+            last = vm.stderr_tail(1) or "no output"
+            return False, f"qemu -accel {accel.value} exited with {code}: {last}"
+        took = time.monotonic() - start
+        return True, f"guest kernel printed under {accel.name} after {took:.1f}s"
+    except LaunchError as exc:
+        return False, f"qemu -accel {accel.value} did not start: {exc}"
+    except WaitTimeout:
+        size = len(_read(vm.paths.serial_log))
+        return False, (
+            f"/dev/kvm opens but the guest kernel printed nothing in "
+            f"{seconds:.0f}s ({size} bytes of console): use TCG"
+        )
+    finally:
+        vm.shutdown(timeout=1.0)
+        shutil.rmtree(logs, ignore_errors=True)
+        check_no_leaks(owner)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def kvm_verdict(host: Host, facts: HostFacts, arch: Arch) -> KvmVerdict:
+    """Whether KVM works for ``arch`` guests on ``host``: probed on first ask, not before."""
+    if not facts.kvm_device:
+        return KvmVerdict.fixed(False, "no /dev/kvm")
+    if Arch.parse(facts.arch) is not arch:
+        return KvmVerdict.fixed(False, f"host is {facts.arch}, KVM cannot run {arch.value} guests")
+    if host.connection != "local":
+        return KvmVerdict.fixed(False, "KVM probe on ssh hosts runs when hvlab runs on that host")
+    return KvmVerdict(lambda: probe_kvm_local(arch))

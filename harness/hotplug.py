@@ -8,12 +8,26 @@ arrives only after the guest has released the device (pciehp), then the backend 
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from pathlib import Path
+from typing import Any, assert_never
 
 from harness.errors import QMPCommandError
 from harness.machine import Machine
 from harness.spec import DeviceSpec
+from harness.targets.traits import QmpDialect
 from harness.waits import wait_for
+
+
+def sparse_image(path: Path, size: int) -> Path:
+    """A private (0600) raw disk image of ``size`` bytes that takes no space until written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.ftruncate(fd, size)
+    finally:
+        os.close(fd)
+    return path
 
 
 def root_ports(count: int) -> tuple[DeviceSpec, ...]:
@@ -28,20 +42,24 @@ def root_ports(count: int) -> tuple[DeviceSpec, ...]:
     )
 
 
-def _stratovirt(vm: Machine) -> bool:
-    return "qmp-dialect-stratovirt" in vm.target.capabilities
-
-
 def add_disk_backend(vm: Machine, node: str, image: str) -> Any:
-    if _stratovirt(vm):
-        args: dict[str, Any] = {
-            "node-name": node,
-            "file": {"driver": "file", "filename": image},
-            "cache": {"direct": False},
-            "read-only": False,
-        }
-    else:
-        args = {"driver": "raw", "node-name": node, "file": {"driver": "file", "filename": image}}
+    args: dict[str, Any]
+    match vm.target.traits.dialect:
+        case QmpDialect.STRATOVIRT:
+            args = {
+                "node-name": node,
+                "file": {"driver": "file", "filename": image},
+                "cache": {"direct": False},
+                "read-only": False,
+            }
+        case QmpDialect.QEMU:
+            args = {
+                "driver": "raw",
+                "node-name": node,
+                "file": {"driver": "file", "filename": image},
+            }
+        case other:
+            assert_never(other)
     return vm.qmp.execute("blockdev-add", args)
 
 
@@ -53,9 +71,13 @@ def add_disk(vm: Machine, dev_id: str, node: str, bus: str, addr: str = "0x0") -
 
 
 def add_nic_backend(vm: Machine, netdev: str) -> Any:
-    if _stratovirt(vm):
-        return vm.qmp.execute("netdev_add", {"id": netdev, "ifname": f"hv{netdev[:12]}"})
-    return vm.qmp.execute("netdev_add", {"type": "user", "id": netdev})
+    match vm.target.traits.dialect:
+        case QmpDialect.STRATOVIRT:
+            return vm.qmp.execute("netdev_add", {"id": netdev, "ifname": f"hv{netdev[:12]}"})
+        case QmpDialect.QEMU:
+            return vm.qmp.execute("netdev_add", {"type": "user", "id": netdev})
+        case other:
+            assert_never(other)
 
 
 def add_nic(vm: Machine, dev_id: str, netdev: str, mac: str, bus: str, addr: str = "0x0") -> Any:

@@ -50,6 +50,22 @@ def tagged_processes(tag: str | None) -> list[ProcInfo]:
     return found
 
 
+def leftover_sockets(tmp: Path) -> list[Path]:
+    """Unix sockets under ``tmp``/hvlab-*; entries that vanish while we look are skipped
+    (other runs on the machine create and remove theirs all the time)."""
+    found: list[Path] = []
+    for top in sorted(tmp.glob("hvlab-*")):
+        for root, _dirs, files in os.walk(top, onerror=lambda _exc: None):
+            for name in files:
+                path = Path(root) / name
+                try:
+                    if path.is_socket():
+                        found.append(path)
+                except OSError:
+                    continue
+    return found
+
+
 def kill_tagged(tag: str) -> list[ProcInfo]:
     """SIGKILL every process with the tag; return what was killed."""
     victims = tagged_processes(tag)

@@ -1,60 +1,75 @@
 """A VM process under test: launch, QMP, console, graceful-then-hard shutdown.
 
-Every Machine runs in its own session and process group, carries the owner tag of the
-test that made it (see leaks.py), and cleans up on every path: ``shutdown`` is
-idempotent and ``__exit__`` always calls it.
+The one launcher, for real hypervisors and the simulator alike, on this machine or on a
+lab host (the ``Runner`` decides how the command starts and how its sockets are
+reached). Every Machine runs in its own session and process group, carries the owner
+tag of the test that made it (see leaks.py), and cleans up on every path: ``shutdown``
+is idempotent and ``__exit__`` always calls it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 import signal
-import subprocess
-import tempfile
 from pathlib import Path
 from types import TracebackType
 
 from harness.console import Console
 from harness.errors import LaunchError
 from harness.guest import GuestImage
-from harness.leaks import OWNER_ENV
 from harness.qmp import QMPSession
+from harness.runner import LOCAL, Process, Runner
 from harness.spec import VMSpec
 from harness.targets.base import RunPaths, Target
 from harness.waits import scaled, wait_for
 
-
-def private_dir(prefix: str = "hvlab-") -> Path:
-    """A 0700 directory under /tmp (short enough for AF_UNIX socket paths)."""
-    return Path(tempfile.mkdtemp(prefix=prefix))
+__all__ = ["Machine"]
 
 
 class Machine:
     def __init__(
-        self, target: Target, spec: VMSpec, image: GuestImage, name: str, logs: Path, owner: str
+        self,
+        target: Target,
+        spec: VMSpec,
+        image: GuestImage,
+        name: str,
+        logs: Path,
+        owner: str,
+        runner: Runner = LOCAL,
     ) -> None:
         self.target = target
         self.spec = spec
         self.image = image
         self.name = name
         self.owner = owner
+        self.runner = runner
         logs.mkdir(parents=True, exist_ok=True)
-        self.paths = RunPaths(private_dir(f"hvlab-{name[:12]}-"), logs)
+        self.paths = RunPaths(runner.private_dir(f"hvlab-{name[:12]}-"), logs)
         if spec.incoming is not None and "{dir}" in spec.incoming:
             spec = dataclasses.replace(
                 spec, incoming=spec.incoming.replace("{dir}", str(self.paths.dir))
             )
             self.spec = spec
         self.argv = target.argv(spec, self.paths, image)
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: Process | None = None
         self._qmp: QMPSession | None = None
         self._console: Console | None = None
         self._down = False
         self.greeting: dict[str, object] = {}
 
     # -- launch ---------------------------------------------------------------------------
+    def start(self) -> Machine:
+        """Start the process and wait until its QMP socket exists; connect nothing."""
+        try:
+            self._proc = self.runner.spawn(
+                self.argv, self.owner, self.paths.stdout, self.paths.stderr
+            )
+        except LaunchError as exc:
+            raise LaunchError(f"{self.name}: {exc}", {"argv": self.argv, **exc.context}) from exc
+        wait_for(self._socket_or_exit, 30.0, f"{self.name}'s QMP socket")
+        self._check_alive("starting")
+        return self
+
     def launch(
         self, boot_timeout: float = 120.0, wait_guest: bool = True, restored: bool = False
     ) -> Machine:
@@ -63,44 +78,24 @@ class Machine:
         ``restored``: the VM comes from a saved running guest (-incoming), so there is no
         boot to wait for: wait until it runs, then for the shell to answer.
         """
-        env = dict(os.environ)
-        env[OWNER_ENV] = self.owner
-        out = self.paths.stdout.open("wb")
-        err = self.paths.stderr.open("wb")
-        try:
-            self._proc = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                env=env,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise LaunchError(
-                f"{self.name}: cannot start {self.argv[0]}: {exc}", {"argv": self.argv}
-            ) from exc
-        finally:
-            out.close()
-            err.close()
-        wait_for(self._socket_or_exit, 30.0, f"{self.name}'s QMP socket")
-        self._check_alive("starting")
+        self.start()
         # StratoVirt's QMP does not greet while an incoming migration is pending
         # (machine_manager runs QMP on the main loop): connect on first use instead.
-        if self.spec.incoming is None or "qmp-during-incoming" in self.target.capabilities:
+        if self.spec.incoming is None or self.target.traits.qmp_during_incoming:
             self.connect_qmp()
-        if "console" in self.target.capabilities:
-            self._console = Console(self.paths.serial, self.paths.serial_log, self.name)
-            booting = not self.spec.start_paused and self.spec.incoming is None
-            if wait_guest and booting:
-                self._console.wait_ready(boot_timeout)
-            elif restored:
-                wait_for(
-                    lambda: self.qmp.execute("query-status")["status"] == "running",
-                    60.0,
-                    f"{self.name} to run after its restore",
-                )
-                self._console.sync(boot_timeout)
+        self._console = Console(
+            self.runner.local_socket(self.paths.serial), self.paths.serial_log, self.name
+        )
+        booting = not self.spec.start_paused and self.spec.incoming is None
+        if wait_guest and booting:
+            self._console.wait_ready(boot_timeout)
+        elif restored:
+            wait_for(
+                lambda: self.qmp.execute("query-status")["status"] == "running",
+                60.0,
+                f"{self.name} to run after its restore",
+            )
+            self._console.sync(boot_timeout)
         return self
 
     def connect_qmp(self, timeout: float = 60.0) -> QMPSession:
@@ -108,7 +103,7 @@ class Machine:
         if self._qmp is None:
             session = QMPSession(self.name, self.paths.transcript)
             try:
-                self.greeting = session.connect(self.paths.qmp, timeout)
+                self.greeting = session.connect(self.runner.local_socket(self.paths.qmp), timeout)
             except Exception:
                 session.close()
                 self._check_alive("connecting QMP")
@@ -118,7 +113,7 @@ class Machine:
 
     def _socket_or_exit(self) -> bool:
         assert self._proc is not None
-        return self.paths.qmp.exists() or self._proc.poll() is not None
+        return self.runner.exists(self.paths.qmp) or self._proc.poll() is not None
 
     def _check_alive(self, during: str) -> None:
         assert self._proc is not None
@@ -140,7 +135,7 @@ class Machine:
     @property
     def console(self) -> Console:
         if self._console is None:
-            raise LaunchError(f"{self.name}: no console (not launched or not supported)")
+            raise LaunchError(f"{self.name}: no console (not launched)")
         return self._console
 
     @property
@@ -154,12 +149,16 @@ class Machine:
 
     def wait_exit(self, timeout: float = 30.0) -> int:
         """Wait for the process to exit by itself; return its exit code."""
-        assert self._proc is not None
-        return (
-            wait_for(self._proc.poll, timeout, f"{self.name} to exit")
-            if self._proc.poll() is None
-            else self._proc.returncode
-        )
+        proc = self._proc
+        assert proc is not None
+        code = proc.poll()
+        return code if code is not None else wait_for(proc.poll, timeout, f"{self.name} to exit")
+
+    def pause(self, timeout: float = 10.0) -> None:
+        """``stop`` and wait for its STOP event: the guest is paused once it arrived."""
+        mark = self.qmp.events.mark()
+        self.qmp.execute("stop")
+        self.qmp.wait_event("STOP", since=mark, timeout=timeout)
 
     def stderr_tail(self, lines: int = 10) -> str:
         try:
@@ -181,15 +180,15 @@ class Machine:
                     self._qmp.execute("quit", timeout=5.0)
                 except Exception:
                     pass
-                self._reap(proc, timeout)
+                proc.wait(scaled(timeout))
             if proc is not None:
                 for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 10.0)):
                     if proc.poll() is not None:
                         break
-                    self._signal_group(proc, sig)
-                    self._reap(proc, grace)
+                    proc.signal_group(sig)
+                    proc.wait(scaled(grace))
                 # anything else left in the group (helpers the VM spawned)
-                self._signal_group(proc, signal.SIGKILL)
+                proc.signal_group(signal.SIGKILL)
         finally:
             for closer in (self._console, self._qmp):
                 if closer is not None:
@@ -197,21 +196,7 @@ class Machine:
                         closer.close()
                     except Exception:
                         pass
-            shutil.rmtree(self.paths.dir, ignore_errors=True)
-
-    @staticmethod
-    def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    @staticmethod
-    def _reap(proc: subprocess.Popen[bytes], timeout: float) -> None:
-        try:
-            proc.wait(scaled(timeout))
-        except subprocess.TimeoutExpired:
-            pass
+            self.runner.remove_tree(self.paths.dir)
 
     def __enter__(self) -> Machine:
         return self

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 import json
-import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +18,8 @@ from typing import Any
 
 from harness.errors import HarnessError, WaitTimeout
 from harness.machine import Machine
+from harness.runner import free_port
+from harness.targets.traits import SourceAfterMigration, Traits
 from harness.waits import wait_for
 
 TERMINAL = frozenset({"completed", "failed", "cancelled", "canceled"})
@@ -29,14 +30,7 @@ class Transport(enum.Enum):
     UNIX = "unix"
 
 
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago (for hypervisors that cannot bind :0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def incoming_uri(transport: Transport, capabilities: frozenset[str]) -> str:
+def incoming_uri(transport: Transport, traits: Traits) -> str:
     """The -incoming argument for a destination.
 
     tcp: port 0 (kernel-chosen, read back with query-migrate) where QMP answers during an
@@ -44,7 +38,7 @@ def incoming_uri(transport: Transport, capabilities: frozenset[str]) -> str:
     a fresh private directory.
     """
     if transport is Transport.TCP:
-        port = 0 if "qmp-during-incoming" in capabilities else free_port()
+        port = 0 if traits.qmp_during_incoming else free_port()
         return f"tcp:127.0.0.1:{port}"
     return "unix:{dir}/migrate.sock"  # Machine puts it in the VM's private run dir
 
@@ -145,7 +139,7 @@ class Watch:
         try:
             return dict(self.src.qmp.execute("query-migrate"))
         except HarnessError:
-            if "source-exits-after-migration" not in self.src.target.capabilities:
+            if self.src.target.traits.source_after_migration is not SourceAfterMigration.EXITS:
                 raise
             if self.src.wait_exit(timeout=10) != 0:
                 raise

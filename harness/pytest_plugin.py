@@ -13,23 +13,22 @@ import re
 import signal
 import tempfile
 import threading
-import uuid
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness import templates
+from harness import fixtures, templates
 from harness.errors import HarnessError
+from harness.fixtures import VMFactory
 from harness.guest import GuestImage, guest_image
-from harness.hosts import HostFacts, gather_facts
+from harness.hosts import HostFacts, gather_facts, kvm_verdict
 from harness.inventory import Host, load_inventory
-from harness.leaks import check_no_leaks
-from harness.machine import Machine
 from harness.report.results import RUN_ID_ENV, RunReport, TestResult, new_run_id, summarize
-from harness.spec import Arch, VMSpec
+from harness.spec import Arch
 from harness.targets.base import Target
+from harness.targets.kvm import KvmVerdict
 from harness.targets.registry import select, targets_for
 from harness.waits import set_timeout_factor
 
@@ -74,6 +73,7 @@ class _Hvlab:
         self.wanted: list[str] = config.getoption("--target")
         self._hosts: list[Host] | None = None
         self._facts: dict[str, HostFacts] | None = None
+        self.kvm: dict[tuple[str, Arch], KvmVerdict] = {}
         self._targets: list[Target] | None = None
         self._images: dict[Arch, GuestImage] = {}
         self.templates = templates.TemplateStore()
@@ -97,16 +97,35 @@ class _Hvlab:
     @property
     def facts(self) -> dict[str, HostFacts]:
         if self._facts is None:
-            self._facts = {h.name: gather_facts(h) for h in self.hosts if h.connection == "local"}
-            if self.report is not None:
-                self.report.update_meta(hosts={k: v.to_json() for k, v in self._facts.items()})
+            # no KVM probe here: it runs when a selected target first needs it (kvm_for)
+            self._facts = {
+                h.name: gather_facts(h, probe=False) for h in self.hosts if h.connection == "local"
+            }
+            self.record_hosts()
         return self._facts
+
+    def kvm_for(self, host: Host, arch: Arch) -> KvmVerdict:
+        key = (host.name, arch)
+        if key not in self.kvm:
+            self.kvm[key] = kvm_verdict(host, self.facts[host.name], arch)
+        return self.kvm[key]
+
+    def record_hosts(self) -> None:
+        """Host facts into the report, with the KVM verdicts probed so far."""
+        if self.report is None or self._facts is None:
+            return
+        hosts = {k: v.to_json() for k, v in self._facts.items()}
+        for (name, arch), verdict in self.kvm.items():
+            if verdict.decided and arch.value == hosts[name]["arch"]:
+                hosts[name].update(kvm_works=verdict.works, kvm_detail=verdict.detail)
+        self.report.update_meta(hosts=hosts)
 
     @property
     def targets(self) -> list[Target]:
         if self._targets is None:
             try:
-                self._targets = select(targets_for(self.hosts, self.facts), self.wanted)
+                offered = targets_for(self.hosts, self.facts, self.kvm_for)
+                self._targets = select(offered, self.wanted)
             except ValueError as exc:
                 raise pytest.UsageError(str(exc)) from None
             if self.report is not None:
@@ -139,6 +158,8 @@ def pytest_configure(config: pytest.Config) -> None:
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
     config.stash[_STATE] = _Hvlab(config)
+    if not config.pluginmanager.has_plugin("hvlab-fixtures"):
+        config.pluginmanager.register(fixtures, "hvlab-fixtures")
     if threading.current_thread() is threading.main_thread():
         # SIGTERM (CI cancel, timeout) tears down like Ctrl-C: every VM gets its
         # shutdown and the partial report is finished, instead of orphaned hypervisors.
@@ -171,77 +192,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("target", params)
 
 
-class VMFactory:
-    """Owns every VM a test starts: launches them, shuts all down, then checks leaks."""
-
-    def __init__(self, state: _Hvlab, target: Target, artifacts: Path) -> None:
-        self._state = state
-        self.target = target
-        self.artifacts = artifacts
-        self.owner = f"t-{uuid.uuid4().hex[:16]}"
-        self.machines: list[Machine] = []
-
-    def create(self, spec: VMSpec, name: str | None = None) -> Machine:
-        reason = self.target.unsupported_reason(spec)
-        if reason:
-            pytest.skip(f"{self.target.name}: {reason}")
-        vm_name = name or f"vm{len(self.machines)}"
-        machine = Machine(
-            self.target,
-            spec,
-            self._image(spec.arch),
-            vm_name,
-            self.artifacts / vm_name,
-            self.owner,
-        )
-        self.machines.append(machine)
-        return machine
-
-    def _image(self, arch: Arch) -> GuestImage:
-        """The real guest for hypervisors; the simulator models its guest, so it gets none."""
-        if "simulator" in self.target.capabilities:
-            return GuestImage(
-                arch,
-                Path("/hvlab-simulated/vmlinuz"),
-                Path("/hvlab-simulated/initrd.gz"),
-                "simulated",
-            )
-        return self._state.image(arch)
-
-    def launch(self, spec: VMSpec, name: str | None = None, wait_guest: bool = True) -> Machine:
-        """A running VM; a booted guest comes from a restored template where the target
-        can (see harness/templates.py), which is what a cold boot would give, faster."""
-        if wait_guest and templates.enabled(self.target, spec):
-            if reason := self.target.unsupported_reason(spec):
-                pytest.skip(f"{self.target.name}: {reason}")
-            restored = self._state.templates.restore_spec(
-                self.target,
-                spec,
-                self._image(spec.arch),
-                self.owner,
-                self.artifacts / "boot-template",
-            )
-            return self.create(restored, name).launch(wait_guest=False, restored=True)
-        return self.create(spec, name).launch(wait_guest=wait_guest)
-
-    def close(self) -> None:
-        errors = []
-        for m in reversed(self.machines):
-            try:
-                m.shutdown()
-            except Exception as exc:
-                errors.append(f"{m.name}: {exc}")
-        sockets = [p for m in self.machines for p in (m.paths.qmp, m.paths.serial)]
-        check_no_leaks(self.owner, sockets)
-        if errors:
-            raise HarnessError("shutdown failed: " + "; ".join(errors))
-
-
 @pytest.fixture
 def vms(request: pytest.FixtureRequest, target: Target) -> Iterator[VMFactory]:
     """A factory that owns every VM of this test; leak-checked at teardown."""
     state = _state(request.config)
-    factory = VMFactory(state, target, state.artifacts(request.node.nodeid))
+    factory = VMFactory(
+        target, state.artifacts(request.node.nodeid), images=state.image, boot=state.templates
+    )
     yield factory
     factory.close()
 
@@ -308,6 +265,12 @@ def _skip_reason(rep: pytest.TestReport) -> str:
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         return str(longrepr[2]).removeprefix("Skipped: ")
     return str(longrepr)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(_STATE, None)
+    if state is not None and not state.worker:
+        state.record_hosts()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

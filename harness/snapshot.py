@@ -12,16 +12,18 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import assert_never
 
 from harness import migration
 from harness.machine import Machine
 from harness.migration import MigrationResult
+from harness.targets.traits import SnapshotMethod
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    path: Path  # the directory (StratoVirt) or the stream file (QEMU)
-    kind: str  # "memory+state" or "stream"
+    path: Path  # the directory (FILE_DIR) or the stream file (EXEC_STREAM)
+    method: SnapshotMethod
 
     def files(self) -> dict[str, int]:
         """Name -> size of what the snapshot wrote."""
@@ -30,22 +32,29 @@ class Snapshot:
         return {self.path.name: self.path.stat().st_size} if self.path.exists() else {}
 
     def incoming(self) -> str:
-        if self.kind == "memory+state":
-            return f"file:{self.path}"
-        return f"exec:cat {shlex.quote(str(self.path))}"
+        match self.method:
+            case SnapshotMethod.FILE_DIR:
+                return f"file:{self.path}"
+            case SnapshotMethod.EXEC_STREAM:
+                return f"exec:cat {shlex.quote(str(self.path))}"
+            case other:
+                assert_never(other)
 
 
 def save(vm: Machine, where: Path, timeout: float = 120.0) -> tuple[Snapshot, MigrationResult]:
     """Snapshot a (paused) VM into ``where`` and wait for the migrate to finish."""
     where = where.resolve()  # the hypervisor's working directory is not ours to assume
-    if "snapshot-file-dir" in vm.target.capabilities:
-        where.mkdir(parents=True, exist_ok=True)
-        snap = Snapshot(where, "memory+state")
-        uri = f"file:{where}"
-    else:
-        where.mkdir(parents=True, exist_ok=True)
-        snap = Snapshot(where / "vmstate", "stream")
-        uri = f"exec:cat > {shlex.quote(str(snap.path))}"
+    where.mkdir(parents=True, exist_ok=True)
+    method = vm.target.traits.snapshot
+    match method:
+        case SnapshotMethod.FILE_DIR:
+            snap = Snapshot(where, method)
+            uri = f"file:{where}"
+        case SnapshotMethod.EXEC_STREAM:
+            snap = Snapshot(where / "vmstate", method)
+            uri = f"exec:cat > {shlex.quote(str(snap.path))}"
+        case other:
+            assert_never(other)
     watch = migration.start(vm, uri)
     result = migration.finish(watch, None, timeout)
     return snap, result

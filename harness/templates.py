@@ -21,18 +21,15 @@ from pathlib import Path
 from harness import migration
 from harness.errors import HarnessError
 from harness.guest import GuestImage
-from harness.machine import Machine, private_dir
+from harness.machine import Machine
+from harness.runner import private_dir
 from harness.spec import VMSpec
 from harness.targets.base import Target
 
-CAPABILITY = "snapshot-template"
-
 
 def enabled(target: Target, spec: VMSpec) -> bool:
-    # The simulator starts its modelled guest at once: nothing to save there.
     return (
-        CAPABILITY in target.capabilities
-        and "simulator" not in target.capabilities
+        target.traits.boot_templates
         and spec.incoming is None
         and not spec.start_paused
         and os.environ.get("HVLAB_COLD_BOOT", "") not in ("1", "yes", "true")

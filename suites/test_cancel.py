@@ -8,11 +8,12 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from harness import migration, snapshot
+from harness.fixtures import VMFactory, destination
 from harness.migration import Transport
-from harness.pytest_plugin import VMFactory
 from harness.spec import VMSpec
+from harness.workload import write_pattern
 from suites.catalog import Expect
-from suites.vmpair import destination, migration_capabilities, tuning, write_pattern
+from suites.vmpair import migration_capabilities, tuning
 
 SLOW_MIB = 48  # guest data sent at a throttled rate so the transfer lasts a while
 
@@ -127,9 +128,7 @@ def test_cancel_after_completion(
     3. query-migrate still says completed.
     """
     src = vms.launch(standard_spec, "src")
-    mark = src.qmp.events.mark()
-    src.qmp.execute("stop")
-    src.qmp.wait_event("STOP", since=mark, timeout=10)
+    src.pause()
     _, result = snapshot.save(src, vms.artifacts / "snapshot")
     assert result.status == "completed", result.final
     assert src.qmp.execute("migrate_cancel") == {}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -11,8 +10,8 @@ import pytest
 
 from harness import hotplug
 from harness.errors import QMPCommandError
+from harness.fixtures import VMFactory
 from harness.machine import Machine
-from harness.pytest_plugin import VMFactory
 from harness.spec import DeviceSpec, MachineType, VMSpec
 from harness.waits import wait_for
 from suites.catalog import Expect
@@ -50,10 +49,7 @@ def test_disk_hotplug_and_unplug(vms: VMFactory, hotplug_spec: VMSpec) -> None:
     6. blockdev-del of the backend returns {}.
     """
     vm = vms.launch(hotplug_spec)
-    image = vms.artifacts / "disk0.raw"
-    with open(image, "wb") as fh:
-        fh.truncate(16 << 20)
-    os.chmod(image, 0o600)
+    image = hotplug.sparse_image(vms.artifacts / "disk0.raw", 16 << 20)
     assert hotplug.add_disk_backend(vm, "drive-0", str(image)) == {}
     assert hotplug.add_disk(vm, "drive-0", "drive-0", "pcie.1") == {}
     guest_has(vm, "ls /sys/block", "vda")
@@ -92,9 +88,7 @@ def test_root_port_slot_other_than_zero_is_refused(vms: VMFactory, hotplug_spec:
     2. The same device at addr 0x0 is then accepted (the port was left usable).
     """
     vm = vms.launch(hotplug_spec, wait_guest=False)
-    image = vms.artifacts / "disk1.raw"
-    with open(image, "wb") as fh:
-        fh.truncate(1 << 20)
+    image = hotplug.sparse_image(vms.artifacts / "disk1.raw", 1 << 20)
     hotplug.add_disk_backend(vm, "drive-1", str(image))
     with pytest.raises(QMPCommandError) as info:
         hotplug.add_disk(vm, "drive-1", "drive-1", "pcie.1", addr="0x1")
@@ -109,9 +103,7 @@ def test_documented_slot_rules(vms: VMFactory, hotplug_spec: VMSpec) -> None:
     1. Hotplug straight onto pcie.0 is refused (root ports only).
     """
     vm = vms.launch(hotplug_spec, wait_guest=False)
-    image = vms.artifacts / "disk2.raw"
-    with open(image, "wb") as fh:
-        fh.truncate(1 << 20)
+    image = hotplug.sparse_image(vms.artifacts / "disk2.raw", 1 << 20)
     hotplug.add_disk_backend(vm, "drive-2", str(image))
     with pytest.raises(QMPCommandError):
         hotplug.add_disk(vm, "drive-2", "drive-2", "pcie.0", addr="0x9")
@@ -147,9 +139,7 @@ def test_microvm_disk_slots(
     limit = int(expect("HP-MMIO-BLK-MAX").value)
 
     def plug(i: int) -> Any:
-        image = vms.artifacts / f"slot{i}.raw"
-        with open(image, "wb") as fh:
-            fh.truncate(1 << 20)
+        image = hotplug.sparse_image(vms.artifacts / f"slot{i}.raw", 1 << 20)
         node = f"drive-{i}"
         hotplug.add_disk_backend(vm, node, str(image))
         args = {"id": node, "driver": "virtio-blk-mmio", "addr": hex(i), "drive": node}

@@ -8,7 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from harness.errors import QMPCommandError
-from harness.pytest_plugin import VMFactory
+from harness.fixtures import VMFactory
+from harness.machine import Machine
 from harness.spec import Topology, VMSpec
 from harness.targets.base import Target
 from suites.catalog import Expect
@@ -35,20 +36,19 @@ def test_greeting_shape(
 
 
 @pytest.mark.catalog("LC-STATUS-RUNNING")
-def test_query_status_running(vms: VMFactory, standard_spec: VMSpec) -> None:
+def test_query_status_running(booted_vm: Machine) -> None:
     """A freshly booted VM reports that it runs.
 
     1. query-status answers status "running".
     2. ... and running is true.
     """
-    vm = vms.launch(standard_spec)
-    status = vm.qmp.execute("query-status")
+    status = booted_vm.qmp.execute("query-status")
     assert status["status"] == "running"
     assert status["running"] is True
 
 
 @pytest.mark.catalog("LC-STOP", "LC-CONT")
-def test_stop_then_cont(vms: VMFactory, standard_spec: VMSpec) -> None:
+def test_stop_then_cont(booted_vm: Machine) -> None:
     """stop pauses the VM and cont resumes it, each with its event.
 
     1. stop is answered and a STOP event arrives.
@@ -57,10 +57,8 @@ def test_stop_then_cont(vms: VMFactory, standard_spec: VMSpec) -> None:
     4. query-status then says "running" again.
     5. The guest console answers after the resume.
     """
-    vm = vms.launch(standard_spec)
-    mark = vm.qmp.events.mark()
-    vm.qmp.execute("stop")
-    vm.qmp.wait_event("STOP", since=mark, timeout=10)
+    vm = booted_vm
+    vm.pause()
     status = vm.qmp.execute("query-status")
     assert status["status"] == "paused"
     mark = vm.qmp.events.mark()
@@ -80,9 +78,7 @@ def test_stop_event_precedes_return(vms: VMFactory, standard_spec: VMSpec) -> No
     """
     vm = vms.launch(standard_spec, wait_guest=False)
     before = len(vm.qmp.received())
-    mark = vm.qmp.events.mark()
-    vm.qmp.execute("stop")
-    vm.qmp.wait_event("STOP", since=mark, timeout=10)
+    vm.pause()
     after = vm.qmp.received()[before:]
     kinds = ["event" if "event" in m else "return" if "return" in m else "other" for m in after]
     assert kinds.index("event") < kinds.index("return"), kinds
@@ -98,16 +94,14 @@ def test_paused_status_running_flag(
     2. The running flag is what the example shows (true).
     """
     vm = vms.launch(standard_spec, wait_guest=False)
-    mark = vm.qmp.events.mark()
-    vm.qmp.execute("stop")
-    vm.qmp.wait_event("STOP", since=mark, timeout=10)
+    vm.pause()
     status = vm.qmp.execute("query-status")
     assert status["status"] == "paused"
     assert status["running"] is expect("LC-PAUSED-RUNNING-FLAG").value
 
 
 def _cpu_query(target: Target) -> str:
-    return "query-cpus-fast" if "query-cpus-fast" in target.capabilities else "query-cpus"
+    return target.traits.cpu_query.value
 
 
 def _slots(topology: Topology) -> set[tuple[int, int, int]]:

@@ -9,10 +9,9 @@ import pytest
 
 from harness import hotplug, migration
 from harness.errors import QMPCommandError
+from harness.fixtures import VMFactory, destination
 from harness.migration import Transport
-from harness.pytest_plugin import VMFactory
 from harness.spec import DeviceSpec, MachineType, Topology, VMSpec
-from suites.vmpair import destination
 
 
 def assert_migration_refused(vms: VMFactory, src_spec: VMSpec, dst_spec: VMSpec) -> None:

@@ -7,16 +7,11 @@ from collections.abc import Callable
 import pytest
 
 from harness import migration
+from harness.fixtures import VMFactory, VMPair
 from harness.migration import Transport
-from harness.pytest_plugin import VMFactory
-from harness.spec import VMSpec
+from harness.workload import read_pattern, write_pattern
 from suites.catalog import Expect
-from suites.vmpair import (
-    destination,
-    migration_capabilities,
-    read_pattern,
-    write_pattern,
-)
+from suites.vmpair import migration_capabilities
 
 TRANSPORTS = [
     pytest.param(Transport.TCP, id="tcp", marks=pytest.mark.catalog("MIG-TCP")),
@@ -32,7 +27,7 @@ def is_subsequence(observed: list[str], allowed: tuple[str, ...]) -> bool:
 @pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.catalog("MIG-STATUS-SEQUENCE", "MIG-GUEST-INTEGRITY", "MIG-SOURCE-AFTER")
 def test_live_migration(
-    vms: VMFactory, standard_spec: VMSpec, transport: Transport, expect: Callable[[str], Expect]
+    vms: VMFactory, vm_pair: VMPair, transport: Transport, expect: Callable[[str], Expect]
 ) -> None:
     """A running guest moves to a destination started with the same command line.
 
@@ -44,10 +39,9 @@ def test_live_migration(
     6. Guest memory written before the migration reads back identical on the destination.
     7. The destination's guest answers on its console.
     """
-    src = vms.launch(standard_spec, "src")
+    src, dst = vm_pair.src, vm_pair.dst
     digest = write_pattern(src)
-    dst = destination(vms, standard_spec, transport)
-    if "qmp-during-incoming" in vms.target.capabilities:
+    if vms.target.traits.qmp_during_incoming:
         assert migration.runstate(dst) == "inmigrate"
     watch = migration.start(
         src, migration.destination_uri(dst, transport), capabilities=migration_capabilities(vms)

@@ -8,41 +8,18 @@ from collections.abc import Callable
 
 import pytest
 
-from harness import migration, snapshot
+from harness import migration
 from harness.errors import HarnessError
-from harness.machine import Machine
-from harness.pytest_plugin import VMFactory
+from harness.fixtures import SavedGuest, VMFactory, save_paused
 from harness.spec import MachineType, VMSpec
 from harness.waits import wait_for
+from harness.workload import counter, read_pattern
 from suites.catalog import Expect
-from suites.vmpair import read_pattern, write_pattern
-
-
-def counter(vm: Machine) -> int:
-    status, out = vm.console.run("hvlab-counter read")
-    assert status == 0, out
-    return int(out)
-
-
-def paused_snapshot(vms: VMFactory, spec: VMSpec) -> tuple[snapshot.Snapshot, int, str, float]:
-    """Boot, start the guest counter, stop, snapshot; return the counter before the stop."""
-    vm = vms.launch(spec, "src")
-    assert vm.console.run("hvlab-counter start")[0] == 0
-    digest = write_pattern(vm, 16)
-    before = counter(vm)
-    mark = vm.qmp.events.mark()
-    vm.qmp.execute("stop")
-    vm.qmp.wait_event("STOP", since=mark, timeout=10)
-    assert migration.runstate(vm) == "paused"
-    snap, result = snapshot.save(vm, vms.artifacts / "snapshot")
-    assert result.status == "completed", result.final
-    vm.shutdown()
-    return snap, before, digest, time.monotonic()
 
 
 @pytest.mark.catalog("SNAP-PAUSED", "SNAP-FILES", "SNAP-RESTORE")
 def test_snapshot_and_restore(
-    vms: VMFactory, standard_spec: VMSpec, expect: Callable[[str], Expect]
+    vms: VMFactory, saved_guest: SavedGuest, standard_spec: VMSpec, expect: Callable[[str], Expect]
 ) -> None:
     """A paused VM is saved and a new process continues from that point.
 
@@ -55,7 +32,7 @@ def test_snapshot_and_restore(
        not more than the time since the restore allows).
     5. Guest memory written before the snapshot is intact.
     """
-    snap, before, digest, _ = paused_snapshot(vms, standard_spec)
+    snap, before, digest = saved_guest.snapshot, saved_guest.counter, saved_guest.digest
     files = snap.files()
     if expect("SNAP-FILES").value == "memory+state":
         assert set(files) >= {"memory", "state"}
@@ -76,13 +53,15 @@ def test_snapshot_and_restore(
 
 
 @pytest.mark.catalog("SNAP-RESTORE-MISMATCH")
-def test_restore_with_other_memory_size_fails(vms: VMFactory, standard_spec: VMSpec) -> None:
+def test_restore_with_other_memory_size_fails(
+    vms: VMFactory, saved_guest: SavedGuest, standard_spec: VMSpec
+) -> None:
     """Restoring into a different configuration is refused.
 
     1. A snapshot of the standard VM completes.
     2. Restoring it with twice the memory makes the new process exit with an error.
     """
-    snap, *_ = paused_snapshot(vms, standard_spec)
+    snap = saved_guest.snapshot
     other = dataclasses.replace(
         standard_spec, memory_mib=standard_spec.memory_mib * 2, incoming=snap.incoming()
     )
@@ -115,7 +94,8 @@ def test_microvm_snapshot_round_trip(vms: VMFactory, standard_spec: VMSpec) -> N
     2. A microvm restored from it runs and its guest counter continues.
     """
     micro = dataclasses.replace(standard_spec, machine=MachineType.MICROVM)
-    snap, before, _, _ = paused_snapshot(vms, micro)
+    saved = save_paused(vms, micro)
+    snap, before = saved.snapshot, saved.counter
     restored = vms.launch(
         dataclasses.replace(micro, incoming=snap.incoming()), "restored", wait_guest=False
     )

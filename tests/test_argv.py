@@ -9,6 +9,7 @@ import pytest
 from harness.guest import GuestImage
 from harness.spec import Arch, DeviceSpec, MachineType, Topology, VMSpec
 from harness.targets.base import RunPaths
+from harness.targets.kvm import Accel, KvmVerdict
 from harness.targets.qemu import QemuTarget
 from harness.targets.stratovirt import StratoVirtTarget
 
@@ -67,7 +68,7 @@ def test_qemu_aarch64_virt_and_kvm_argv() -> None:
     assert argv[0] == "qemu-system-aarch64"
     assert opt(argv, "-machine") == ["virt,gic-version=3"] and opt(argv, "-cpu") == ["cortex-a57"]
     assert "console=ttyAMA0" in opt(argv, "-append")[0]
-    kvm = QemuTarget(Arch.AARCH64, accel="kvm").argv(spec, PATHS, image(Arch.AARCH64))
+    kvm = QemuTarget(Arch.AARCH64, accel=Accel.KVM).argv(spec, PATHS, image(Arch.AARCH64))
     assert opt(kvm, "-accel") == ["kvm"] and opt(kvm, "-cpu") == ["host"]
     assert "-S" not in argv and "-incoming" not in argv
 
@@ -90,7 +91,7 @@ def test_stratovirt_argv_follows_its_docs() -> None:
     2. -machine and -smp/-m as given.
     3. Without working KVM the target is unavailable, saying why.
     """
-    target = StratoVirtTarget(Arch.X86_64, kvm_works=False, kvm_detail="guests hang")
+    target = StratoVirtTarget(Arch.X86_64, KvmVerdict.fixed(False, "guests hang"))
     argv = target.argv(VMSpec(machine=MachineType.MICROVM), PATHS, image(Arch.X86_64))
     assert opt(argv, "-qmp") == ["unix:/tmp/hvlab-x/qmp.sock,server,nowait"]
     assert opt(argv, "-machine") == ["microvm"]

@@ -83,11 +83,11 @@ def test_vm_factory_teardown_fails_on_escaped_child(tmp_path: Path) -> None:
     2. VMFactory.close() raises LeakError naming it.
     3. Afterwards nothing with the tag is alive.
     """
-    from harness.pytest_plugin import VMFactory
+    from harness.fixtures import VMFactory
     from harness.spec import Arch
     from harness.targets.qemu import QemuTarget
 
-    factory = VMFactory(None, QemuTarget(Arch.X86_64), tmp_path)  # type: ignore[arg-type]
+    factory = VMFactory(QemuTarget(Arch.X86_64), tmp_path)
     proc = _spawn_detached(factory.owner)
     try:
         with pytest.raises(LeakError, match=f"pid {proc.pid}"):

@@ -3,54 +3,38 @@
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from harness.console import Console
-from harness.qmp import QMPSession
-from simulator.testing import SimProc, private_dir
+from harness import workload
+from harness.fixtures import VMFactory
+from harness.machine import Machine
+from harness.migration import Transport, destination_uri, incoming_uri
+from harness.spec import VMSpec
+from harness.targets.sim import SimTarget
+from harness.targets.traits import SourceAfterMigration
+from harness.waits import wait_for
 
 #: 1 GiB guest, 64 MiB written while it migrates; 20x faster than real time.
 SIM_OPTS = ["--time-scale", "20", "--workload", "ws=64M,rate=32M", "--resident", "96M"]
 
 
-@pytest.fixture
-def run_dir() -> Iterator[Path]:
-    d = private_dir()
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
+def sim_factory(profile: str, options: list[str], logs: Path) -> VMFactory:
+    """The suites' VM factory on a simulator target: it owns, stops and leak-checks."""
+    return VMFactory(SimTarget(profile, options=tuple(options)), logs)
 
 
-def _session(proc: SimProc) -> QMPSession:
-    s = QMPSession(proc.name)
-    s.connect(proc.qmp, timeout=20)
-    return s
-
-
-def _until(fn, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = fn()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _console(proc: SimProc) -> Console:
-    c = Console(proc.serial, proc.log, proc.name)
-    c.wait_ready(20)
-    return c
+def _completed(vm: Machine) -> bool:
+    return bool(vm.qmp.execute("query-migrate")["status"] == "completed")
 
 
 @pytest.mark.parametrize("profile", ["qemu-7.2", "stratovirt-2.5"])
-@pytest.mark.parametrize("transport", ["tcp", "unix"])
-def test_migration_memory_arrives_identical(run_dir: Path, profile: str, transport: str) -> None:
+@pytest.mark.parametrize("transport_name", ["tcp", "unix"])
+def test_migration_memory_arrives_identical(
+    tmp_path: Path, profile: str, transport_name: str
+) -> None:
     """A live migration between two simulator processes over a real socket.
 
     1. The source guest writes a memory pattern and runs a counter.
@@ -61,47 +45,39 @@ def test_migration_memory_arrives_identical(run_dir: Path, profile: str, transpo
     5. The counter carried over and keeps advancing on the destination.
     6. StratoVirt's source process exits 0 after completion; QEMU's stays postmigrate.
     """
-    if transport == "tcp":
-        port = _free_port()
-        uri = f"tcp:127.0.0.1:{port}"
-    else:
-        uri = f"unix:{run_dir}/mig.sock"
-    with (
-        SimProc("src", run_dir, profile, SIM_OPTS) as src,
-        SimProc("dst", run_dir, profile, [*SIM_OPTS, "-incoming", uri]) as dst,
-    ):
-        sq = _session(src)
-        con = _console(src)
-        status, md5 = con.run("hvlab-pattern write 32 7")
-        assert status == 0 and len(md5) == 32
-        assert con.run("hvlab-counter start")[0] == 0
-        sq.execute("migrate", {"uri": uri})
-        strato = profile.startswith("stratovirt")
+    vms = sim_factory(profile, SIM_OPTS, tmp_path)
+    try:
+        src = vms.launch(VMSpec(memory_mib=1024), "src")
+        transport = Transport(transport_name)
+        dst = vms.launch(
+            VMSpec(memory_mib=1024, incoming=incoming_uri(transport, vms.target.traits)),
+            "dst",
+            wait_guest=False,
+        )
+        md5 = workload.write_pattern(src, 32, 7)
+        workload.start_counter(src)
+        src.qmp.execute("migrate", {"uri": destination_uri(dst, transport)})
         src_digest = None
-        if strato:
-            assert src.wait(60) == 0  # 6 (StratoVirt): the source exits after completion
+        if src.target.traits.source_after_migration is SourceAfterMigration.EXITS:
+            assert src.wait_exit(60) == 0  # 6 (StratoVirt): the source exits after completion
         else:
-            _until(lambda: sq.execute("query-migrate")["status"] == "completed", 60, "completed")
-            assert sq.execute("query-status")["status"] == "postmigrate"  # 6 (QEMU)
-            src_digest = sq.execute("x-hvlab-memory-digest")["digest"]
-        dq = _session(dst)
-        _until(lambda: dq.execute("query-migrate")["status"] == "completed", 20, "dst completed")
-        assert dq.execute("query-status")["status"] == "running"
-        received = dq.execute("x-hvlab-memory-digest")["received"]
+            wait_for(lambda: _completed(src), 60, "the source to complete")
+            assert src.qmp.execute("query-status")["status"] == "postmigrate"  # 6 (QEMU)
+            src_digest = src.qmp.execute("x-hvlab-memory-digest")["digest"]
+        wait_for(lambda: _completed(dst), 20, "the destination to complete")
+        assert dst.qmp.execute("query-status")["status"] == "running"
+        received = dst.qmp.execute("x-hvlab-memory-digest")["received"]
         if src_digest is not None:
             assert received == src_digest
-        dcon = Console(dst.serial, dst.log, "dst")
-        assert dcon.run("hvlab-pattern check") == (0, md5)
-        first = int(dcon.run("hvlab-counter read")[1])
-        time.sleep(0.3)
-        assert int(dcon.run("hvlab-counter read")[1]) > first > 0
-        for c in (con, dcon):
-            c.close()
-        dq.close()
-        sq.close()
+        assert workload.read_pattern(dst) == md5
+        first = workload.counter(dst)
+        assert first > 0
+        wait_for(lambda: workload.counter(dst) > first, 10, "the counter to advance")
+    finally:
+        vms.close()
 
 
-def test_snapshot_restore_keeps_memory(run_dir: Path) -> None:
+def test_snapshot_restore_keeps_memory(tmp_path: Path) -> None:
     """migrate file:DIR writes memory and state; -incoming file:DIR restores them.
 
     1. The snapshot returns and leaves the source paused (2.5 auto-stops).
@@ -109,36 +85,22 @@ def test_snapshot_restore_keeps_memory(run_dir: Path) -> None:
     3. The restored VM runs straight away (no -S) with the same memory digest.
     4. Its guest reads back the same pattern md5.
     """
-    snap = run_dir / "snap"
+    snap = tmp_path / "snap"
     opts = ["--workload", "ws=16M,rate=8M", "--time-scale", "10"]
-    with SimProc("src", run_dir, "stratovirt-2.5", opts, memory="512") as src:
-        sq = _session(src)
-        con = _console(src)
-        status, md5 = con.run("hvlab-pattern write 16 3")
-        assert status == 0
-        sq.execute("migrate", {"uri": f"file:{snap}"})
-        assert sq.execute("query-status")["status"] == "paused"
-        digest = sq.execute("x-hvlab-memory-digest")["digest"]
+    vms = sim_factory("stratovirt-2.5", opts, tmp_path / "logs")
+    try:
+        src = vms.launch(VMSpec(memory_mib=512), "src")
+        md5 = workload.write_pattern(src, 16, 3)
+        src.qmp.execute("migrate", {"uri": f"file:{snap}"})
+        assert src.qmp.execute("query-status")["status"] == "paused"
+        digest = src.qmp.execute("x-hvlab-memory-digest")["digest"]
         assert sorted(os.listdir(snap)) == ["memory", "state"]
         for name in ("memory", "state"):
             assert stat.S_IMODE((snap / name).stat().st_mode) == 0o600
-        con.close()
-        sq.close()
-    with SimProc(
-        "dst", run_dir, "stratovirt-2.5", [*opts, "-incoming", f"file:{snap}"], memory="512"
-    ) as dst:
-        dq = _session(dst)
-        assert dq.execute("query-status")["status"] == "running"
-        assert dq.execute("x-hvlab-memory-digest")["received"] == digest
-        dcon = Console(dst.serial, dst.log, "dst")
-        assert dcon.run("hvlab-pattern check") == (0, md5)
-        dcon.close()
-        dq.close()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        src.shutdown()
+        dst = vms.launch(VMSpec(memory_mib=512, incoming=f"file:{snap}"), "dst", wait_guest=False)
+        assert dst.qmp.execute("query-status")["status"] == "running"
+        assert dst.qmp.execute("x-hvlab-memory-digest")["received"] == digest
+        assert workload.read_pattern(dst) == md5
+    finally:
+        vms.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -18,7 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulator.testing import SimProc, private_dir
+from harness.fixtures import VMFactory
+from harness.machine import Machine
+from harness.spec import VMSpec
+from harness.targets.sim import SimTarget
 
 EXAMPLES = int(os.environ.get("HVLAB_FUZZ_EXAMPLES", "400"))
 MESSAGES_PER_EXAMPLE = 25
@@ -112,14 +114,16 @@ messages = st.one_of(
 
 
 @pytest.fixture(scope="module", params=["qemu-7.2", "stratovirt-2.4", "stratovirt-2.5"])
-def server(request: pytest.FixtureRequest) -> Iterator[SimProc]:
-    d = private_dir()
-    proc = SimProc("fuzz", d, str(request.param), ["--qmp-rate-limit", "0"], memory="256")
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Machine]:
+    """A simulator process with nothing connected: the test is its only QMP client."""
+    target = SimTarget(str(request.param), options=("--qmp-rate-limit", "0"))
+    vms = VMFactory(target, tmp_path_factory.mktemp("fuzz"))
     try:
-        yield proc
+        yield vms.create(VMSpec(memory_mib=256), "fuzz").start()
     finally:
-        proc.kill()
-        shutil.rmtree(d, ignore_errors=True)
+        vms.close()
 
 
 def _connect(path: Path) -> tuple[socket.socket, bytes]:
@@ -159,7 +163,7 @@ def _read_reply(s: socket.socket) -> dict[str, object]:
         buf += chunk
 
 
-def test_qmp_server_survives_hostile_input(server: SimProc) -> None:
+def test_qmp_server_survives_hostile_input(server: Machine) -> None:
     """>= 10,000 malformed or hostile messages per profile (with the defaults).
 
     1. For every batch, the server greets a new client (one client at a time).
@@ -179,7 +183,7 @@ def test_qmp_server_survives_hostile_input(server: SimProc) -> None:
     @given(st.lists(messages, min_size=MESSAGES_PER_EXAMPLE, max_size=MESSAGES_PER_EXAMPLE))
     def batch(msgs: list[bytes]) -> None:
         nonlocal sent
-        s, greeting = _connect(server.qmp)
+        s, greeting = _connect(server.paths.qmp)
         assert b'"QMP"' in greeting
         # Read while writing, as a real client does: error replies may echo a 60 KiB
         # command name, and a client that only writes would fill both socket buffers and
@@ -211,11 +215,11 @@ def test_qmp_server_survives_hostile_input(server: SimProc) -> None:
             if line:
                 msg = json.loads(line)
                 assert isinstance(msg, dict) and {"return", "error", "event", "QMP"} & msg.keys()
-        assert server.proc.poll() is None, server.stderr()
+        assert server.exit_code() is None, server.stderr_tail(20)
 
     batch()
-    reply = _probe(server.qmp)
+    reply = _probe(server.paths.qmp)
     assert "return" in reply, reply
-    assert server.proc.poll() is None
+    assert server.exit_code() is None
     assert sent >= EXAMPLES * MESSAGES_PER_EXAMPLE
-    assert "Traceback" not in server.stderr()
+    assert "Traceback" not in server.stderr_tail(10_000)

@@ -17,11 +17,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from harness.errors import HarnessError, WaitTimeout
+from harness.waits import wait_for
 
 UNSHARE = "/usr/bin/unshare"
 NSENTER = "/usr/bin/nsenter"
@@ -29,7 +31,7 @@ LIBVIRTD = "/usr/sbin/libvirtd"
 QEMU = "/usr/bin/qemu-system-x86_64"
 
 
-class LibvirtDaemonError(RuntimeError):
+class LibvirtDaemonError(HarnessError):
     """A private libvirtd could not be started or stopped cleanly."""
 
 
@@ -173,22 +175,27 @@ class LibvirtDaemon:
             start_new_session=True,
         )
         out.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                log = "".join(
-                    (self.run / "log" / f).read_text(errors="replace")
-                    for f in ("stdio.log", "libvirtd.log")
-                    if (self.run / "log" / f).exists()
-                )
-                self._cleanup_dir()
-                raise LibvirtDaemonError(f"libvirtd {self.name} exited early: {log[-2000:]}")
-            if self.socket.exists() and self._ping():
-                self.mnt_ns = _mnt_ns(self.proc.pid)
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise LibvirtDaemonError(f"libvirtd {self.name} did not answer within {timeout}s")
+        proc = self.proc
+
+        def answered() -> str | None:
+            if proc.poll() is not None:
+                return "exited"
+            return "up" if self.socket.exists() and self._ping() else None
+
+        try:
+            up = wait_for(answered, timeout, f"libvirtd {self.name} to answer")
+        except WaitTimeout as exc:
+            self.stop()
+            raise LibvirtDaemonError(f"libvirtd {self.name} did not answer: {exc}") from exc
+        if up == "exited":
+            log = "".join(
+                (self.run / "log" / f).read_text(errors="replace")
+                for f in ("stdio.log", "libvirtd.log")
+                if (self.run / "log" / f).exists()
+            )
+            self._cleanup_dir()
+            raise LibvirtDaemonError(f"libvirtd {self.name} exited early: {log[-2000:]}")
+        self.mnt_ns = _mnt_ns(proc.pid)
 
     def _ping(self) -> bool:
         import libvirt

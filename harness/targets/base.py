@@ -1,4 +1,4 @@
-"""What every backend provides: argv from a VMSpec, availability, capabilities."""
+"""What every backend provides: argv from a VMSpec, availability, typed traits."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Protocol
 
 from harness.guest import GuestImage
 from harness.spec import Arch, VMSpec
+from harness.targets.traits import Traits
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class Target(Protocol):
     def arch(self) -> Arch: ...
 
     @property
-    def capabilities(self) -> frozenset[str]: ...
+    def traits(self) -> Traits: ...
 
     def unavailable_reason(self) -> str | None:
         """None when this target can run here, else why not (shown as the skip reason)."""

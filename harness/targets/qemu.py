@@ -9,37 +9,40 @@ from pathlib import Path
 from harness.guest import GuestImage
 from harness.spec import Arch, MachineType, VMSpec
 from harness.targets.base import RunPaths, device_args
+from harness.targets.kvm import NO_KVM, Accel, KvmVerdict
+from harness.targets.traits import (
+    CpuQuery,
+    GuestKind,
+    QmpDialect,
+    SnapshotMethod,
+    SourceAfterMigration,
+    Traits,
+)
 
 QEMU_BINARY = {Arch.X86_64: "qemu-system-x86_64", Arch.AARCH64: "qemu-system-aarch64"}
 MACHINES = {Arch.X86_64: (MachineType.Q35, MachineType.MICROVM), Arch.AARCH64: (MachineType.VIRT,)}
 
-#: What the suites may ask of QEMU; targets differ through these, not through ifs in tests.
-QEMU_CAPABILITIES = frozenset(
-    {
-        "qmp",
-        "console",
-        "stop-cont",
-        "query-cpus-fast",
-        "live-migration",
-        "snapshot",
-        "hotplug-pcie",
-        "quit-event",
-        "qmp-during-incoming",
-        "migration-events",
-        "migration-tuning",
-        "snapshot-template",
-    }
+#: QEMU 7.2 on both architectures.
+QEMU_TRAITS = Traits(
+    guest=GuestKind.IMAGE,
+    snapshot=SnapshotMethod.EXEC_STREAM,
+    dialect=QmpDialect.QEMU,
+    source_after_migration=SourceAfterMigration.POSTMIGRATE,
+    cpu_query=CpuQuery.QUERY_CPUS_FAST,
+    qmp_during_incoming=True,
+    migration_events=True,
+    migration_tuning=True,
+    boot_templates=True,
 )
-#: QEMU 7.2's Arm virt machine does not set has_hotpluggable_cpus (hw/arm/virt.c), so
-#: query-hotpluggable-cpus answers "The feature 'query-hotpluggable-cpus' is not enabled".
-ARCH_CAPABILITIES = {Arch.X86_64: frozenset({"hotpluggable-cpus"}), Arch.AARCH64: frozenset()}
 
 
 @dataclass(frozen=True)
 class QemuTarget:
     arch: Arch
     binary: str = ""
-    accel: str = "tcg"
+    #: KVM or TCG forces the accelerator; AUTO asks ``kvm`` (probed on first use)
+    accel: Accel = Accel.AUTO
+    kvm: KvmVerdict = field(default=NO_KVM, compare=False)
     extra: tuple[str, ...] = field(default=())
 
     @property
@@ -47,8 +50,14 @@ class QemuTarget:
         return f"qemu-{self.arch.value}"
 
     @property
-    def capabilities(self) -> frozenset[str]:
-        return QEMU_CAPABILITIES | ARCH_CAPABILITIES[self.arch]
+    def traits(self) -> Traits:
+        return QEMU_TRAITS
+
+    @property
+    def accelerator(self) -> Accel:
+        if self.accel is Accel.AUTO:
+            return Accel.KVM if self.kvm.works else Accel.TCG
+        return self.accel
 
     @property
     def executable(self) -> str:
@@ -67,7 +76,7 @@ class QemuTarget:
     def argv(self, spec: VMSpec, paths: RunPaths, image: GuestImage) -> list[str]:
         argv = [self.executable, "-name", f"hvlab-{paths.dir.name},debug-threads=on"]
         argv += ["-machine", _machine_arg(spec.machine)]
-        if self.accel == "kvm":
+        if self.accelerator is Accel.KVM:
             argv += ["-accel", "kvm", "-cpu", "host"]
         else:
             argv += ["-accel", "tcg,thread=multi"]

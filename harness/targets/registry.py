@@ -1,31 +1,38 @@
-"""Which targets a run has: from hosts.ini groups and the local host's facts."""
+"""Which targets a run has: from hosts.ini groups and the hosts' facts."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from harness.hosts import HostFacts
 from harness.inventory import Host
 from harness.spec import Arch
 from harness.targets.base import Target
+from harness.targets.kvm import KvmVerdict
 from harness.targets.qemu import QemuTarget
 from harness.targets.sim import sim_targets
 from harness.targets.stratovirt import StratoVirtTarget
 
+KvmFor = Callable[[Host, Arch], KvmVerdict]
 
-def targets_for(hosts: list[Host], facts: dict[str, HostFacts]) -> list[Target]:
-    """Targets offered by the inventory; remote hosts' targets are named but skipped."""
+
+def targets_for(hosts: list[Host], facts: dict[str, HostFacts], kvm: KvmFor) -> list[Target]:
+    """Targets offered by the inventory; remote hosts' targets are named but skipped.
+
+    ``kvm(host, arch)`` gives a verdict that is probed only when a target asks for it
+    (a selected target's first launch), never while targets are listed.
+    """
     out: list[Target] = []
     for host in hosts:
         if host.connection != "local":
             continue
-        f = facts[host.name]
-        native = Arch.parse(f.arch)
+        native = Arch.parse(facts[host.name].arch)
         if "qemu" in host.groups:
             for arch in _arches(host, default=(Arch.X86_64, Arch.AARCH64)):
-                accel = "kvm" if (arch is native and f.kvm_works) else "tcg"
-                out.append(QemuTarget(arch, accel=accel))
+                out.append(QemuTarget(arch, kvm=kvm(host, arch)))
         if "stratovirt" in host.groups:
             for arch in _arches(host, default=(native,)):
-                out.append(StratoVirtTarget(arch, f.kvm_works and arch is native, f.kvm_detail))
+                out.append(StratoVirtTarget(arch, kvm(host, arch)))
         if "simulator" in host.groups:
             out += sim_targets(_arches(host, default=(Arch.X86_64,))[0])
     return out

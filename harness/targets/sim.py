@@ -1,44 +1,48 @@
 """The simulator as a target: ``sim:<profile>``, launched exactly like a real hypervisor.
 
-argv is the real product's command line (``QemuTarget.argv`` for ``qemu-7.2``,
-``StratoVirtTarget.argv`` for the StratoVirt profiles) with the binary replaced by
-``python -m simulator --profile P``, so the simulator parses what the real one would.
-Capabilities mirror the product's, minus what the simulator does not model.
+A simulator target composes the product it simulates: argv is that product's command
+line (``QemuTarget.argv`` for ``qemu-7.2``, ``StratoVirtTarget.argv`` for the StratoVirt
+profiles) with the binary replaced by ``python -m simulator --profile P``, so the
+simulator parses what the real one would, and its traits are the product's with a
+modelled guest.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from harness.guest import GuestImage
 from harness.spec import Arch, VMSpec
 from harness.targets.base import RunPaths
-from harness.targets.qemu import ARCH_CAPABILITIES, QEMU_CAPABILITIES, QemuTarget
-from harness.targets.stratovirt import STRATOVIRT_CAPABILITIES, StratoVirtTarget
+from harness.targets.kvm import KvmVerdict
+from harness.targets.qemu import QemuTarget
+from harness.targets.stratovirt import StratoVirtTarget
+from harness.targets.traits import GuestKind, Traits
 
-PROFILES = ("qemu-7.2", "stratovirt-doc", "stratovirt-2.4", "stratovirt-2.5")
+Product = QemuTarget | StratoVirtTarget
 
-#: QEMU 7.2 has no file: migration (snapshots go through exec:, which the simulator
-#: models); it does not model savevm/loadvm.
-_SIM_QEMU = (QEMU_CAPABILITIES - {"snapshot"}) | {"qmp-during-incoming"}
-#: What harness/snapshot.py and harness/hotplug.py ask of a StratoVirt target: snapshots
-#: are ``migrate file:DIR`` (memory + state), hotplug backends take StratoVirt's arguments
-#: (``blockdev-add`` without driver, ``netdev_add`` with ifname). harness/targets/
-#: stratovirt.py does not list these yet; the simulator's StratoVirt profiles need them.
-_SIM_STRATOVIRT = STRATOVIRT_CAPABILITIES | {
-    "snapshot-file-dir",
-    "qmp-dialect-stratovirt",
-    # migration/src/migration.rs clear_migration: the source exits 0 once completed (for
-    # a harness/migration.py that reads the exit as the completion; see the issue-5 note)
-    "source-exits-after-migration",
+#: The simulator needs no KVM: its StratoVirt product is never refused for want of it.
+_SIM_KVM = KvmVerdict.fixed(True, "simulated")
+
+#: Which product each simulator profile stands in for.
+PRODUCTS: dict[str, Callable[[Arch], Product]] = {
+    "qemu-7.2": lambda arch: QemuTarget(arch),
+    "stratovirt-doc": lambda arch: StratoVirtTarget(arch, _SIM_KVM),
+    "stratovirt-2.4": lambda arch: StratoVirtTarget(arch, _SIM_KVM),
+    "stratovirt-2.5": lambda arch: StratoVirtTarget(arch, _SIM_KVM),
 }
-_CAPS = {
-    "qemu-7.2": _SIM_QEMU,
-    "stratovirt-doc": _SIM_STRATOVIRT,
-    "stratovirt-2.4": _SIM_STRATOVIRT,
-    "stratovirt-2.5": _SIM_STRATOVIRT,
-}
+PROFILES = tuple(PRODUCTS)
+
+
+def simulated_image(arch: Arch) -> GuestImage:
+    """The simulator models its guest: these paths only fill the product's command line."""
+    return GuestImage(
+        arch, Path("/hvlab-simulated/vmlinuz"), Path("/hvlab-simulated/initrd.gz"), "simulated"
+    )
 
 
 @dataclass(frozen=True)
@@ -49,33 +53,32 @@ class SimTarget:
     options: tuple[str, ...] = ()  # extra simulator options (--workload, --time-scale, ...)
 
     def __post_init__(self) -> None:
-        if self.profile not in PROFILES:
+        if self.profile not in PRODUCTS:
             raise ValueError(f"unknown simulator profile {self.profile!r}")
+
+    @property
+    def product(self) -> Product:
+        return PRODUCTS[self.profile](self.arch)
 
     @property
     def name(self) -> str:
         return f"sim:{self.profile}"
 
     @property
-    def capabilities(self) -> frozenset[str]:
-        caps = _CAPS[self.profile]
-        if self.profile == "qemu-7.2":
-            caps = caps | ARCH_CAPABILITIES[self.arch]
-        return frozenset(caps | {"simulator"})
+    def traits(self) -> Traits:
+        # nothing to boot, so nothing to save as a boot template
+        return dataclasses.replace(
+            self.product.traits, guest=GuestKind.SIMULATED, boot_templates=False
+        )
 
     def unavailable_reason(self) -> str | None:
         return None
 
     def unsupported_reason(self, spec: VMSpec) -> str | None:
-        if self.profile == "qemu-7.2":
-            return QemuTarget(self.arch).unsupported_reason(spec)
-        return StratoVirtTarget(self.arch, True).unsupported_reason(spec)
+        return self.product.unsupported_reason(spec)
 
     def argv(self, spec: VMSpec, paths: RunPaths, image: GuestImage) -> list[str]:
-        if self.profile == "qemu-7.2":
-            real = QemuTarget(self.arch).argv(spec, paths, image)
-        else:
-            real = StratoVirtTarget(self.arch, True).argv(spec, paths, image)
+        real = self.product.argv(spec, paths, image)
         return [self.python, "-m", "simulator", "--profile", self.profile, *self.options, *real[1:]]
 
 

@@ -8,38 +8,38 @@ KVM probe fails, with that reason shown as the skip.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.guest import GuestImage
 from harness.spec import Arch, MachineType, VMSpec
 from harness.targets.base import RunPaths, device_args
+from harness.targets.kvm import NO_KVM, KvmVerdict
+from harness.targets.traits import (
+    CpuQuery,
+    GuestKind,
+    QmpDialect,
+    SnapshotMethod,
+    SourceAfterMigration,
+    Traits,
+)
 
-STRATOVIRT_CAPABILITIES = frozenset(
-    {
-        "qmp",
-        "console",
-        "stop-cont",
-        "hotpluggable-cpus",
-        "live-migration",
-        "snapshot",
-        "hotplug-pcie",
-        "hotplug-mmio",
-        # migrate file:DIR writes DIR/memory + DIR/state (migration/src/snapshot.rs)
-        "snapshot-file-dir",
-        # StratoVirt's argument shapes for blockdev-add/netdev_add (docs, seed 004)
-        "qmp-dialect-stratovirt",
-        # the source destroys its VM and exits 0 once "completed" is set
-        # (migration/src/migration.rs clear_migration)
-        "source-exits-after-migration",
-    }
+STRATOVIRT_TRAITS = Traits(
+    guest=GuestKind.IMAGE,
+    snapshot=SnapshotMethod.FILE_DIR,
+    dialect=QmpDialect.STRATOVIRT,
+    source_after_migration=SourceAfterMigration.EXITS,
+    cpu_query=CpuQuery.QUERY_CPUS,
+    qmp_during_incoming=False,
+    migration_events=False,
+    migration_tuning=False,
+    boot_templates=False,
 )
 
 
 @dataclass(frozen=True)
 class StratoVirtTarget:
     arch: Arch
-    kvm_works: bool
-    kvm_detail: str = ""
+    kvm: KvmVerdict = field(default=NO_KVM, compare=False)
     binary: str = "stratovirt"
 
     @property
@@ -47,17 +47,16 @@ class StratoVirtTarget:
         return f"stratovirt-{self.arch.value}"
 
     @property
-    def capabilities(self) -> frozenset[str]:
-        return STRATOVIRT_CAPABILITIES
+    def traits(self) -> Traits:
+        return STRATOVIRT_TRAITS
 
     def unavailable_reason(self) -> str | None:
         reasons = []
         if shutil.which(self.binary) is None:
             reasons.append("stratovirt is not installed on this host")
-        if not self.kvm_works:
+        if not self.kvm.works:
             reasons.append(
-                f"StratoVirt needs working KVM (it has no TCG) and here "
-                f"{self.kvm_detail or 'there is no KVM'}"
+                f"StratoVirt needs working KVM (it has no TCG) and here {self.kvm.detail}"
             )
         return "; ".join(reasons) or None
 

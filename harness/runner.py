@@ -1,0 +1,129 @@
+"""Where a hypervisor process runs: the host decides how a command starts and how its
+sockets are reached. ``LOCAL`` runs on this machine; lab hosts reached over SSH
+implement the same protocol (harness/lab/).
+
+Every process a runner starts gets its own session and process group and carries the
+owner tag (``HVLAB_OWNER``, see leaks.py), so a group kill and a /proc scan find it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+from harness.errors import LaunchError
+from harness.leaks import OWNER_ENV
+
+
+def private_dir(prefix: str = "hvlab-") -> Path:
+    """A 0700 directory under /tmp (short enough for AF_UNIX socket paths)."""
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (for hypervisors that cannot bind :0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class Process(Protocol):
+    """A started hypervisor process, wherever it runs."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit code, or None if still running after ``timeout`` seconds."""
+
+    def signal_group(self, sig: int) -> None:
+        """Send ``sig`` to the process group (the hypervisor and what it spawned)."""
+
+
+class Runner(Protocol):
+    """A host that runs hypervisors."""
+
+    @property
+    def name(self) -> str: ...
+
+    def spawn(self, argv: list[str], owner: str, stdout: Path, stderr: Path) -> Process:
+        """Start ``argv`` in its own session with the owner tag; output into the files."""
+
+    def private_dir(self, prefix: str) -> Path:
+        """A fresh 0700 directory on the host for sockets and run files."""
+
+    def remove_tree(self, path: Path) -> None: ...
+
+    def exists(self, path: Path) -> bool: ...
+
+    def local_socket(self, path: Path) -> Path:
+        """A local path through which the host's unix socket ``path`` is reached."""
+
+
+class LocalProcess:
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self._proc = proc
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def poll(self) -> int | None:
+        return self._proc.poll()
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self._proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+class LocalRunner:
+    """This machine."""
+
+    name = "localhost"
+
+    def spawn(self, argv: list[str], owner: str, stdout: Path, stderr: Path) -> LocalProcess:
+        env = dict(os.environ)
+        env[OWNER_ENV] = owner
+        with stdout.open("wb") as out, stderr.open("wb") as err:
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    env=env,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise LaunchError(f"cannot start {argv[0]}: {exc}", {"argv": argv}) from exc
+        return LocalProcess(proc)
+
+    def private_dir(self, prefix: str) -> Path:
+        return private_dir(prefix)
+
+    def remove_tree(self, path: Path) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+
+    def exists(self, path: Path) -> bool:
+        return path.exists()
+
+    def local_socket(self, path: Path) -> Path:
+        return path
+
+
+LOCAL = LocalRunner()
