@@ -22,7 +22,7 @@ from simulator.model import (
     Workload,
 )
 from simulator.model.devices import DRIVERS
-from simulator.model.profiles import Engine
+from simulator.model.profiles import CmdlineRules, Profile
 from simulator.model.units import GiB, KiB, MiB
 
 #: Drivers accepted on the command line that the model does not track.
@@ -199,26 +199,24 @@ def parse_endpoint(text: str, what: str) -> Endpoint:
     raise CmdlineError(f"{what}: unsupported address '{text}' (use unix:PATH or tcp:IP:PORT)")
 
 
-def _server_props(props: dict[str, str], what: str, strato: bool) -> None:
+def _server_props(props: dict[str, str], what: str, rules: CmdlineRules) -> None:
     server = "server" in props and props["server"] in ("", "on")
     nowait = ("nowait" in props) or props.get("wait") == "off"
     if not server:
         raise CmdlineError(f"{what}: only server sockets are supported (add 'server')")
-    if strato and not nowait:
+    if rules.server_needs_nowait and not nowait:
         raise CmdlineError(f"{what}: Argument 'server' and 'nowait' are both required")
 
 
-def _machine(text: str, strato: bool) -> MachineType:
+def _machine(text: str, rules: CmdlineRules) -> MachineType:
     head, props = _props(text, first_key="type")
     name = (head or "").strip()
     try:
         machine = MachineType(name)
     except ValueError:
-        if strato:
-            raise CmdlineError(f"-machine {text}: Invalid machine type.") from None
-        raise CmdlineError(f"-machine {name}: unsupported machine type") from None
+        raise CmdlineError(rules.machine_error.format(text=text, name=name)) from None
     gic = props.get("gic-version")
-    if gic is not None and gic not in ("3", "max", "host") and strato:
+    if gic is not None and gic not in ("3", "max", "host") and rules.gic_version_check:
         raise CmdlineError(f"-machine {text}: gic-version must be 3")
     return machine
 
@@ -240,10 +238,11 @@ def _smp(text: str) -> CpuTopology:
         raise CmdlineError(f"-smp {text}: {exc}") from None
 
 
-def _memory(text: str, strato: bool) -> int:
+def _memory(text: str, rules: CmdlineRules) -> int:
     head, _ = _props(text, first_key="size")
     size = parse_size(head or "")
-    if strato and not 128 * MiB <= size <= 512 * GiB:
+    low, high = rules.memory_range or (0, size)
+    if not low <= size <= high:
         raise CmdlineError(
             "Memory size must >= 128MiB and <= 512GiB, default unit: MiB, "
             f"current memory size: {size} Bytes"
@@ -362,15 +361,16 @@ def parse(argv: list[str]) -> SimConfig:
     profile = own.get("profile", "qemu-7.2")
     if profile not in PROFILES:
         raise CmdlineError(f"--profile: unknown profile '{profile}' (one of {', '.join(PROFILES)})")
-    strato = PROFILES[profile].engine is Engine.STRATOVIRT
+    prof = PROFILES[profile]
+    rules = prof.cmdline
 
     def one(flag: str) -> str | None:
         vals = raw.get(flag, [])
         return vals[-1] if vals else None
 
-    machine = _machine(one("-machine") or ("microvm" if strato else "q35"), strato)
+    machine = _machine(one("-machine") or rules.default_machine, rules)
     smp = _smp(one("-smp") or "1")
-    memory = _memory(one("-m") or ("256M" if strato else "128M"), strato)
+    memory = _memory(one("-m") or rules.default_memory, rules)
 
     chardevs: dict[str, tuple[Endpoint, str | None]] = {}
     for text in raw.get("-chardev", []):
@@ -380,7 +380,7 @@ def parse(argv: list[str]) -> SimConfig:
             raise CmdlineError(
                 f"-chardev {text}: only 'socket,id=ID,path=PATH,server' is supported"
             )
-        _server_props(props, f"-chardev {cid}", strato)
+        _server_props(props, f"-chardev {cid}", rules)
         chardevs[cid] = (Endpoint("unix", path=props["path"]), props.get("logfile"))
 
     qmp_text = one("-qmp")
@@ -388,7 +388,7 @@ def parse(argv: list[str]) -> SimConfig:
     if qmp_text is not None:
         addr, _, rest = qmp_text.partition(",")
         _, props = _props(rest)
-        _server_props(props, "-qmp", strato)
+        _server_props(props, "-qmp", rules)
         qmp = parse_endpoint(addr, "-qmp")
     for text in raw.get("-mon", []):
         _, props = _props(text)
@@ -414,7 +414,7 @@ def parse(argv: list[str]) -> SimConfig:
         elif serial_text.startswith("unix:"):
             addr, _, rest = serial_text.partition(",")
             _, props = _props(rest)
-            _server_props(props, "-serial", strato)
+            _server_props(props, "-serial", rules)
             serial = Serial("socket", parse_endpoint(addr, "-serial"))
         elif serial_text != "none":
             raise CmdlineError(f"-serial {serial_text}: unsupported serial backend")
@@ -440,16 +440,16 @@ def parse(argv: list[str]) -> SimConfig:
 
     kernel = one("-kernel")
     initrd = one("-initrd")
-    if strato and machine is MachineType.MICROVM and not kernel:
+    if rules.microvm_needs_kernel and machine is MachineType.MICROVM and not kernel:
         raise CmdlineError("Failed to check mini-set: kernel file is required for microvm")
-    if strato and not initrd and not drives:
+    if rules.needs_rootfs and not initrd and not drives:
         raise CmdlineError(
             "Before Vm start, set a initrd or drive_file or vhost-user blk as rootfs"
         )
 
     incoming = one("-incoming")
     if incoming is not None:
-        _check_incoming(incoming, strato)
+        _check_incoming(incoming, prof)
 
     try:
         seed = int(own.get("seed", "0"))
@@ -482,27 +482,24 @@ def parse(argv: list[str]) -> SimConfig:
         workload=workload,
         resident=min(resident, memory),
         time_scale=time_scale,
-        qmp_rate_limit=rate_limit if rate_limit is not None else (100 if strato else 0),
+        qmp_rate_limit=rate_limit if rate_limit is not None else prof.qmp_rate_limit,
     )
 
 
-def _check_incoming(uri: str, strato: bool) -> None:
-    """``-incoming`` forms: tcp/unix everywhere, file:DIR on StratoVirt (incoming.rs)."""
+def _check_incoming(uri: str, prof: Profile) -> None:
+    """``-incoming`` forms: tcp/unix everywhere, file:DIR where snapshots restore
+    (StratoVirt incoming.rs), exec:CMD where the profile migrates through a command."""
     head = uri.split(",")[0]
     scheme, _, rest = head.partition(":")
-    if scheme.lower() == "file":
-        if not strato:
-            raise CmdlineError(f"-incoming {uri}: unknown migration protocol: {uri}")
+    if scheme.lower() == "file" and prof.file_snapshot:
         if not rest or ":" in rest:
             raise CmdlineError(f'Add args "{uri}" error.: Invalid incoming uri.')
         return
-    if scheme.lower() == "exec" and rest and not strato:
+    if scheme.lower() == "exec" and rest and prof.exec_migration:
         return  # migration/exec.c: "sh -c CMD", the stream on its stdout
     if scheme.lower() not in ("tcp", "unix"):
-        if strato:
-            raise CmdlineError(f'Add args "{uri}" error.: Unsupported incoming unix path type')
-        raise CmdlineError(f"-incoming {uri}: unknown migration protocol: {uri}")
-    if strato and scheme.lower() == "tcp":
+        raise CmdlineError(prof.cmdline.incoming_error.format(uri=uri))
+    if prof.tcp_uri_ipv4_only and scheme.lower() == "tcp":
         host, _, port = rest.rpartition(":")
         try:
             ipaddress.IPv4Address(host)

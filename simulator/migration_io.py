@@ -30,7 +30,6 @@ from simulator.model import MemoryImage, Profile, QmpError
 from simulator.model.errors import ErrorClass
 from simulator.model.migration.params import Capability
 from simulator.model.migration.status import MigrationStatus as S
-from simulator.model.profiles import Engine
 from simulator.model.units import PAGE_SIZE
 from simulator.model.vm import VM, RunState
 from simulator.model.vm_migration import config_mismatch
@@ -46,7 +45,7 @@ _HEADER = 4096
 
 def qmp_during_incoming(profile: Profile) -> bool:
     """QEMU answers QMP while -incoming waits; StratoVirt's main loop has not started."""
-    return profile.engine is Engine.QEMU_PRECOPY
+    return profile.qmp_during_incoming
 
 
 def create_vm(proc: SimProcess) -> VM:
@@ -102,7 +101,7 @@ def intercept(proc: SimProcess, cmd: str, args: JSON) -> tuple[Any, list[Any]] |
         return _snapshot(proc, args)
     if scheme in ("tcp", "unix"):
         return _start_outgoing(proc, args)
-    if scheme == "exec" and proc.vm.profile.engine is Engine.QEMU_PRECOPY:
+    if scheme == "exec" and proc.vm.profile.exec_migration:
         return _start_exec(proc, args)
     return None
 
@@ -185,9 +184,7 @@ async def _connect(ep: Endpoint) -> socket.socket:
 
 
 def _connect_error(vm: VM, exc: OSError) -> str:
-    if vm.profile.engine is Engine.STRATOVIRT:
-        return _os_error(exc)
-    return f"Failed to connect socket: {exc.strerror or exc}"
+    return vm.profile.connect_error.format(strerror=exc.strerror or exc, errno=exc.errno or 0)
 
 
 async def _connect_and_start(proc: SimProcess, args: JSON, ep: Endpoint) -> tuple[Any, list[Any]]:
@@ -240,15 +237,11 @@ class Connecting:
         self.task: asyncio.Task[None] | None = None
         self.error: str | None = None
 
-    @property
-    def qemu(self) -> bool:
-        return self.proc.vm.profile.engine is Engine.QEMU_PRECOPY
-
     def set_status(self, st: S) -> list[tuple[str, JSON]]:
         vm = self.proc.vm
         vm.engine = None  # query-migrate now describes this migration, not an older one
         vm.migration_status = st
-        if self.qemu and Capability.EVENTS in vm.caps:
+        if Capability.EVENTS in vm.caps:
             return [("MIGRATION", {"status": st.value})]
         return []
 
@@ -261,7 +254,7 @@ class Connecting:
         if self.cancelled:
             return {}, []
         self.cancelled = True
-        if self.qemu:
+        if vm.profile.cancel_waits_for_connect:
             return {}, self.set_status(S.CANCELLING)
         if self.task is not None:
             self.task.cancel()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import os
 import signal
 import sys
@@ -34,14 +33,6 @@ UNPLUG_ACK_S = 0.5
 BOOT_S = 0.2
 
 
-#: Behaviour the docs describe that the model's profiles do not carry yet (adapter-level
-#: data until simulator/model/profiles.py grows these fields; see the issue-4 report).
-PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
-    # docs/cpu_hotplug.md lists every slot on a standard VM (the code returns {}).
-    "stratovirt-doc": {"standard_hotpluggable_cpus_empty": False},
-}
-
-
 class Fatal(Exception):
     """The process must exit with status 1 after printing this one line."""
 
@@ -62,9 +53,7 @@ async def listen(ep: Endpoint, handler: Any) -> asyncio.Server:
 class SimProcess:
     def __init__(self, cfg: SimConfig) -> None:
         self.cfg = cfg
-        self.profile = dataclasses.replace(
-            PROFILES[cfg.profile], **PROFILE_OVERRIDES.get(cfg.profile, {})
-        )
+        self.profile = PROFILES[cfg.profile]
         self.world = World(seed=cfg.seed)
         self.spec = VMSpec(
             machine=cfg.machine,

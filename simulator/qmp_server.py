@@ -23,7 +23,7 @@ from typing import Any
 from simulator import qmp_schema
 from simulator.model import Profile
 from simulator.model.errors import ErrorClass, QmpError
-from simulator.model.profiles import Engine, EventOrder
+from simulator.model.profiles import EventOrder, QmpFraming
 
 JSON = dict[str, Any]
 #: The process's command hook: (command, arguments) -> (reply or QmpError, events). The
@@ -50,18 +50,15 @@ class Dialect:
 
     @classmethod
     def of(cls, profile: Profile, rate_limit: int) -> Dialect:
-        qemu = profile.engine is Engine.QEMU_PRECOPY
-        # QEMU's monitor sends an event the moment a handler raises it (STOP inside
-        # qmp_stop), before the handler's reply; quit only requests the shutdown, the main
-        # loop emits SHUTDOWN later.
+        stream = profile.qmp_framing is QmpFraming.JSON_STREAM
         return cls(
             greeting=profile.greeting,
-            negotiation_required=qemu,
-            event_first=qemu or profile.event_order is EventOrder.EVENT_FIRST,
-            deferred=frozenset({"quit"}) if qemu else frozenset(),
-            stream_framing=qemu,
-            max_message=QEMU_MAX_MESSAGE if qemu else STRATO_MAX_MESSAGE,
-            string_ids_only=not qemu,
+            negotiation_required=profile.qmp_negotiation,
+            event_first=profile.event_order is EventOrder.EVENT_FIRST,
+            deferred=profile.qmp_deferred_events,
+            stream_framing=stream,
+            max_message=QEMU_MAX_MESSAGE if stream else STRATO_MAX_MESSAGE,
+            string_ids_only=not stream,
             rate_limit=rate_limit,
         )
 
