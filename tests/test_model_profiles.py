@@ -14,6 +14,7 @@ from simulator.process import SimProcess
 
 SIMULATOR = Path(__file__).resolve().parent.parent / "simulator"
 PROFILES_PY = SIMULATOR / "model" / "profiles.py"
+QMP = ["-qmp", "unix:/tmp/hvlab-profiles-never-bound.sock,server,nowait"]
 
 
 def _asks_for_product(node: ast.AST) -> bool:
@@ -24,9 +25,9 @@ def _asks_for_product(node: ast.AST) -> bool:
         if isinstance(side, ast.Attribute):
             if isinstance(side.value, ast.Name) and side.value.id == "Engine":
                 return True
-            if side.attr == "value" and isinstance(side.value, ast.Attribute):
-                if side.value.attr == "engine":
-                    return True
+            inner = side.value
+            if side.attr == "value" and isinstance(inner, ast.Attribute) and inner.attr == "engine":
+                return True
     return False
 
 
@@ -56,16 +57,13 @@ def test_process_runs_the_model_profile(name: str) -> None:
     2. A standard VM's query-hotpluggable-cpus in the pure model is ``{}`` exactly when
        the profile says so (stratovirt-doc lists the slots, as docs/cpu_hotplug.md does).
     """
-    cfg = parse(["--profile", name, "-machine", "q35", "-kernel", "k", "-initrd", "i"] + QMP)
+    cfg = parse(["--profile", name, "-machine", "q35", "-kernel", "k", "-initrd", "i", *QMP])
     assert SimProcess(cfg).profile is PROFILES[name]
     vm = World().create_vm("vm", VMSpec(machine=MachineType.Q35), name)
     reply, _ = vm.execute("query-hotpluggable-cpus", {})
     assert (reply == {}) is PROFILES[name].standard_hotpluggable_cpus_empty
     if name == "stratovirt-doc":
         assert isinstance(reply, list) and reply
-
-
-QMP = ["-qmp", "unix:/tmp/hvlab-profiles-never-bound.sock,server,nowait"]
 
 
 @pytest.mark.parametrize("name", sorted(PROFILES))
