@@ -38,6 +38,9 @@ BOOT_S = 0.2
 
 
 class SimProcess:
+    """One simulated hypervisor: the model VM, its guest, QMP and serial sockets, and the
+    :class:`MigrationIO` that owns its migration streams and snapshot files."""
+
     def __init__(self, cfg: SimConfig) -> None:
         self.cfg = cfg
         self.profile = PROFILES[cfg.profile]
