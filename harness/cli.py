@@ -239,7 +239,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_fuzz(args: argparse.Namespace) -> int:
-    from simulator.libvirt.fuzz import fuzz
+    from harness.libvirt.fuzz import fuzz
 
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
     print(

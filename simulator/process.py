@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import os
 import signal
 import sys
@@ -17,14 +16,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from simulator.cmdline import Endpoint, SimConfig
+from simulator.cmdline import SimConfig
+from simulator.errors import Fatal
 from simulator.guest_memory import PageMap, Writer
 from simulator.guest_shell import KERNEL_RELEASE, PROMPT, READY_MARK, GuestShell, GuestState
+from simulator.migration_io.component import MigrationIO
 from simulator.model import PROFILES, DeviceClass, QmpError, VMSpec, World, guest_ack_unplug
-from simulator.model.errors import ErrorClass
+from simulator.model.errors import ErrorClass, Event
 from simulator.model.units import PAGE_SIZE
 from simulator.model.vm import VM
-from simulator.qmp_server import Dialect, QmpServer
+from simulator.qmp_server import QmpServer
+from simulator.qmp_wire import Dialect
+from simulator.sockets import listen
 
 JSON = dict[str, Any]
 TICK_S = 0.01
@@ -34,37 +37,13 @@ UNPLUG_ACK_S = 0.5
 BOOT_S = 0.2
 
 
-#: Behaviour the docs describe that the model's profiles do not carry yet (adapter-level
-#: data until simulator/model/profiles.py grows these fields; see the issue-4 report).
-PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
-    # docs/cpu_hotplug.md lists every slot on a standard VM (the code returns {}).
-    "stratovirt-doc": {"standard_hotpluggable_cpus_empty": False},
-}
-
-
-class Fatal(Exception):
-    """The process must exit with status 1 after printing this one line."""
-
-
-async def listen(ep: Endpoint, handler: Any) -> asyncio.Server:
-    """A private (0600) unix socket or a loopback tcp listener."""
-    if ep.kind == "unix":
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(ep.path)
-        old = os.umask(0o177)
-        try:
-            return await asyncio.start_unix_server(handler, path=ep.path)
-        finally:
-            os.umask(old)
-    return await asyncio.start_server(handler, host=ep.host, port=ep.port)
-
-
 class SimProcess:
+    """One simulated hypervisor: the model VM, its guest, QMP and serial sockets, and the
+    :class:`MigrationIO` that owns its migration streams and snapshot files."""
+
     def __init__(self, cfg: SimConfig) -> None:
         self.cfg = cfg
-        self.profile = dataclasses.replace(
-            PROFILES[cfg.profile], **PROFILE_OVERRIDES.get(cfg.profile, {})
-        )
+        self.profile = PROFILES[cfg.profile]
         self.world = World(seed=cfg.seed)
         self.spec = VMSpec(
             machine=cfg.machine,
@@ -87,11 +66,8 @@ class SimProcess:
         self._lines: list[str] = []
         self._unplug_due: dict[str, float] = {}
         self.exit_code: int | None = None
-        self.keep_alive: set[Any] = set()  # migrations that must finish before exit
-        self.peers = 0
-        self.receiver: Any = None
-        self.connecting: Any = None  # migration_io.Connecting while a connect is pending
-        self.received_digest: str | None = None  # verified digest of an incoming stream
+        self.qmp: QmpServer | None = None
+        self.migration = MigrationIO(self)
 
     # ------------------------------------------------------------ GuestView
     @property
@@ -218,20 +194,19 @@ class SimProcess:
             writer.close()
 
     # ------------------------------------------------------------ QMP hook
-    def execute(self, cmd: str, args: JSON) -> tuple[Any, list[tuple[str, JSON]]]:
+    def execute(self, cmd: str, args: JSON) -> tuple[Any, list[Event]]:
         """The QMP server's command hook: adapters first, then the model."""
-        from simulator import migration_io
-
         self.tick()
         if cmd == "x-hvlab-memory-digest":  # simulator-only: sha256 of guest memory
             out: JSON = {"digest": self._memory.digest(), "pages": self._memory.pages}
-            if self.received_digest is not None:
-                out["received"] = self.received_digest
+            received = self.migration.received_digest
+            if received is not None:
+                out["received"] = received
             return out, []
         if cmd == "query-version":
             v = self.profile.greeting["QMP"]["version"]
             return dict(v), []
-        handled = migration_io.intercept(self, cmd, args)
+        handled = self.migration.intercept(cmd, args)
         if handled is not None:
             return handled
         if not self.vm.alive:
@@ -240,53 +215,45 @@ class SimProcess:
         events = list(events) + self.vm.take_events()
         return reply, events
 
-    def qmp_events(self, events: list[tuple[str, JSON]]) -> None:
+    def qmp_events(self, events: list[Event]) -> None:
         """Send events raised outside a command (an asynchronous connect resolving)."""
-        qmp = getattr(self, "qmp", None)
+        qmp = self.qmp
         for name, data in events:
             if qmp is not None:
                 qmp.emit(name, data)
 
     # ------------------------------------------------------------ lifecycle
     async def run(self) -> int:
-        from simulator import migration_io
-
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, stop.set)
         ready = asyncio.Event()
-        incoming = self.cfg.incoming
         try:
-            self.vm = migration_io.create_vm(self)
+            self.vm = self.migration.create_vm()
         except Fatal as exc:
             print(f"simulator: {exc}", file=sys.stderr, flush=True)
             return 1
         self._open_serial_log()
-        receiver = None
-        if incoming is not None and not incoming.startswith("file:"):
-            receiver = migration_io.Receiver(self, ready)
-            if receiver.ep.kind == "exec":
-                await receiver.spawn()
-            else:
-                self._servers.append(await receiver.listen())
-        if receiver is None or migration_io.qmp_during_incoming(self.profile):
-            ready.set()
+        server = await self.migration.start_incoming(ready)
+        if server is not None:
+            self._servers.append(server)
         dialect = Dialect.of(self.profile, self.cfg.qmp_rate_limit or 0)
-        self.qmp = QmpServer(dialect, self.execute, ready)
+        qmp = self.qmp = QmpServer(dialect, self.execute, ready)
         if self.cfg.serial.kind == "socket" and self.cfg.serial.endpoint is not None:
             self._servers.append(await listen(self.cfg.serial.endpoint, self._serial_client))
-        self._servers.append(await listen(self.cfg.qmp, self.qmp.handle))
+        self._servers.append(await listen(self.cfg.qmp, qmp.handle))
         try:
             while not stop.is_set():
                 self.tick()
                 for name, data in self.vm.take_events():
-                    self.qmp.emit(name, data)
-                if receiver is not None and receiver.failed is not None:
-                    print(f"simulator: {receiver.failed}", file=sys.stderr, flush=True)
+                    qmp.emit(name, data)
+                failed = self.migration.incoming_failed
+                if failed is not None:
+                    print(f"simulator: {failed}", file=sys.stderr, flush=True)
                     self.exit_code = 1
                     break
-                if not self.vm.alive and not self.keep_alive:
+                if not self.vm.alive and not self.migration.busy:
                     self.exit_code = self.vm.exit_code or 0
                     break
                 await asyncio.sleep(TICK_S)
@@ -301,7 +268,7 @@ class SimProcess:
             self._serial_log = os.fdopen(fd, "ab")
 
     async def _shutdown(self) -> None:
-        qmp = getattr(self, "qmp", None)
+        qmp = self.qmp
         if qmp is not None:
             qmp.closing = True
             await qmp.close_client()

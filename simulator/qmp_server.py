@@ -1,12 +1,12 @@
 """A thin asyncio QMP server speaking one profile's dialect over a unix or tcp socket.
 
-Dialect differences come from :class:`Dialect` (built from the model's ``Profile``):
-greeting shape, whether ``qmp_capabilities`` must come first (QEMU) or is optional and
-answered without ``id`` (StratoVirt), framing (QEMU: a JSON stream; StratoVirt: each read
-is one JSON value, at most 8 KiB), string-only ids, error texts, event-before/after-reply
-order and a 100/s leak bucket (StratoVirt). One client at a time; a later client waits
-for its greeting until the first leaves. Bad input never kills it: every message gets an
-error reply, an abrupt disconnect just ends that session.
+Dialect differences come from :class:`~simulator.qmp_wire.Dialect` (built from the
+model's ``Profile``): greeting shape, whether ``qmp_capabilities`` must come first (QEMU)
+or is optional and answered without ``id`` (StratoVirt), framing (QEMU: a JSON stream;
+StratoVirt: each read is one JSON value, at most 8 KiB), string-only ids, error texts,
+event-before/after-reply order and a 100/s leak bucket (StratoVirt). One client at a
+time; a later client waits for its greeting until the first leaves. Bad input never kills
+it: every message gets an error reply, an abrupt disconnect just ends that session.
 """
 
 from __future__ import annotations
@@ -17,53 +17,16 @@ import json
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from simulator import qmp_schema
-from simulator.model import Profile
 from simulator.model.errors import ErrorClass, QmpError
-from simulator.model.profiles import Engine, EventOrder
+from simulator.qmp_wire import Dialect, JsonSplitter
 
 JSON = dict[str, Any]
 #: The process's command hook: (command, arguments) -> (reply or QmpError, events). The
 #: reply may be a future of (reply, events): the session then waits for it.
 Executor = Callable[[str, JSON], tuple[Any, list[tuple[str, JSON]]]]
-
-#: QEMU's json-streamer limits (qobject/json-streamer.c MAX_TOKEN_SIZE, MAX_NESTING).
-QEMU_MAX_MESSAGE = 64 << 20
-QEMU_MAX_NESTING = 1024
-#: StratoVirt machine_manager/src/socket.rs: "The socket message is too long."
-STRATO_MAX_MESSAGE = 8192
-
-
-@dataclass(frozen=True)
-class Dialect:
-    greeting: Mapping[str, Any]
-    negotiation_required: bool
-    event_first: bool
-    stream_framing: bool  # QEMU: JSON stream; StratoVirt: one value per read
-    max_message: int
-    string_ids_only: bool
-    rate_limit: int  # commands per second, 0 = unlimited
-    deferred: frozenset[str] = frozenset()  # commands whose events follow the reply anyway
-
-    @classmethod
-    def of(cls, profile: Profile, rate_limit: int) -> Dialect:
-        qemu = profile.engine is Engine.QEMU_PRECOPY
-        # QEMU's monitor sends an event the moment a handler raises it (STOP inside
-        # qmp_stop), before the handler's reply; quit only requests the shutdown, the main
-        # loop emits SHUTDOWN later.
-        return cls(
-            greeting=profile.greeting,
-            negotiation_required=qemu,
-            event_first=qemu or profile.event_order is EventOrder.EVENT_FIRST,
-            deferred=frozenset({"quit"}) if qemu else frozenset(),
-            stream_framing=qemu,
-            max_message=QEMU_MAX_MESSAGE if qemu else STRATO_MAX_MESSAGE,
-            string_ids_only=not qemu,
-            rate_limit=rate_limit,
-        )
 
 
 def _plain(obj: Any) -> Any:
@@ -73,71 +36,6 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_plain(v) for v in obj]
     return obj
-
-
-class JsonSplitter:
-    """QEMU's json-streamer in miniature: cut a byte stream into top-level JSON values."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.buf = bytearray()
-        self.depth = 0
-        self.in_str = False
-        self.esc = False
-        self.scalar = False
-
-    def feed(self, data: bytes) -> list[bytes | str]:
-        """Complete messages (bytes) or error texts (str) found so far."""
-        out: list[bytes | str] = []
-        for b in data:
-            c = chr(b)
-            if self.depth == 0 and not self.in_str and not self.scalar:
-                if c.isspace():
-                    continue
-                if c in "]}":
-                    out.append("JSON parse error, expecting value")
-                    continue
-            self.buf.append(b)
-            if len(self.buf) > self.limit:
-                out.append("JSON parse error, token too large")
-                self._reset()
-                continue
-            if self.in_str:
-                if self.esc:
-                    self.esc = False
-                elif c == "\\":
-                    self.esc = True
-                elif c == '"':
-                    self.in_str = False
-                    if self.depth == 0:
-                        out.append(bytes(self.buf))
-                        self._reset()
-                continue
-            if c == '"':
-                self.in_str = True
-            elif c in "{[":
-                self.depth += 1
-                if self.depth > QEMU_MAX_NESTING:
-                    out.append("JSON parse error, nesting too deep")
-                    self._reset()
-            elif c in "}]":
-                self.depth -= 1
-                if self.depth == 0:
-                    out.append(bytes(self.buf))
-                    self._reset()
-            elif self.depth == 0:
-                if c.isspace():
-                    self.buf.pop()
-                    out.append(bytes(self.buf))
-                    self._reset()
-                else:
-                    self.scalar = True
-        return out
-
-    def _reset(self) -> None:
-        self.buf = bytearray()
-        self.depth = 0
-        self.in_str = self.esc = self.scalar = False
 
 
 def _serde_parse_error(exc: json.JSONDecodeError) -> str:
@@ -284,7 +182,7 @@ class QmpServer:
                 ErrorClass.GENERIC_ERROR if not isinstance(err, QmpError) else err.cls,
                 err if isinstance(err, str) else err.desc,
             ).to_qmp()
-            if has_id and not (strato and not isinstance(mid, str)):
+            if has_id and not (self.dialect.string_ids_only and not isinstance(mid, str)):
                 out["id"] = mid
             self._send(writer, out)
             return
@@ -320,7 +218,7 @@ class QmpServer:
             )
             return text, "", {}, None, False
         has_id, mid = "id" in msg, msg.get("id")
-        if strato and has_id and not isinstance(mid, str):
+        if self.dialect.string_ids_only and has_id and not isinstance(mid, str):
             return (
                 f"invalid type: {qmp_schema._serde_type(mid)}, expected a string",
                 "",

@@ -15,12 +15,15 @@ Frames are a 4-byte big-endian length plus a JSON object with a ``"t"`` type:
 
 The wire carries the compact content encoding of :mod:`simulator.guest_memory`; the
 *time* a migration takes is the model engine's, scaled to wall time by the process.
+This module is the one framing implementation: every frame, the configuration exchange
+included, goes through :func:`send_frame` and :func:`recv_frame`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import struct
 from typing import Any
 
@@ -34,6 +37,16 @@ _LEN = struct.Struct(">I")
 
 class StreamError(Exception):
     """The migration stream broke or carried something unexpected."""
+
+
+class StreamClosed(StreamError):
+    """The peer closed the stream before a whole frame arrived."""
+
+
+async def open_stream(sock: socket.socket) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """asyncio streams over a connected socket (tcp, unix or a socketpair end)."""
+    sock.setblocking(False)
+    return await asyncio.open_connection(sock=sock)
 
 
 async def send_frame(writer: asyncio.StreamWriter, frame: JSON) -> None:
@@ -50,7 +63,7 @@ async def recv_frame(reader: asyncio.StreamReader) -> JSON:
             raise StreamError(f"frame of {n} bytes is too large")
         body = await reader.readexactly(n)
     except asyncio.IncompleteReadError as exc:
-        raise StreamError("Failed to read migration stream: unexpected end of file") from exc
+        raise StreamClosed("Failed to read migration stream: unexpected end of file") from exc
     except (ConnectionError, OSError) as exc:
         raise StreamError(f"Failed to read migration stream: {exc}") from exc
     try:

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 
 import simulator.libvirt as libvirt
+from harness.libvirt.fuzz import fuzz
 from simulator.libvirt.flags import KNOWN_MASK, VIRSH_OPTION, MigrateFlag, unknown_bits
-from simulator.libvirt.fuzz import fuzz
 from simulator.libvirt.request import Cache
 from simulator.libvirt.scenario import DOMAIN_NAME, DomainSpec, RunState
 

@@ -7,74 +7,47 @@ Opening a URI creates the host if needed; :func:`reset` forgets all hosts.
 
 from __future__ import annotations
 
-import itertools
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from simulator.libvirt.convergence import ClosedFormEngine, ConvergenceEngine, RunOutcome
 from simulator.libvirt.driver import HostProfile, Plan, decide
 from simulator.libvirt.errors import ErrorDomain, ErrorNumber, Refusal, libvirtError, refuse
-from simulator.libvirt.request import Api, Cache, Disk, DomainFacts, MigrationCall
+from simulator.libvirt.hosts import (
+    DOMAIN_IDS,
+    HOSTS,
+    DomainRecord,
+    SimHost,
+    get_host,
+    host_name,
+    parse_domain_xml,
+    reset,
+)
+from simulator.libvirt.request import Api, MigrationCall
+
+__all__ = [
+    "VIR_DOMAIN_NOSTATE",
+    "VIR_DOMAIN_PAUSED",
+    "VIR_DOMAIN_RUNNING",
+    "VIR_DOMAIN_SHUTOFF",
+    "open",
+    "reset",
+    "set_engine",
+    "virConnect",
+    "virDomain",
+]
 
 # virDomainState
 VIR_DOMAIN_NOSTATE, VIR_DOMAIN_RUNNING, VIR_DOMAIN_PAUSED, VIR_DOMAIN_SHUTOFF = 0, 1, 3, 5
 
 _engine: ConvergenceEngine = ClosedFormEngine()
-_hosts: dict[str, SimHost] = {}
-_ids = itertools.count(1)
 
 
 def set_engine(engine: ConvergenceEngine) -> None:
     """Plug in another convergence engine (e.g. simulator.model's)."""
     global _engine
     _engine = engine
-
-
-def reset() -> None:
-    """Forget every simulated host and domain."""
-    _hosts.clear()
-
-
-def host_name(uri: str) -> str | None:
-    parts = urlsplit(uri)
-    if not parts.scheme.startswith("sim+"):
-        return None
-    query = parse_qs(parts.query)
-    return query.get("host", [parts.hostname or ""])[0] or None
-
-
-@dataclass
-class DomainRecord:
-    """A domain as one host knows it."""
-
-    facts: DomainFacts
-    uuid: str
-    domid: int = -1
-    job: Plan | None = None  # a migration waiting for postcopy/abort
-
-
-@dataclass
-class SimHost:
-    name: str
-    profile: HostProfile = field(default_factory=HostProfile)
-    domains: dict[str, DomainRecord] = field(default_factory=dict)
-
-    def find(self, name: str) -> DomainRecord:
-        rec = self.domains.get(name)
-        if rec is None:
-            raise refuse(
-                ErrorNumber.NO_DOMAIN,
-                ErrorDomain.QEMU,
-                f"Domain not found: no domain with matching name '{name}'",
-            ).exception()
-        return rec
-
-
-def _get_host(name: str) -> SimHost:
-    return _hosts.setdefault(name, SimHost(name))
 
 
 def open(uri: str | None = None) -> virConnect:
@@ -84,32 +57,7 @@ def open(uri: str | None = None) -> virConnect:
         raise refuse(
             ErrorNumber.NO_SUPPORT, ErrorDomain.NONE, f"no connection driver available for {uri}"
         ).exception()
-    return virConnect(_get_host(name), uri or "")
-
-
-def _parse_xml(xml: str) -> DomainFacts:
-    root = ET.fromstring(xml)
-    name = root.findtext("name") or ""
-    disks = []
-    for d in root.iter("disk"):
-        drv = d.find("driver")
-        cache = Cache((drv.get("cache") if drv is not None else None) or "writeback")
-        target = d.find("target")
-        disks.append(
-            Disk(
-                target.get("dev", "vda") if target is not None else "vda",
-                cache,
-                d.find("readonly") is not None,
-            )
-        )
-    return DomainFacts(
-        name=name,
-        active=False,
-        paused=False,
-        persistent=False,
-        disks=tuple(disks),
-        hard_limit=root.find("memtune/hard_limit") is not None,
-    )
+    return virConnect(get_host(name), uri or "")
 
 
 class virConnect:
@@ -133,7 +81,7 @@ class virConnect:
         return [virDomain(self, n) for n in self.host.domains]
 
     def defineXML(self, xml: str) -> virDomain:
-        facts = _parse_xml(xml)
+        facts = parse_domain_xml(xml)
         rec = self.host.domains.get(facts.name)
         if rec is None:
             self.host.domains[facts.name] = DomainRecord(
@@ -144,7 +92,7 @@ class virConnect:
         return virDomain(self, facts.name)
 
     def createXML(self, xml: str, flags: int = 0) -> virDomain:
-        facts = _parse_xml(xml)
+        facts = parse_domain_xml(xml)
         if facts.name in self.host.domains:
             raise refuse(
                 ErrorNumber.OPERATION_INVALID,
@@ -152,7 +100,7 @@ class virConnect:
                 f"Requested operation is not valid: domain '{facts.name}' already exists",
             ).exception()
         self.host.domains[facts.name] = DomainRecord(
-            replace(facts, active=True), facts.name, next(_ids)
+            replace(facts, active=True), facts.name, next(DOMAIN_IDS)
         )
         return virDomain(self, facts.name)
 
@@ -189,7 +137,7 @@ class virDomain:
                 ErrorDomain.QEMU,
                 "Requested operation is not valid: domain is already running",
             ).exception()
-        self._rec.domid = next(_ids)
+        self._rec.domid = next(DOMAIN_IDS)
         self._set(active=True, paused=False)
         return 0
 
@@ -288,9 +236,9 @@ class virDomain:
     ) -> virDomain:
         rec = self._rec
         dest_name = host_name(dconnuri) if dconnuri else (dhost.name if dhost else None)
-        reachable = dest_name is not None and (dhost is not None or dest_name in _hosts)
+        reachable = dest_name is not None and (dhost is not None or dest_name in HOSTS)
         call = MigrationCall(api, int(flags), dict(params), dconnuri, dest_reachable=reachable)
-        target = dhost or (_hosts.get(dest_name) if dest_name else None)
+        target = dhost or (HOSTS.get(dest_name) if dest_name else None)
         profile = target.profile if target else HostProfile()
         outcome = decide(call, rec.facts, profile, _engine)
         if isinstance(outcome, Refusal):
@@ -335,7 +283,7 @@ class virDomain:
                     persistent=plan.dest_persistent,
                 ),
                 src.uuid,
-                next(_ids),
+                next(DOMAIN_IDS),
                 replace(plan, run=run),
             )
             # qemuMigrationSrcConfirmPhase: the source QEMU is stopped; a transient

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import simulator.libvirt as lv
-from simulator.libvirt.api import _hosts, reset
+from simulator.libvirt import hosts as sim_hosts
 from simulator.libvirt.flags import MigrateFlag as F
+from simulator.libvirt.hosts import reset
 from simulator.libvirt.strategies import flag_sets
 
 HOSTS = ("a", "b")
@@ -34,7 +35,7 @@ class MigrationMachine(RuleBasedStateMachine):
         self.expected: set[str] = set()  # names that must exist somewhere
 
     def _where(self, name: str) -> list[str]:
-        return [h for h in HOSTS if name in _hosts[h].domains]
+        return [h for h in HOSTS if name in sim_hosts.HOSTS[h].domains]
 
     @rule(host=st.sampled_from(HOSTS), name=st.sampled_from(NAMES), persistent=st.booleans())
     def define(self, host: str, name: str, persistent: bool) -> None:
@@ -53,7 +54,7 @@ class MigrationMachine(RuleBasedStateMachine):
         # persistent definition; libvirt would happily start it while the migrated copy
         # runs (only a lock manager such as virtlockd/sanlock refuses). The operator
         # modelled here has one, so it never starts a domain that runs elsewhere.
-        if any(_hosts[h].domains[name].facts.active for h in self._where(name)):
+        if any(sim_hosts.HOSTS[h].domains[name].facts.active for h in self._where(name)):
             return
         for h in self._where(name):
             with contextlib.suppress(lv.libvirtError):
@@ -97,7 +98,7 @@ class MigrationMachine(RuleBasedStateMachine):
     )
     def migrate(self, name: str, flags: int, p2p_api: bool, bandwidth: int) -> None:
         hosts = [
-            h for h in self._where(name) if _hosts[h].domains[name].facts.active
+            h for h in self._where(name) if sim_hosts.HOSTS[h].domains[name].facts.active
         ] or self._where(name)
         if not hosts:
             return
@@ -134,5 +135,5 @@ class MigrationMachine(RuleBasedStateMachine):
     @invariant()
     def never_running_twice(self) -> None:
         for name in NAMES:
-            active = [h for h in self._where(name) if _hosts[h].domains[name].facts.active]
+            active = [h for h in self._where(name) if sim_hosts.HOSTS[h].domains[name].facts.active]
             assert len(active) <= 1, f"{name} active on {active}"

@@ -22,6 +22,8 @@ migrate-set-parameters, query-migrate-parameters, migrate-set-capabilities,
 query-migrate-capabilities, migrate-start-postcopy. ``QmpError.to_qmp()`` gives the wire
 error; ``vm.profile.event_order`` says whether events precede the reply.
 ``World.fail_link(src)`` / ``World.kill(vm)`` inject failures.
+``vm_migration.migrate_precheck(vm, uri)`` is the error migrate gives before it needs a
+destination (or None): a process whose destination is another process asks it first.
 
 Fast pure engine (benchmarks, fuzzing, the libvirt model, issue 7)::
 

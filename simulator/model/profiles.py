@@ -48,8 +48,37 @@ class ConfigCheck(Enum):
 
 
 class EventOrder(Enum):
-    EVENT_FIRST = "event-first"  # <= v2.4 and the docs
-    REPLY_FIRST = "reply-first"  # v2.5 (commit 69feaed0) and QEMU
+    """Events a command raises: written before its reply, or queued after it."""
+
+    # <= v2.4 and the docs; QEMU's monitor too: it sends an event the moment a handler
+    # raises it (STOP inside qmp_stop), before the handler's reply.
+    EVENT_FIRST = "event-first"
+    REPLY_FIRST = "reply-first"  # v2.5 (commit 69feaed0): events are queued
+
+
+class QmpFraming(Enum):
+    """How the QMP socket cuts its input into messages."""
+
+    # QEMU qobject/json-streamer.c: a JSON stream, values may span reads (64 MiB tokens).
+    JSON_STREAM = "json-stream"
+    # StratoVirt machine_manager/src/socket.rs: each read is one JSON value (8 KiB).
+    ONE_VALUE_PER_READ = "one-value-per-read"
+
+
+@dataclass(frozen=True)
+class CmdlineRules:
+    """What the product's command line accepts (read by simulator/cmdline.py)."""
+
+    default_machine: str  # -machine when absent
+    default_memory: str  # -m when absent
+    # machine_manager/src/config/machine_config.rs: "Memory size must >= 128MiB and <= 512GiB"
+    memory_range: tuple[int, int] | None
+    server_needs_nowait: bool  # -qmp/-chardev: "Argument 'server' and 'nowait' are both required"
+    machine_error: str  # an unknown -machine type: format fields {text} (the option), {name}
+    gic_version_check: bool  # -machine gic-version must be 3
+    microvm_needs_kernel: bool  # "Failed to check mini-set: kernel file is required"
+    needs_rootfs: bool  # "set a initrd or drive_file or vhost-user blk as rootfs"
+    incoming_error: str  # an -incoming scheme it does not know: format field {uri}
 
 
 def _m(d: dict[D, Policy]) -> Mapping[D, Policy]:
@@ -107,6 +136,38 @@ class Profile:
     standard_hotpluggable_cpus_empty: bool
     microvm_reset_is_shutdown: bool
     deleted_path_prefix: str  # DEVICE_DELETED path on PCI machines
+    cmdline: CmdlineRules
+    # The QMP wire: framing, whether qmp_capabilities must come first (QEMU
+    # monitor/qmp.c), commands whose events follow the reply even when events come first
+    # (QEMU's quit only requests the shutdown; the main loop emits SHUTDOWN later), and the
+    # default rate limit in commands per second (StratoVirt's leak bucket: 100; 0: none).
+    qmp_framing: QmpFraming
+    qmp_negotiation: bool
+    qmp_deferred_events: frozenset[str]
+    qmp_rate_limit: int
+    # QEMU answers QMP while -incoming waits; StratoVirt's main loop has not started yet,
+    # so its greeting waits for the incoming migration (or snapshot) to finish.
+    qmp_during_incoming: bool
+    # cont on a running VM: StratoVirt answers {} and still emits RESUME; QEMU no event.
+    cont_running_emits_resume: bool
+    # QEMU q35's extra migratable RAM (BIOS + option ROMs): ram.total 1074274304 @ -m 1024.
+    q35_rom_bytes: int
+    # migrate with a URI whose scheme is unknown: QEMU's QAPI text, or StratoVirt's
+    # "Unknown mode" (format field {uri}).
+    bad_uri_error: str
+    # migrate/-incoming tcp:IP:PORT parse the address as an IPv4 address and a port
+    # (StratoVirt: "Invalid uri"); QEMU resolves names.
+    tcp_uri_ipv4_only: bool
+    # migrate exec:CMD / -incoming exec:CMD (QEMU migration/exec.c: "sh -c CMD").
+    exec_migration: bool
+    # A failed outgoing connect's text: format fields {strerror} and {errno}. StratoVirt
+    # returns the io::Error ("... (os error N)"); QEMU socket.c "Failed to connect socket".
+    connect_error: str
+    # migrate_cancel with no migration on a PCI machine moves the status to canceled
+    # (StratoVirt migration/src/protocol.rs); QEMU's migrate_fd_cancel does nothing.
+    idle_cancel_sets_status: bool
+    # query-migrate while the status is "none" answers {} (QEMU fill_source_migration_info).
+    query_migrate_omits_none: bool
     # devices/src/pci/root_port.rs: a root port has one slot ("HotPlug is not supported for
     # device with devfn N"); QEMU 7.2 hw/pci/pci.c has no slot check behind a root port.
     root_port_slot_check: bool = True
@@ -117,6 +178,12 @@ class Profile:
     # TcpStream::connect, the reply waits for it) or asynchronously (QEMU migration/socket.c
     # qio_channel_socket_connect_async: {} at once, status "setup" until it resolves).
     async_connect: bool = True
+    # migrate_cancel while that connect runs: QEMU 7.2 migrate_fd_cancel moves setup ->
+    # cancelling and the connect's end finishes it; the doc profile (S003 lists no
+    # "cancelling") is canceled at once.
+    cancel_waits_for_connect: bool = False
+    # QEMU hw/vfio/migration.c: a vfio device's migration blocker answers with this text.
+    vfio_blocker_error: str | None = None
     # -incoming file: with a different -m: S004 "配置的设备必须与制作快照时保持一致" (the doc
     # profile refuses); the code maps RAM from DIR/memory with the snapshot's layout and
     # compares nothing (machine/src/lib.rs init_memory, migration/src/snapshot.rs).
@@ -142,6 +209,29 @@ def _sv_greeting(major: int, package: str, key: str = "qemu") -> Mapping[str, An
     )
 
 
+_SV_CMDLINE = CmdlineRules(
+    default_machine="microvm",
+    default_memory="256M",
+    memory_range=(128 << 20, 512 << 30),
+    server_needs_nowait=True,
+    machine_error="-machine {text}: Invalid machine type.",
+    gic_version_check=True,
+    microvm_needs_kernel=True,
+    needs_rootfs=True,
+    incoming_error='Add args "{uri}" error.: Unsupported incoming unix path type',
+)
+_QEMU_CMDLINE = CmdlineRules(
+    default_machine="q35",
+    default_memory="128M",
+    memory_range=None,
+    server_needs_nowait=False,
+    machine_error="-machine {name}: unsupported machine type",
+    gic_version_check=False,
+    microvm_needs_kernel=False,
+    needs_rootfs=False,
+    incoming_error="-incoming {uri}: unknown migration protocol: {uri}",
+)
+
 _SV_COMMON: dict[str, Any] = dict(
     engine=Engine.STRATOVIRT,
     initial_migration_status=MigrationStatus.SETUP,
@@ -153,8 +243,21 @@ _SV_COMMON: dict[str, Any] = dict(
     microvm_net_slots=2,
     microvm_config_limit=6,
     unknown_command=ErrorClass.GENERIC_ERROR,
-    standard_hotpluggable_cpus_empty=True,
     microvm_reset_is_shutdown=True,
+    cmdline=_SV_CMDLINE,
+    qmp_framing=QmpFraming.ONE_VALUE_PER_READ,
+    qmp_negotiation=False,
+    qmp_deferred_events=frozenset(),
+    qmp_rate_limit=100,
+    qmp_during_incoming=False,
+    cont_running_emits_resume=True,
+    q35_rom_bytes=0,
+    bad_uri_error="Unknown mode: invalid uri: {uri}",
+    tcp_uri_ipv4_only=True,
+    exec_migration=False,
+    connect_error="{strerror} (os error {errno})",
+    idle_cancel_sets_status=True,
+    query_migrate_omits_none=False,
 )
 
 STRATOVIRT_DOC = Profile(
@@ -168,6 +271,8 @@ STRATOVIRT_DOC = Profile(
     migration=_DOC_UNSUPPORTED,
     snapshot=_DOC_UNSUPPORTED,
     dest_checks=frozenset(ConfigCheck),
+    # docs/cpu_hotplug.md lists every slot on a standard VM (the code returns {}).
+    standard_hotpluggable_cpus_empty=False,
     deleted_path_prefix="",
     paused_reports_running=True,
     restore_checks_memory=True,
@@ -184,6 +289,7 @@ STRATOVIRT_24 = Profile(
     migration=_SV_CODE,
     snapshot=_SV_CODE,
     dest_checks=frozenset({ConfigCheck.VCPUS, ConfigCheck.MEMORY, ConfigCheck.DEVICE_TYPE_PER_BDF}),
+    standard_hotpluggable_cpus_empty=True,  # machine/src/standard_common/mod.rs: {}
     deleted_path_prefix="/machine/peripheral/",
     async_connect=False,
     cancel_after_end_errors=True,
@@ -211,7 +317,7 @@ QEMU_72 = Profile(
             }
         }
     ),
-    event_order=EventOrder.REPLY_FIRST,
+    event_order=EventOrder.EVENT_FIRST,
     redundant_runstate_error=False,
     initial_migration_status=MigrationStatus.NONE,
     cancelled_status=MigrationStatus.CANCELLED,
@@ -231,7 +337,23 @@ QEMU_72 = Profile(
     standard_hotpluggable_cpus_empty=False,
     microvm_reset_is_shutdown=False,
     deleted_path_prefix="/machine/peripheral/",
+    cmdline=_QEMU_CMDLINE,
+    qmp_framing=QmpFraming.JSON_STREAM,
+    qmp_negotiation=True,
+    qmp_deferred_events=frozenset({"quit"}),
+    qmp_rate_limit=0,
+    qmp_during_incoming=True,
+    cont_running_emits_resume=False,
+    q35_rom_bytes=532480,
+    bad_uri_error="Parameter 'uri' expects a valid migration protocol",
+    tcp_uri_ipv4_only=False,
+    exec_migration=True,
+    connect_error="Failed to connect socket: {strerror}",
+    idle_cancel_sets_status=False,
+    query_migrate_omits_none=True,
     root_port_slot_check=False,
+    cancel_waits_for_connect=True,
+    vfio_blocker_error="VFIO device doesn't support migration",
 )
 
 PROFILES: Mapping[str, Profile] = MappingProxyType(

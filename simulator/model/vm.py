@@ -149,7 +149,7 @@ def _cont(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     if vm.runstate is RunState.RUNNING and vm.profile.redundant_runstate_error:
         return QmpError(ErrorClass.GENERIC_ERROR, ""), []
     if vm.runstate is RunState.RUNNING:
-        return {}, [("RESUME", {})] if vm.profile.engine.value == "stratovirt" else []
+        return {}, [("RESUME", {})] if vm.profile.cont_running_emits_resume else []
     if vm.runstate in (RunState.INMIGRATE, RunState.POSTMIGRATE) and not vm.owns_guest:
         raise QmpFailure("Migration is not finalized yet")
     _touch_engine(vm, running=True)

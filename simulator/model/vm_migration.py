@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from simulator.model.devices import DeviceClass
-from simulator.model.errors import JSON, ErrorClass, Event, QmpFailure, Reply
+from simulator.model.errors import JSON, ErrorClass, Event, QmpError, QmpFailure, Reply
+from simulator.model.memory import MemoryLayout
 from simulator.model.migration.params import Capability
 from simulator.model.migration.qemu_precopy import PrecopyConfig, QemuPrecopy
 from simulator.model.migration.query import query_migrate
@@ -47,11 +49,15 @@ def config_mismatch(src: VM, dst: VM) -> str | None:
     return None
 
 
+#: What migrate answers when nothing listens at the URI (the kernel's ECONNREFUSED).
+CONNECTION_REFUSED = "Connection refused (os error 111)"
+
+
 def _blocked(vm: VM, policies: Mapping[DeviceClass, Policy], what: str) -> None:
     for d in vm.table.devices.values():
         if policies.get(d.cls) is Policy.REFUSED:
-            if d.cls is DeviceClass.VFIO and vm.profile.engine is Engine.QEMU_PRECOPY:
-                raise QmpFailure("VFIO device doesn't support migration")
+            if d.cls is DeviceClass.VFIO and vm.profile.vfio_blocker_error is not None:
+                raise QmpFailure(vm.profile.vfio_blocker_error)
             raise QmpFailure(f"{what} is not supported with device {d.id} ({d.cls.value})")
 
 
@@ -59,10 +65,8 @@ def _check_uri(vm: VM, uri: str) -> str:
     scheme, _, rest = uri.partition(":")
     scheme = scheme.lower()
     if scheme not in ("tcp", "unix", "file", "exec") or not rest:
-        if vm.profile.engine is Engine.QEMU_PRECOPY:
-            raise QmpFailure("Parameter 'uri' expects a valid migration protocol")
-        raise QmpFailure(f"Unknown mode: invalid uri: {uri}")
-    if vm.profile.engine is Engine.STRATOVIRT and scheme == "tcp":
+        raise QmpFailure(vm.profile.bad_uri_error.format(uri=uri))
+    if vm.profile.tcp_uri_ipv4_only and scheme == "tcp":
         host, _, port = rest.rpartition(":")
         try:
             ipaddress.IPv4Address(host)
@@ -70,6 +74,67 @@ def _check_uri(vm: VM, uri: str) -> str:
         except ValueError as exc:
             raise QmpFailure(f"Invalid uri: {uri}") from exc
     return scheme
+
+
+def _live_checks(vm: VM) -> None:
+    """What a live migrate checks before it needs the destination."""
+    if not vm.rules.pci and not vm.profile.microvm_live_migration:
+        raise QmpFailure("MicroVM does not support migration")
+    if vm.engine is not None and vm.engine.end is None:
+        raise QmpFailure("There's a migration process in progress")
+    _blocked(vm, vm.profile.migration, "Migration")
+
+
+def migrate_precheck(vm: VM, uri: str) -> QmpError | None:
+    """The error ``migrate`` to ``uri`` gives before it looks for a destination, or None.
+
+    A process that reaches its destination over a real socket asks this first: with
+    None it connects, and runs ``migrate`` once a stand-in for the peer is listening.
+    A ``file:`` URI only has its URI checked here (a snapshot needs no destination).
+    """
+    if not vm.alive:
+        return QmpError(ErrorClass.GENERIC_ERROR, "VM is not running")
+    vm.world.sync()
+    try:
+        if _check_uri(vm, uri) != "file":
+            _live_checks(vm)
+    except QmpFailure as exc:
+        return exc.error
+    return None
+
+
+def _start_strato(vm: VM, layout: MemoryLayout, link: float, err: str | None) -> Any:
+    prior = vm.migration_status
+    return StratoMigration(
+        StratoConfig(
+            layout,
+            vm.spec.workload,
+            link,
+            config_error=err,
+            max_dirty_iterations=vm.profile.max_dirty_iterations,
+            limit_downtime_s=vm.profile.limit_downtime_s,
+        ),
+        vm.world.clock.now,
+        prior=prior if prior is not S.NONE else S.SETUP,
+    )
+
+
+def _start_qemu(vm: VM, layout: MemoryLayout, link: float, err: str | None) -> Any:
+    cfg = PrecopyConfig(
+        layout, vm.spec.workload, vm.params, vm.caps, vm.host, link, vm_running=vm.running
+    )
+    eng = QemuPrecopy(cfg, vm.world.clock.now)
+    if err:
+        desc = err
+        vm.world.schedule(eng.setup_end, lambda: eng.fail(eng.setup_end, desc))
+    return eng
+
+
+#: The migration engine each profile's ``engine`` names.
+ENGINES: Mapping[Engine, Callable[[VM, MemoryLayout, float, str | None], Any]] = {
+    Engine.STRATOVIRT: _start_strato,
+    Engine.QEMU_PRECOPY: _start_qemu,
+}
 
 
 @command("migrate")
@@ -80,41 +145,14 @@ def _migrate(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
         if not vm.profile.file_snapshot:
             raise QmpFailure("Parameter 'uri' expects a valid migration protocol")
         return _snapshot(vm, uri[5:].split(",")[0])
-    if not vm.rules.pci and not vm.profile.microvm_live_migration:
-        raise QmpFailure("MicroVM does not support migration")
-    if vm.engine is not None and vm.engine.end is None:
-        raise QmpFailure("There's a migration process in progress")
-    _blocked(vm, vm.profile.migration, "Migration")
+    _live_checks(vm)
     dst = vm.world.listeners.get(uri)
     if dst is None or not dst.alive:
-        raise QmpFailure("Connection refused (os error 111)")
-    now = vm.world.clock.now
+        raise QmpFailure(CONNECTION_REFUSED)
     layout = vm.spec.layout(rom=vm.world.rom_bytes(vm))
     err = config_mismatch(vm, dst)
     link = min(vm.host.nic_bandwidth, dst.host.nic_bandwidth)
-    if vm.profile.engine is Engine.STRATOVIRT:
-        prior = vm.migration_status
-        vm.engine = StratoMigration(
-            StratoConfig(
-                layout,
-                vm.spec.workload,
-                link,
-                config_error=err,
-                max_dirty_iterations=vm.profile.max_dirty_iterations,
-                limit_downtime_s=vm.profile.limit_downtime_s,
-            ),
-            now,
-            prior=prior if prior is not S.NONE else S.SETUP,
-        )
-    else:
-        cfg = PrecopyConfig(
-            layout, vm.spec.workload, vm.params, vm.caps, vm.host, link, vm_running=vm.running
-        )
-        eng = QemuPrecopy(cfg, now)
-        vm.engine = eng
-        if err:
-            desc = err
-            vm.world.schedule(eng.setup_end, lambda: eng.fail(eng.setup_end, desc))
+    vm.engine = ENGINES[vm.profile.engine](vm, layout, link, err)
     vm.world.attach(vm, dst, vm.engine)
     return {}, []
 
@@ -151,7 +189,7 @@ def _cancel(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     if isinstance(eng, QemuPrecopy):
         eng.cancel(now)
         return {}, []
-    if vm.profile.engine is Engine.STRATOVIRT and vm.rules.pci:
+    if vm.profile.idle_cancel_sets_status and vm.rules.pci:
         old = vm.migration_status
         if old.terminal and not vm.profile.cancel_after_end_errors:
             return {}, []  # the doc profile: S003 shows migrate_cancel answering {}
@@ -169,7 +207,7 @@ def _query(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     if isinstance(eng, StratoMigration) and eng.end is None:
         return {"status": eng.status.value}, []
     st = vm.migration_status
-    if st is S.NONE and vm.profile.engine is Engine.QEMU_PRECOPY:
+    if st is S.NONE and vm.profile.query_migrate_omits_none:
         return {}, []
     return {"status": st.value}, []
 

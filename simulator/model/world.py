@@ -18,12 +18,9 @@ from simulator.model.host import Host
 from simulator.model.memory import MemoryImage
 from simulator.model.migration.effects import Effect
 from simulator.model.migration.status import MigrationStatus as S
-from simulator.model.profiles import PROFILES, Engine, Profile
+from simulator.model.profiles import PROFILES, Profile
 from simulator.model.spec import VMSpec
 from simulator.model.vm import VM, RunState
-
-#: QEMU q35's extra migratable RAM (BIOS + option ROMs): ram.total 1074274304 @ -m 1024.
-Q35_ROM_BYTES = 532480
 
 
 @dataclass(frozen=True)
@@ -93,11 +90,7 @@ class World:
         return vm
 
     def rom_bytes(self, vm: VM) -> int:
-        return (
-            Q35_ROM_BYTES
-            if vm.profile.engine is Engine.QEMU_PRECOPY and vm.spec.machine is MachineType.Q35
-            else 0
-        )
+        return vm.profile.q35_rom_bytes if vm.spec.machine is MachineType.Q35 else 0
 
     def dir_parent_exists(self, path: str) -> bool:
         parent = path.rstrip("/").rsplit("/", 1)[0] or "/"

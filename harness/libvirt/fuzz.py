@@ -1,6 +1,8 @@
 """Entry point for ``hvlab fuzz``: seed, example budget, target model|libvirt|both.
 
 On failure it prints the shrunk reproducer as a short Python snippet and returns 1.
+It lives in the harness because it drives :mod:`harness.libvirt.differential` (real
+libvirt daemons for ``libvirt``/``both``); the simulator does not depend on the harness.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import TextIO
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Flaky
 
+from harness.libvirt.differential import run_model, run_real
 from simulator.libvirt.scenario import Scenario
 from simulator.libvirt.strategies import scenarios
 
@@ -51,9 +54,6 @@ def fuzz(
     out = out if out is not None else sys.stdout  # resolved per call, not at import
     target = Target(target)
     failing: list[Scenario] = []
-    if target is not Target.MODEL:
-        from harness.libvirt.differential import run_real
-    from harness.libvirt.differential import run_model
 
     @settings(
         max_examples=examples,

@@ -1,0 +1,245 @@
+"""Parsers for one command-line value each: sizes, endpoints, -machine, -smp, -m, -device,
+-incoming and the simulator's --workload. What a profile's command line accepts comes
+from its :class:`~simulator.model.profiles.CmdlineRules`; a value it cannot accept
+raises :class:`CmdlineError` with the one line to print.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from simulator.model import CpuTopology, Device, DeviceClass, DirtyPattern, MachineType, Workload
+from simulator.model.devices import DRIVERS
+from simulator.model.profiles import CmdlineRules, Profile
+from simulator.model.units import GiB, KiB, MiB
+
+#: Drivers accepted on the command line that the model does not track.
+_IGNORED_DRIVERS = frozenset(
+    {
+        "virtio-rng-pci",
+        "virtio-rng-device",
+        "virtio-serial-pci",
+        "virtio-serial-device",
+        "virtconsole",
+        "pci-bridge",
+        "virtio-scsi-pci",
+        "virtio-vsock-pci",
+        "vhost-vsock-pci",
+    }
+)
+
+
+class CmdlineError(ValueError):
+    """A command line the simulated hypervisor rejects; ``str()`` is the one line to print."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A socket address: ``unix`` path or loopback ``tcp`` host and port."""
+
+    kind: str  # "unix" | "tcp" | "exec" (QEMU migration/exec.c: path is the command)
+    path: str = ""
+    host: str = ""
+    port: int = 0
+
+    def uri(self) -> str:
+        if self.kind in ("unix", "exec"):
+            return f"{self.kind}:{self.path}"
+        return f"tcp:{self.host}:{self.port}"
+
+
+def split_props(text: str, first_key: str | None = None) -> tuple[str | None, dict[str, str]]:
+    """Split ``a,b=c,d`` into (leading bare value, {key: value}); bare flags map to ''."""
+    head: str | None = None
+    props: dict[str, str] = {}
+    for i, part in enumerate(p for p in text.split(",")):
+        if "=" in part:
+            k, _, v = part.partition("=")
+            props[k.strip()] = v
+        elif i == 0 and first_key is not None:
+            head = part
+        elif part:
+            props[part] = ""
+    if head is None and first_key is not None and first_key in props:
+        head = props.pop(first_key)
+    return head, props
+
+
+def parse_size(text: str, default_unit: int = MiB) -> int:
+    """``1024``, ``1024M``, ``2G``, ``512k`` -> bytes (QEMU/StratoVirt: bare number = MiB)."""
+    t = text.strip()
+    units = {"k": KiB, "m": MiB, "g": GiB, "t": 1024 * GiB, "b": 1}
+    unit = default_unit
+    if t and t[-1].lower() in units:
+        unit = units[t[-1].lower()]
+        t = t[:-1]
+    if t.lower().endswith("i"):  # "Mi"/"Gi" spellings from --workload
+        t = t[:-1]
+    try:
+        value = float(t)
+    except ValueError:
+        raise CmdlineError(f"invalid size '{text}'") from None
+    if value < 0:
+        raise CmdlineError(f"invalid size '{text}'")
+    return int(value * unit)
+
+
+def parse_int(text: str, what: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise CmdlineError(f"invalid {what} '{text}'") from None
+
+
+def parse_endpoint(text: str, what: str) -> Endpoint:
+    """``unix:PATH`` or ``tcp:IP:PORT`` (loopback only)."""
+    scheme, _, rest = text.partition(":")
+    scheme = scheme.lower()
+    if scheme == "exec" and rest:
+        return Endpoint("exec", path=rest)
+    if scheme == "unix" and rest:
+        if ":" in rest:
+            raise CmdlineError(f"{what}: unix path must not contain ':': {rest}")
+        return Endpoint("unix", path=rest)
+    if scheme == "tcp" and rest:
+        host, _, port = rest.rpartition(":")
+        host = host.strip("[]")
+        if host in ("", "0", "0.0.0.0", "localhost"):
+            host = "127.0.0.1"
+        try:
+            addr = ipaddress.ip_address(host)
+        except ValueError:
+            raise CmdlineError(f"{what}: invalid address '{rest}'") from None
+        if not addr.is_loopback:
+            raise CmdlineError(f"{what}: the simulator only listens on loopback, not {host}")
+        p = parse_int(port, f"{what} port")
+        if not 0 <= p <= 65535:
+            raise CmdlineError(f"{what}: invalid port {port}")
+        return Endpoint("tcp", host=host, port=p)
+    raise CmdlineError(f"{what}: unsupported address '{text}' (use unix:PATH or tcp:IP:PORT)")
+
+
+def check_server(props: dict[str, str], what: str, rules: CmdlineRules) -> None:
+    server = "server" in props and props["server"] in ("", "on")
+    nowait = ("nowait" in props) or props.get("wait") == "off"
+    if not server:
+        raise CmdlineError(f"{what}: only server sockets are supported (add 'server')")
+    if rules.server_needs_nowait and not nowait:
+        raise CmdlineError(f"{what}: Argument 'server' and 'nowait' are both required")
+
+
+def parse_machine(text: str, rules: CmdlineRules) -> MachineType:
+    head, props = split_props(text, first_key="type")
+    name = (head or "").strip()
+    try:
+        machine = MachineType(name)
+    except ValueError:
+        raise CmdlineError(rules.machine_error.format(text=text, name=name)) from None
+    gic = props.get("gic-version")
+    if gic is not None and gic not in ("3", "max", "host") and rules.gic_version_check:
+        raise CmdlineError(f"-machine {text}: gic-version must be 3")
+    return machine
+
+
+def parse_smp(text: str) -> CpuTopology:
+    head, props = split_props(text, first_key="cpus")
+    cpus = parse_int(head, "smp cpus") if head else 0
+    sockets = parse_int(props.get("sockets", "0"), "smp sockets")
+    dies = parse_int(props.get("dies", props.get("clusters", "1")), "smp dies")
+    cores = parse_int(props.get("cores", "0"), "smp cores")
+    threads = parse_int(props.get("threads", "1"), "smp threads")
+    maxcpus = parse_int(props.get("maxcpus", "0"), "smp maxcpus")
+    if not cpus:
+        cpus = maxcpus or max(1, sockets or 1) * dies * max(1, cores or 1) * threads
+    topo = CpuTopology(cpus, sockets, dies, cores, threads, maxcpus)
+    try:
+        return topo.resolved()
+    except ValueError as exc:
+        raise CmdlineError(f"-smp {text}: {exc}") from None
+
+
+def parse_memory(text: str, rules: CmdlineRules) -> int:
+    head, _ = split_props(text, first_key="size")
+    size = parse_size(head or "")
+    low, high = rules.memory_range or (0, size)
+    if not low <= size <= high:
+        raise CmdlineError(
+            "Memory size must >= 128MiB and <= 512GiB, default unit: MiB, "
+            f"current memory size: {size} Bytes"
+        )
+    if size < 4 * MiB or size % 4096:
+        raise CmdlineError(f"-m {text}: invalid memory size")
+    return size
+
+
+def parse_addr(text: str, what: str) -> int:
+    slot = text.split(".")[0]
+    return parse_int(slot, what)
+
+
+def parse_device(text: str) -> Device | None:
+    driver, props = split_props(text, first_key="driver")
+    driver = (driver or "").strip()
+    if driver in _IGNORED_DRIVERS:
+        return None
+    cls = DRIVERS.get(driver)
+    if cls is None and driver == "vhost-user-net-pci":
+        cls = DeviceClass.VHOST_USER_NET
+    if cls is None:
+        raise CmdlineError(f"-device {text}: '{driver}' is not a valid device model name")
+    dev_id = props.get("id") or props.get("netdev") or props.get("drive") or driver
+    if cls is DeviceClass.NET and props.get("vhost") == "on":
+        cls = DeviceClass.VHOST_NET
+    addr = parse_addr(props["addr"], f"-device {driver} addr") if "addr" in props else None
+    return Device(
+        id=dev_id,
+        cls=cls,
+        driver=driver,
+        bus=props.get("bus"),
+        addr=addr,
+        mac=props.get("mac"),
+        backend=props.get("drive") or props.get("netdev") or props.get("chardev"),
+    )
+
+
+def parse_workload(text: str) -> Workload:
+    _, props = split_props(text)
+    try:
+        pattern = DirtyPattern(props.get("pattern", "cyclic"))
+    except ValueError:
+        raise CmdlineError(f"--workload: unknown pattern '{props['pattern']}'") from None
+    unknown = set(props) - {"ws", "rate", "pattern", "offset", "cpu"}
+    if unknown:
+        raise CmdlineError(f"--workload: unknown key(s) {', '.join(sorted(unknown))}")
+    cpu = props.get("cpu")
+    return Workload(
+        working_set=parse_size(props.get("ws", "0")),
+        dirty_rate=float(parse_size(props.get("rate", "0").removesuffix("/s"))),
+        pattern=pattern,
+        cpu_capacity=float(parse_size(cpu)) if cpu else None,
+        ws_offset=parse_size(props.get("offset", "0")),
+    )
+
+
+def check_incoming(uri: str, prof: Profile) -> None:
+    """``-incoming`` forms: tcp/unix everywhere, file:DIR where snapshots restore
+    (StratoVirt incoming.rs), exec:CMD where the profile migrates through a command."""
+    head = uri.split(",")[0]
+    scheme, _, rest = head.partition(":")
+    if scheme.lower() == "file" and prof.file_snapshot:
+        if not rest or ":" in rest:
+            raise CmdlineError(f'Add args "{uri}" error.: Invalid incoming uri.')
+        return
+    if scheme.lower() == "exec" and rest and prof.exec_migration:
+        return  # migration/exec.c: "sh -c CMD", the stream on its stdout
+    if scheme.lower() not in ("tcp", "unix"):
+        raise CmdlineError(prof.cmdline.incoming_error.format(uri=uri))
+    if prof.tcp_uri_ipv4_only and scheme.lower() == "tcp":
+        host, _, port = rest.rpartition(":")
+        try:
+            ipaddress.IPv4Address(host)
+            int(port)
+        except ValueError:
+            raise CmdlineError(f'Add args "{uri}" error.: Invalid incoming uri.') from None
+    parse_endpoint(head, "-incoming")

@@ -1,0 +1,159 @@
+"""The ``-incoming tcp:|unix:|exec:`` side: one stream in, verified, then the guest runs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+
+from simulator import transport
+from simulator.cmdline_values import parse_endpoint
+from simulator.guest_shell import GuestState
+from simulator.migration_io.view import JSON, ProcessView
+from simulator.model.migration.status import MigrationStatus as S
+from simulator.model.vm import RunState
+from simulator.model.vm_migration import config_mismatch
+from simulator.sockets import listen
+
+
+class Receiver:
+    """Accepts exactly one migration stream, checks it, and hands the guest over."""
+
+    def __init__(self, proc: ProcessView, ready: asyncio.Event) -> None:
+        self.proc, self.ready = proc, ready
+        self.ep = parse_endpoint(str(proc.cfg.incoming), "-incoming")
+        self.status = "setup"
+        self.failed: str | None = None
+        self.finished = False
+        self.accepted = False
+        self.digest: str | None = None  # the verified digest of the received memory
+        self.server: asyncio.Server | None = None
+        self.port = self.ep.port
+        self.one_way = self.ep.kind == "exec"
+        self.child: asyncio.subprocess.Process | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> asyncio.Server | None:
+        """Listen (tcp, unix: the server is returned) or spawn the exec command."""
+        if self.ep.kind == "exec":
+            await self._spawn()
+            return None
+        return await self._listen()
+
+    async def _spawn(self) -> None:
+        """``-incoming exec:CMD``: read the stream from ``sh -c CMD``'s stdout."""
+        ours, theirs = socket.socketpair()
+        try:
+            self.child = await asyncio.create_subprocess_exec(
+                "/bin/sh", "-c", self.ep.path, stdin=subprocess.DEVNULL, stdout=theirs.fileno()
+            )
+        finally:
+            theirs.close()
+        reader, writer = await transport.open_stream(ours)
+        self.accepted = True
+        self.task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
+
+    async def _listen(self) -> asyncio.Server:
+        self.server = await listen(self.ep, self._conn)
+        if self.ep.kind == "tcp":
+            self.port = int(self.server.sockets[0].getsockname()[1])
+        return self.server
+
+    async def _send(self, writer: asyncio.StreamWriter, frame: JSON) -> None:
+        if not self.one_way:
+            await transport.send_frame(writer, frame)
+
+    def query(self) -> JSON:
+        """query-migrate on the destination while it waits or receives."""
+        out: JSON = {"status": self.status}
+        if self.ep.kind == "exec":
+            return out
+        if self.ep.kind == "tcp":
+            out["socket-address"] = [{"type": "inet", "host": self.ep.host, "port": str(self.port)}]
+        else:
+            out["socket-address"] = [{"type": "unix", "path": self.ep.path}]
+        return out
+
+    def _fail(self, why: str) -> None:
+        self.status = "failed"
+        self.failed = (
+            f"Failed to start VM.: Failed to start migration.: "
+            f"Failed to receive migration with {self.ep.kind} mode: {why}"
+        )
+
+    async def _conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.accepted:  # exactly one accept(): later connections see a closed socket
+            writer.close()
+            return
+        self.accepted = True
+        if self.server is not None:
+            self.server.close()
+        if self.ep.kind == "unix":
+            with contextlib.suppress(OSError):
+                os.unlink(self.ep.path)
+        await self._serve(reader, writer)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._receive(reader, writer)
+        except (transport.StreamError, ConnectionError, OSError, ValueError, TypeError) as exc:
+            self._fail(str(exc))
+        finally:
+            writer.close()
+
+    async def _receive(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        proc, vm = self.proc, self.proc.vm
+        hello = await transport.recv_frame(reader)
+        if hello.get("t") != "hello":
+            raise transport.StreamError("expected the VM configuration first")
+        self.status = "active"
+        spec, profile = transport.spec_from_config(hello["config"])
+        shadow = proc.world.create_vm("source", spec, profile)
+        err = config_mismatch(shadow, vm)
+        await self._send(
+            writer, {"t": "ack", "ok": err is None, "error": err, "config": transport.vm_config(vm)}
+        )
+        if err is not None:
+            self._fail(err)
+            return
+        while True:
+            frame = await transport.recv_frame(reader)
+            kind = frame.get("t")
+            if kind == "pad":  # filler standing for page data (exec streams)
+                left = int(frame.get("n", 0))
+                while left > 0:
+                    left -= len(await reader.readexactly(min(left, 1 << 20)))
+                continue
+            if kind in ("mem", "done"):
+                for a, b, v in frame.get("ranges", []):
+                    proc.memory.write(int(a), int(b), int(v))
+            if kind == "cancel":
+                self.status = vm.profile.cancelled_status.value
+                self._fail("Cancel migration from source")
+                return
+            if kind == "done":
+                break
+            if kind != "mem":
+                raise transport.StreamError(f"unexpected frame {kind!r}")
+        if proc.memory.digest() != frame.get("digest"):
+            await self._send(writer, {"t": "bad", "error": "memory differs"})
+            self._fail("guest memory differs from the source's")
+            return
+        self.digest = str(frame.get("digest"))
+        proc.guest = GuestState.from_json(dict(frame.get("guest") or {}))
+        proc.memory.take_log()
+        # QEMU process_incoming_migration_bh: run unless -S, or unless the source's
+        # global state says it was not running (a paused VM's stream restores paused).
+        answers_qmp = vm.profile.qmp_during_incoming
+        paused = answers_qmp and (proc.cfg.start_paused or not frame.get("running", True))
+        vm.runstate = RunState.PAUSED if paused else RunState.RUNNING
+        vm.owns_guest = True
+        vm.migration_status = S.COMPLETED
+        if not paused and answers_qmp:
+            vm.pending.append(("RESUME", {}))
+        self.status = "completed"
+        self.finished = True
+        await self._send(writer, {"t": "ok"})
+        self.ready.set()
