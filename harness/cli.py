@@ -112,17 +112,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _ensure_html(run_dir: Path) -> Path:
     """The run's index.html, rendered again if missing or older than its results."""
-    from harness.report.html import write_html
-    from harness.report.results import write_final
+    from harness.report.writer import rebuild
 
     index = run_dir / "index.html"
     jsonl = run_dir / "results.jsonl"
     if index.exists() and (not jsonl.exists() or jsonl.stat().st_mtime <= index.stat().st_mtime):
         return index
-    write_final(run_dir)
     progress = _Progress()
     try:
-        return write_html(run_dir, progress)
+        return rebuild(run_dir, progress)[1]
     finally:
         progress.done()
 
@@ -178,8 +176,9 @@ def _run_folder(name: str, report_dir: str) -> Path:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from harness.report.compare import compare, format_comparison
-    from harness.report.html import read_meta, write_html
-    from harness.report.results import read_results, summarize, write_final
+    from harness.report.html import read_meta
+    from harness.report.results import read_results, summarize
+    from harness.report.writer import rebuild
 
     if len(args.runs) > 2:
         raise HarnessError("report takes one run (rebuild it) or two (compare them)")
@@ -190,10 +189,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
             print(line)
         return 1 if result.regressions else 0
     run = runs[0]
-    results = write_final(run)
     progress = _Progress()
     try:
-        index = write_html(run, progress)
+        results, index = rebuild(run, progress)
     finally:
         progress.done()
     for target, counts in summarize(results).items():

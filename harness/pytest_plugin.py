@@ -25,7 +25,11 @@ from harness.fixtures import VMFactory
 from harness.guest import GuestImage, guest_image
 from harness.hosts import HostFacts, gather_facts, kvm_verdict
 from harness.inventory import Host, load_inventory
-from harness.report.results import RUN_ID_ENV, RunReport, TestResult, new_run_id, summarize
+from harness.report import hookspecs
+from harness.report.catalog import write_catalog
+from harness.report.record import Recorder, target_name
+from harness.report.results import RUN_ID_ENV, RunReport, new_run_id
+from harness.report.writer import finish_run, summary_lines
 from harness.spec import Arch
 from harness.targets.base import Target
 from harness.targets.kvm import KvmVerdict
@@ -33,6 +37,7 @@ from harness.targets.registry import select, targets_for
 from harness.waits import set_timeout_factor
 
 _STATE = pytest.StashKey["_Hvlab"]()
+_RECORDER = pytest.StashKey[Recorder]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -86,7 +91,6 @@ class _Hvlab:
         self.report = (
             RunReport(Path(report_dir).resolve(), primary=not self.worker) if report_dir else None
         )
-        self._phases: dict[str, dict[str, pytest.TestReport]] = {}
 
     @property
     def hosts(self) -> list[Host]:
@@ -203,68 +207,38 @@ def vms(request: pytest.FixtureRequest, target: Target) -> Iterator[VMFactory]:
     factory.close()
 
 
-# -- results -------------------------------------------------------------------------------
+# -- results (the logic lives in harness/report/) -------------------------------------
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Before any test runs: every target axis value in run.json, and catalog.json from
+    the suites' catalog (``pytest_hvlab_catalog``) resolved for those targets."""
+    state = _state(session.config)
+    if state.report is None:
+        return
+    names = [str(t) for t in state.report.meta.get("targets") or []]
+    names = list(dict.fromkeys([*names, *filter(None, map(target_name, session.items))]))
+    state.report.update_meta(targets=names)
+    source = session.config.hook.pytest_hvlab_catalog(config=session.config)
+    if source is not None:
+        write_catalog(state.report.dir, source.entries(names))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     rep = yield
     state = _state(item.config)
-    state._phases.setdefault(item.nodeid, {})[rep.when] = rep
-    if rep.when == "teardown":
-        _record(state, item, state._phases.pop(item.nodeid))
+    if state.report is not None:
+        recorder = item.config.stash.setdefault(_RECORDER, Recorder())
+        rel = os.path.relpath(state.artifacts(item.nodeid), state.report.dir)
+        result = recorder.add(item, call, rep, rel)
+        if result is not None:
+            state.report.add(result)
     return rep
-
-
-def _record(state: _Hvlab, item: pytest.Item, phases: dict[str, pytest.TestReport]) -> None:
-    if state.report is None:
-        return
-    setup, call, teardown = phases.get("setup"), phases.get("call"), phases.get("teardown")
-    outcome, message = "passed", ""
-    if setup is not None and setup.skipped:
-        outcome, message = "skipped", _skip_reason(setup)
-    elif setup is not None and setup.failed:
-        outcome, message = "error", setup.longreprtext
-    elif call is not None and hasattr(call, "wasxfail"):
-        # a strict xfail is how the catalog marks "diverges from docs"
-        outcome, message = "diverged", str(getattr(call, "wasxfail", ""))
-    elif call is not None and call.failed:
-        outcome, message = "failed", call.longreprtext
-    elif call is not None and call.skipped:
-        outcome, message = "skipped", _skip_reason(call)
-    if teardown is not None and teardown.failed and outcome != "failed":
-        outcome, message = "error", teardown.longreprtext
-    duration = sum(r.duration for r in phases.values())
-    target = ""
-    callspec = getattr(item, "callspec", None)
-    if callspec is not None and "target" in callspec.params:
-        t = callspec.params["target"]
-        target = t.name if t is not None else ""
-    ids: list[str] = []
-    for mark in item.iter_markers("catalog"):
-        ids.extend(str(a) for a in mark.args)
-    func = getattr(item, "function", None)
-    doc = (func.__doc__ or "").strip() if func is not None else ""
-    state.report.add(
-        TestResult(
-            nodeid=item.nodeid,
-            name=item.name,
-            target=target,
-            outcome=outcome,
-            duration=round(duration, 3),
-            message=message[-4000:],
-            catalog=ids,
-            doc=doc,
-            artifacts=os.path.relpath(state.artifacts(item.nodeid), state.report.dir),
-        )
-    )
-
-
-def _skip_reason(rep: pytest.TestReport) -> str:
-    longrepr = rep.longrepr
-    if isinstance(longrepr, tuple) and len(longrepr) == 3:
-        return str(longrepr[2]).removeprefix("Skipped: ")
-    return str(longrepr)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -283,24 +257,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     state = _state(config)
     if state.report is None or state.worker:
         return
-    results = state.report.finish()
-    tr = terminalreporter
-    tr.section("hvlab summary")
-    table = summarize(results)
-    tr.write_line(
-        f"{'target':<24}{'passed':>8}{'failed':>8}{'error':>8}{'diverged':>10}{'skipped':>9}"
-    )
-    for target, counts in table.items():
-        tr.write_line(
-            f"{target:<24}{counts['passed']:>8}{counts['failed']:>8}"
-            f"{counts['error']:>8}{counts.get('diverged', 0):>10}{counts['skipped']:>9}"
-        )
-    reasons = sorted({(r.target, r.message) for r in results if r.outcome == "skipped"})
-    for target, reason in reasons[:10]:
-        tr.write_line(f"skipped on {target or '-'}: {reason}")
-    for r in results:
-        if r.outcome in ("failed", "error"):
-            first = (r.message.strip().splitlines() or [""])[-1][:150]
-            tr.write_line(f"{r.outcome.upper()} {r.nodeid}: {first}")
-    index = getattr(state.report, "index", None)
-    tr.write_line(f"report: {index if index is not None else state.report.dir}")
+    results = finish_run(state.report)
+    terminalreporter.section("hvlab summary")
+    for line in summary_lines(results):
+        terminalreporter.write_line(line)
+    terminalreporter.write_line(f"report: {state.report.index}")

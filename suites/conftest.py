@@ -3,15 +3,24 @@
 At collection, each test x target gets its catalog verdicts: NA becomes a skip with the
 reason, DIVERGES becomes a strict xfail (reported as "diverged"; an unexpected pass fails,
 since the catalog is then out of date). Tests naming no id, and ids no test names, are
-listed in the report's run.json and the terminal summary.
+listed in the terminal summary. The catalog reaches the report through the
+``pytest_hvlab_catalog`` hook (the plugin writes it to the run's catalog.json).
+
+Targets: a hypervisor test takes ``target`` (the plugin's); a libvirt test takes
+``libvirt_target`` (harness.libvirt.target: libvirt-model and libvirt-9.0), narrowed by
+``--target`` like the hypervisors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 import pytest
 
+from harness.libvirt.target import LIBVIRT_TARGETS, LibvirtTarget, select_libvirt
+from harness.report.catalog import CatalogSource
+from harness.report.record import target_name
 from harness.targets.base import Target
 from suites.catalog import CATALOG, Expect, Verdict, expectation
 
@@ -22,15 +31,41 @@ def _ids(item: pytest.Item) -> list[str]:
     return [str(a) for m in item.iter_markers("catalog") for a in m.args]
 
 
-def _target_name(item: pytest.Item) -> str | None:
-    callspec = getattr(item, "callspec", None)
-    if callspec is None or "target" not in callspec.params:
-        return None
-    target = callspec.params["target"]
-    return None if target is None else str(target.name)
+@pytest.hookimpl(optionalhook=True)
+def pytest_hvlab_catalog(config: pytest.Config) -> CatalogSource:
+    """The catalog, for the run's catalog.json (the report reads nothing else)."""
+    return CatalogSource(CATALOG, expectation)
+
+
+@cache
+def _unavailable(target: LibvirtTarget) -> str | None:
+    return target.unavailable_reason()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "libvirt_target" not in metafunc.fixturenames:
+        return
+    params = []
+    for t in LIBVIRT_TARGETS:
+        reason = _unavailable(t)
+        marks = [pytest.mark.skip(reason=f"{t.name}: {reason}")] if reason else []
+        params.append(pytest.param(t, id=t.name, marks=marks))
+    metafunc.parametrize("libvirt_target", params, scope="module")
+
+
+def _deselect_libvirt(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--target narrows the libvirt targets too (a hypervisor name deselects them)."""
+    wanted = {t.name for t in select_libvirt(config.getoption("--target"))}
+    names = {t.name for t in LIBVIRT_TARGETS}
+    dropped = [i for i in items if target_name(i) in names - wanted]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        gone = {id(i) for i in dropped}
+        items[:] = [i for i in items if id(i) not in gone]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _deselect_libvirt(config, items)
     covered: set[str] = set()
     unnamed: list[str] = []
     unknown: list[str] = []
@@ -44,8 +79,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if cid not in CATALOG:
                 unknown.append(f"{item.nodeid}: {cid}")
         covered.update(i for i in ids if i in CATALOG)
-        name = _target_name(item)
-        if name is None:
+        name = target_name(item)
+        if not name:
             continue
         verdicts = [(cid, expectation(cid, name)) for cid in ids if cid in CATALOG]
         na = [(cid, e) for cid, e in verdicts if e.verdict is Verdict.NA]

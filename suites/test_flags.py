@@ -1,6 +1,8 @@
-"""Conformance: libvirt migrate flags on the model and (when present) real libvirt.
+"""Conformance: libvirt migrate flags on the libvirt targets.
 
-One code path: :class:`simulator.libvirt.scenario.Session` drives whichever module.
+``libvirt_target`` is the axis (suites/conftest.py): ``libvirt-model`` (the model) and
+``libvirt-9.0`` (two private libvirtd, skipped with the reason where they cannot run).
+One code path: :class:`simulator.libvirt.scenario.Session` drives whichever it is.
 """
 
 from __future__ import annotations
@@ -10,33 +12,17 @@ from typing import Any
 
 import pytest
 
-from harness.libvirt.daemon import can_run_libvirtd, daemon_pair
-from harness.libvirt.differential import SIM_DST, SIM_DST_P2P, SIM_SRC
+from harness.libvirt.target import LibvirtTarget
 from simulator.libvirt.flags import MigrateFlag as F
 from simulator.libvirt.request import Api
 from simulator.libvirt.scenario import Scenario, Session
 
 
-@pytest.fixture(scope="module", params=["model", "libvirt"])
-def session(request: pytest.FixtureRequest) -> Iterator[Session]:
-    if request.param == "model":
-        import simulator.libvirt as sim
-
-        sim.reset()
-        s = Session(sim, SIM_SRC, SIM_DST, SIM_DST_P2P)
+@pytest.fixture(scope="module")
+def session(libvirt_target: LibvirtTarget) -> Iterator[Session]:
+    """One session per target and module: the real target starts its daemons once."""
+    with libvirt_target.session() as s:
         yield s
-        s.close()
-        return
-    reason = can_run_libvirtd()
-    if reason:
-        pytest.skip(reason)
-    import libvirt
-
-    libvirt.registerErrorHandler(lambda _c, _e: None, None)
-    with daemon_pair() as (src, dst):
-        s = Session(libvirt, src.uri, dst.uri, dst.p2p_uri)
-        yield s
-        s.close()
 
 
 def _case(claim: str, case: str, scenario: Scenario, expected: Any) -> Any:

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from report_demo import make_demo_run
 
 from harness.cli import main
 from harness.report import results as report_results
-from harness.report.demo import make_demo_run
 
 
 def _rewrite(run: Path, changes: dict[str, str]) -> None:

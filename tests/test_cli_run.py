@@ -1,9 +1,11 @@
-"""`hvlab run` end to end on a tiny suite without VMs, and a run killed with SIGKILL."""
+"""`hvlab run` end to end on a tiny suite without VMs, a run killed with SIGKILL, and the
+flags suite's libvirt-model target through the plugin into the report."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,11 +14,15 @@ from pathlib import Path
 
 import pytest
 
+REPO = Path(__file__).resolve().parent.parent
+
 SUITE = '''
 import os
 import signal
 
 import pytest
+
+from harness.errors import LaunchError
 
 
 @pytest.mark.catalog("T-ONE")
@@ -47,6 +53,24 @@ def test_killed():
 
 def test_never_reached():
     pass
+
+
+@pytest.mark.catalog("T-THREE")
+def test_launch_fails():
+    """A hypervisor that dies at launch, as harness.machine reports it."""
+    try:
+        raise ConnectionRefusedError("QMP socket refused")
+    except OSError:
+        raise LaunchError(
+            "vm0: qemu-system-x86_64 exited with 1 while launching",
+            {
+                "argv": ["qemu-system-x86_64", "-machine", "q35", "-name", "vm 0"],
+                "exit_code": 1,
+                "stderr": "qemu-system-x86_64: -device <bogus>: not found",
+                "console_tail": "SeaBIOS (version 1.16.2)\\nBooting from ROM...",
+                "sent": {"execute": "qmp_capabilities"},
+            },
+        )
 '''
 
 
@@ -78,6 +102,9 @@ def test_run_writes_report_and_prints_its_path(suite: Path, tmp_path: Path) -> N
     2. The last line of output is the path of the run's index.html, which exists.
     3. run.json records the hvlab git sha; the run is marked finished.
     4. index.html shows the skip reason and catalog ids; the failure's page is escaped.
+    5. The page of the test that raised a LaunchError shows its context: the error type,
+       the command line (shell-quoted), exit code, stderr, console tail and QMP sent,
+       all escaped; results.json keeps the context; a plain failure has none.
     """
     reports = tmp_path / "reports"
     proc = _hvlab(
@@ -105,6 +132,22 @@ def test_run_writes_report_and_prints_its_path(suite: Path, tmp_path: Path) -> N
     assert ">T-ONE<" in html and ">T-TWO<" in html
     page = next((index.parent / "tests").glob("*test_fails*.html")).read_text()
     assert "&lt;b&gt;bold&lt;/b&gt;" in page and "<b>bold</b>" not in page
+    assert "Failure context" not in page
+
+    page = next((index.parent / "tests").glob("*test_launch_fails*.html")).read_text()
+    context = page[page.index("<h2>Failure context</h2>") :].split("</dl>")[0]
+    for text in (
+        "LaunchError",
+        "qemu-system-x86_64 -machine q35 -name &#39;vm 0&#39;",
+        'Exit code</dt><dd class="ctx-exit_code"><code>1</code>',
+        "-device &lt;bogus&gt;: not found",
+        "Booting from ROM...",
+        "&#34;execute&#34;: &#34;qmp_capabilities&#34;",
+    ):
+        assert text in context, text
+    tests = json.loads((index.parent / "results.json").read_text())["tests"]
+    launch = next(t for t in tests if t["name"] == "test_launch_fails")
+    assert launch["context"]["exit_code"] == 1 and launch["context"]["error"] == "LaunchError"
 
 
 def test_killed_run_leaves_a_partial_report(suite: Path, tmp_path: Path) -> None:
@@ -148,3 +191,62 @@ def test_killed_run_leaves_a_partial_report(suite: Path, tmp_path: Path) -> None
     html = (run / "index.html").read_text()
     assert "Partial run." in html
     assert len(list((run / "tests").glob("*.html"))) == 3
+
+
+def _matrix_row(html: str, claim_id: str) -> str:
+    matrix = html[html.index("<h2>Behaviour catalog</h2>") :].split("</table>")[0]
+    return matrix[matrix.index(f">{claim_id}<") :].split("</tr>")[0]
+
+
+def test_flags_suite_reports_its_target(tmp_path: Path) -> None:
+    """The flags suite runs on the libvirt-model target and the report counts it.
+
+    1. `--target libvirt-model` runs the five flag rules there; libvirt-9.0 is deselected.
+    2. The plugin wrote catalog.json from the suites' catalog before the tests ran:
+       FLAG-* hold on libvirt-model, the hypervisor claims are n/a there.
+    3. The summary has a libvirt-model row with 5 passed and no "-" row.
+    4. Every FLAG-* matrix cell shows its test's outcome (passed, linked); LC-STOP is n/a.
+    """
+    reports = tmp_path / "reports"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "suites/test_flags.py",
+            "-p",
+            "no:pytest11.testinfra",
+            "--target",
+            "libvirt-model",
+            "--report-dir",
+            str(reports),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=REPO,
+        env={**os.environ, "HVLAB_RUN_ID": "flags-run"},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "5 passed, 5 deselected" in proc.stdout
+    run = reports / "flags-run"
+
+    catalog = json.loads((run / "catalog.json").read_text())
+    flags = [cid for cid in catalog if cid.startswith("FLAG-")]
+    assert len(flags) == 5
+    assert all(catalog[cid]["expectations"]["libvirt-model"] == "holds" for cid in flags)
+    assert catalog["LC-STOP"]["expectations"]["libvirt-model"] == "n/a"
+
+    html = (run / "index.html").read_text()
+    summary = html[html.index("<h2>Summary per target</h2>") :].split("</table>")[0]
+    rows = re.findall(r"<tr><td>([^<]+)</td>(.*?)</tr>", summary)
+    assert [target for target, _ in rows] == ["libvirt-model"]
+    assert re.findall(r">(\d+)<", rows[0][1]) == ["5", "0", "0", "0", "0", "5"]
+
+    for cid in flags:
+        row = _matrix_row(html, cid)
+        cell = r'<td class="cell"><a href="tests/[^"]+"[^>]*><span class="badge o-passed">passed<'
+        assert re.search(cell, row), cid
+    assert ">n/a<" in _matrix_row(html, "LC-STOP")

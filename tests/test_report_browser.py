@@ -12,10 +12,9 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlparse
 
 import pytest
+from report_demo import make_demo_run
 
-from harness.report.demo import make_demo_run
-from harness.report.html import write_html
-from harness.report.results import write_final
+from harness.report.writer import rebuild
 
 FLAGS = [
     "--headless",
@@ -92,9 +91,7 @@ def chromium(tmp_path: Path) -> Chromium:
 @pytest.fixture
 def report(tmp_path: Path) -> Path:
     """index.html of the demo run (every outcome, QMP, consoles, migration plots)."""
-    run = make_demo_run(tmp_path / "reports")
-    write_final(run)
-    return write_html(run)
+    return rebuild(make_demo_run(tmp_path / "reports"))[1]
 
 
 def _check_screenshot(png: Path) -> None:

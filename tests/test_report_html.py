@@ -1,21 +1,22 @@
-"""The HTML lab report rendered from a realistic run folder (harness.report.demo)."""
+"""The HTML lab report rendered from a realistic run folder (tests/report_demo.py)."""
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 import struct
-import textwrap
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from report_demo import make_demo_run
 
-from harness.report.catalog import SNAPSHOT, load_catalog
-from harness.report.demo import make_demo_run
-from harness.report.html import write_html
-from harness.report.results import read_results, write_final
+from harness.report.catalog import SNAPSHOT, CatalogSource, load_catalog, write_catalog
+from harness.report.results import read_results
+from harness.report.writer import rebuild
 
 
 class _Links(HTMLParser):
@@ -47,8 +48,7 @@ def _section(html: str, title: str) -> str:
 def demo_run(tmp_path: Path) -> Path:
     """The demo run, finished, with results.json, junit.xml and the HTML written."""
     run = make_demo_run(tmp_path)
-    write_final(run)
-    write_html(run)
+    rebuild(run)
     return run
 
 
@@ -99,7 +99,7 @@ def test_index_summary_matrix_and_versions(demo_run: Path) -> None:
     assert "0123456789abcdef0123456789abcdef01234567" in versions
 
     assert "<script>" not in html
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;quotes&quot;" in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &#34;quotes&#34;" in html
 
 
 def test_test_page_shows_doc_qmp_console_and_plot(demo_run: Path) -> None:
@@ -139,6 +139,35 @@ def test_test_page_shows_doc_qmp_console_and_plot(demo_run: Path) -> None:
         assert target.exists(), f"{ref} does not resolve"
 
 
+def test_failure_context_on_the_error_page(demo_run: Path) -> None:
+    """The page of a test that failed with a HarnessError shows the error's context.
+
+    1. A "Failure context" section names the error type, the command line (shell-quoted),
+       the exit code, the hypervisor's stderr and the QMP command sent, in that order.
+    2. Every value is escaped: the context's <script> is text, not markup.
+    3. The pages of tests that passed have no such section.
+    """
+    page = next((demo_run / "tests").glob("*test_restore_qemu-x86_64*.html"))
+    html = page.read_text(encoding="utf-8")
+    context = html[html.index("<h2>Failure context</h2>") :].split("</dl>")[0]
+    labels = re.findall(r"<dt>([^<]+)</dt>", context)
+    assert labels == [
+        "Error",
+        "Command line",
+        "Exit code",
+        "Hypervisor stderr (last lines)",
+        "QMP sent",
+    ]
+    assert "<code>LaunchError</code>" in context and "<code>1</code>" in context
+    assert "qemu-system-x86_64 -machine q35 -name &#39;vm 0&#39; -incoming" in context
+    assert "can&#39;t open snapshot" in context
+    assert "{&#34;execute&#34;: &#34;cont&#34;}" in context
+    assert "<script>" not in html and "&lt;script&gt;alert(" in context
+
+    passed = next((demo_run / "tests").glob("*test_stop_qemu-x86_64*.html"))
+    assert "Failure context" not in passed.read_text(encoding="utf-8")
+
+
 def test_partial_run_renders(tmp_path: Path) -> None:
     """A run killed mid-test still renders.
 
@@ -149,73 +178,77 @@ def test_partial_run_renders(tmp_path: Path) -> None:
     run = make_demo_run(tmp_path, finished=False)
     results = read_results(run)
     assert len(results) == 10
-    index = write_html(run).read_text(encoding="utf-8")
+    index = rebuild(run)[1].read_text(encoding="utf-8")
     assert "Partial run." in index
     assert "1 test(s) had started" in index and "test_hotplug.py_test_plug" in index
     assert len(list((run / "tests").glob("*.html"))) == 10
 
 
-def test_catalog_module_is_read_and_snapshotted(tmp_path: Path) -> None:
-    """The suites' catalog module feeds the matrix and is kept with the run.
+class _Verdict(enum.Enum):
+    HOLDS = "holds"
+    DIVERGES = "diverges"
+
+
+@dataclass(frozen=True)
+class _Claim:
+    id: str
+    source: str
+    section: str
+    claim: str
+    expectations: dict[str, _Verdict] = field(default_factory=dict)
+    evidence: str = ""
+
+
+def test_catalog_source_is_snapshotted(tmp_path: Path) -> None:
+    """A catalog handed over by the suites is kept with the run as catalog.json.
 
     1. A CATALOG of dataclass claims with Enum expectations is read.
     2. The longest matching target prefix decides the expectation.
-    3. The run keeps a catalog.json snapshot, used on the next rebuild.
+    3. A resolver (the suites' expectation()) decides it for the run's targets.
+    4. catalog.json holds the claims; the report reads them back from it alone, and a
+       run without catalog.json has an empty catalog.
     """
-    module = tmp_path / "catalog.py"
-    module.write_text(
-        textwrap.dedent(
-            """
-            from __future__ import annotations
-            import enum
-            from dataclasses import dataclass, field
-
-            class Expect(enum.Enum):
-                HOLDS = "holds"
-                DIVERGES = "diverges"
-
-            @dataclass(frozen=True)
-            class Claim:
-                id: str
-                source: str
-                section: str
-                claim: str
-                expectations: dict[str, Expect] = field(default_factory=dict)
-                evidence: str = ""
-
-            CATALOG = {
-                "X-1": Claim("X-1", "doc", "s1", "it works",
-                             {"qemu": Expect.HOLDS, "qemu-aarch64": Expect.DIVERGES}),
-            }
-            """
-        )
-    )
-    run = tmp_path / "run"
-    run.mkdir()
-    catalog = load_catalog(run, source=module)
+    claims = {
+        "X-1": _Claim(
+            "X-1",
+            "doc",
+            "s1",
+            "it works",
+            {"qemu": _Verdict.HOLDS, "qemu-aarch64": _Verdict.DIVERGES},
+        ),
+    }
+    catalog = CatalogSource(claims).entries()
     assert catalog["X-1"].claim == "it works"
     assert catalog["X-1"].expectation("qemu-x86_64") == "holds"
     assert catalog["X-1"].expectation("qemu-aarch64") == "diverges"
     assert catalog["X-1"].expectation("stratovirt-x86_64") == ""
+
+    resolved = CatalogSource(claims, lambda cid, t: _Verdict.DIVERGES).entries(["sim:x"])
+    assert resolved["X-1"].expectation("sim:x") == "diverges"
+
+    run = tmp_path / "run"
+    run.mkdir()
+    assert load_catalog(run) == {}
+    write_catalog(run, catalog)
     snapshot = json.loads((run / SNAPSHOT).read_text())
     assert snapshot["X-1"]["expectations"] == {"qemu": "holds", "qemu-aarch64": "diverges"}
-    module.unlink()
-    assert load_catalog(run, source=module)["X-1"].claim == "it works"
+    assert load_catalog(run) == catalog
 
 
-def test_suites_catalog_feeds_the_matrix(tmp_path: Path) -> None:
-    """The repository's own suites/catalog.py is read with its per-target verdicts.
+def test_suites_catalog_resolves_every_target(tmp_path: Path) -> None:
+    """The repository's own suites/catalog.py, as the suites hand it to the report.
 
     1. Every claim loads with its text and document.
-    2. Each target gets a verdict (holds, diverges or n/a) resolved by the catalog itself.
+    2. Each target, hypervisors and the libvirt axis alike, gets a verdict (holds,
+       diverges or n/a) resolved by the catalog itself.
     3. A diverging claim carries its upstream evidence as the note for that target.
+    4. The FLAG-* claims hold on both libvirt targets and are n/a on hypervisors; the
+       hypervisor claims are n/a on the libvirt targets.
     """
-    from harness.report.catalog import CATALOG_FILE
+    from suites.catalog import CATALOG, expectation
 
-    if not CATALOG_FILE.exists():
-        pytest.fail(f"{CATALOG_FILE} is missing")
-    targets = ["qemu-x86_64", "qemu-aarch64", "stratovirt-x86_64"]
-    catalog = load_catalog(tmp_path, targets)
+    targets = ["qemu-x86_64", "qemu-aarch64", "stratovirt-x86_64", "libvirt-model", "libvirt-9.0"]
+    catalog = CatalogSource(CATALOG, expectation).entries(targets)
     assert catalog and all(e.claim and e.source for e in catalog.values())
     for e in catalog.values():
         for t in targets:
@@ -224,3 +257,8 @@ def test_suites_catalog_feeds_the_matrix(tmp_path: Path) -> None:
         (e, t) for e in catalog.values() for t in targets if e.expectation(t) == "diverges"
     ]
     assert diverging and all(e.note(t) for e, t in diverging)
+    flags = [e for cid, e in catalog.items() if cid.startswith("FLAG-")]
+    assert flags
+    for e in flags:
+        assert [e.expectation(t) for t in targets] == ["n/a"] * 3 + ["holds"] * 2, e.id
+    assert catalog["LC-STOP"].expectation("libvirt-model") == "n/a"

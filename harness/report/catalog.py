@@ -1,25 +1,25 @@
 """The behaviour catalog as the report sees it, and the ids x targets matrix.
 
-The catalog lives in ``suites/catalog.py`` (``CATALOG: dict[str, Claim]``; a claim has
-``id, source, section, claim, expectations, evidence`` with expectations keyed by target
-name or prefix: ``"holds" | "diverges" | "n/a"``). A run keeps a snapshot of it in
-``catalog.json``, so rebuilding an old run shows the catalog it ran against. Without a
-catalog the matrix is built from the ids the tests name.
+The suites own the catalog (``suites/catalog.py``: claims with ``id, source, section,
+claim/text, expectations/expect`` and an ``expectation(id, target)`` resolver). They hand
+it to the pytest plugin through the ``pytest_hvlab_catalog`` hook as a
+:class:`CatalogSource`; the plugin resolves it for the run's targets and writes
+``catalog.json`` into the run folder before any test runs. The report reads only that
+file, so rebuilding an old run shows the catalog it ran against. Without it the matrix
+is built from the ids the tests name.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from collections.abc import Callable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.report.results import TestResult
 
-CATALOG_FILE = Path(__file__).resolve().parents[2] / "suites" / "catalog.py"
 SNAPSHOT = "catalog.json"
 
 # Which outcome a cell shows when several tests cover it: the worst one.
@@ -102,53 +102,42 @@ def _verdict(value: Any) -> str:
     return str(getattr(value, "value", value))
 
 
-def _load_module(path: Path) -> Any:
-    for mod in list(sys.modules.values()):
-        mod_file = getattr(mod, "__file__", None)
-        if mod_file and Path(mod_file).resolve() == path.resolve() and hasattr(mod, "CATALOG"):
-            return mod
-    spec = importlib.util.spec_from_file_location("hvlab_suites_catalog", path)
-    if spec is None or spec.loader is None:
-        return None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses in the module look themselves up here
-    try:
-        spec.loader.exec_module(module)
-    except Exception:
-        del sys.modules[spec.name]
-        raise
-    return module
+@dataclass(frozen=True)
+class CatalogSource:
+    """A catalog as the suites define it: ``claims`` maps id -> claim object (or dict);
+    ``expectation(id, target)``, when given, resolves a claim's verdict on a target."""
+
+    claims: Mapping[str, Any]
+    expectation: Callable[[str, str], Any] | None = None
+
+    def entries(self, targets: Iterable[str] = ()) -> dict[str, Entry]:
+        """Every claim as an :class:`Entry`, its expectation resolved for ``targets``."""
+        names = list(dict.fromkeys(targets))
+        return {
+            str(k): Entry.from_any(str(k), v, names, self.expectation)
+            for k, v in self.claims.items()
+        }
 
 
-def load_catalog(
-    run_dir: Path, targets: Sequence[str] = (), source: Path | None = None
-) -> dict[str, Entry]:
-    """The run's catalog snapshot, else the suites' catalog (snapshotted), else empty.
-
-    A fresh snapshot resolves each claim's expectation for each of ``targets``.
-    """
-    snapshot = run_dir / SNAPSHOT
-    if snapshot.exists():
-        try:
-            data = json.loads(snapshot.read_text(encoding="utf-8"))
-            return {k: Entry.from_any(k, v) for k, v in data.items()}
-        except (ValueError, TypeError, AttributeError):
-            pass
-    path = source or CATALOG_FILE
-    if not path.exists():
-        return {}
-    module = _load_module(path)
-    raw = getattr(module, "CATALOG", None) or {}
-    expect = getattr(module, "expectation", None)
-    catalog = {
-        str(k): Entry.from_any(str(k), v, targets, expect if callable(expect) else None)
-        for k, v in dict(raw).items()
-    }
-    snapshot.write_text(
-        json.dumps({k: asdict(v) for k, v in catalog.items()}, indent=2, ensure_ascii=False),
+def write_catalog(run_dir: Path, entries: Mapping[str, Entry]) -> Path:
+    """Write ``catalog.json`` (atomically: parallel workers may write it too)."""
+    path = run_dir / SNAPSHOT
+    tmp = path.with_name(f".{SNAPSHOT}.{os.getpid()}.tmp")
+    tmp.write_text(
+        json.dumps({k: asdict(v) for k, v in entries.items()}, indent=2, ensure_ascii=False),
         encoding="utf-8",
     )
-    return catalog
+    tmp.replace(path)
+    return path
+
+
+def load_catalog(run_dir: Path) -> dict[str, Entry]:
+    """The run's ``catalog.json``; empty when the run has none (or it is unreadable)."""
+    try:
+        data = json.loads((run_dir / SNAPSHOT).read_text(encoding="utf-8"))
+        return {str(k): Entry.from_any(str(k), v) for k, v in dict(data).items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """Render a run folder as static HTML: index.html, tests/<test>.html, plots/<test>-<vm>.png.
 
-Reads only what the run wrote (run.json, results.jsonl, artifacts/), so it works the
-same at the end of a run, on a partial run that was killed, and later via
-``hvlab report RUN``. Pages are written to a temporary name and renamed into place.
+Reads only what the run wrote (run.json, results.jsonl, catalog.json, artifacts/), so it
+works the same at the end of a run, on a partial run that was killed, and later via
+``hvlab report RUN``. Pages come from the Jinja2 templates in ``templates/`` (see
+:mod:`harness.report.page`); each is written to a temporary name and renamed into place.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def write_html(run_dir: Path, progress: Progress | None = None) -> Path:
     meta = read_meta(run_dir)
     results = read_results(run_dir)
     targets = ordered_targets(meta, results)
-    catalog = load_catalog(run_dir, targets)
+    catalog = load_catalog(run_dir)
     run_id = str(meta["run_id"])
 
     slugs: list[str] = []

@@ -1,8 +1,10 @@
 """Results of a run: JSONL as results arrive, then results.json and junit.xml.
 
-results.jsonl is appended and fsynced per test, so a run that dies (SIGINT, SIGKILL,
-OOM) still leaves every finished result readable; results.json and junit.xml are
-rebuilt from it at the end (or later, by ``hvlab report RUN``).
+The model of the report pipeline: it knows nothing of HTML (harness.report.writer turns
+a run folder into the lab report). results.jsonl is appended and fsynced per test, so a
+run that dies (SIGINT, SIGKILL, OOM) still leaves every finished result readable;
+results.json and junit.xml are rebuilt from it at the end (or later, by
+``hvlab report RUN``).
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -40,6 +41,9 @@ class TestResult:
     doc: str = ""
     artifacts: str = ""
     finished: float = field(default_factory=time.time)
+    context: dict[str, Any] = field(default_factory=dict)
+    """For a failure raised as a HarnessError: its type (``error``) and its context
+    (argv, exit code, console tail, QMP sent/received, migration phase...)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,21 +133,10 @@ class RunReport:
             os.close(fd)
 
     def finish(self) -> list[TestResult]:
-        """Mark the run complete and write results.json, junit.xml and index.html.
-
-        A failure to render the HTML is reported on stderr and in run.json
-        (``html_error``) but never loses the JSON/JUnit results nor fails the run.
-        """
+        """Mark the run complete and write results.json and junit.xml (not the HTML:
+        :func:`harness.report.writer.finish_run` does both)."""
         self.update_meta(finished=time.time(), duration=time.time() - self.started)
-        results = write_final(self.dir)
-        from harness.report.html import write_html
-
-        try:
-            write_html(self.dir)
-        except Exception as exc:  # a broken page must not turn a run into an error
-            self.update_meta(html_error=f"{type(exc).__name__}: {exc}")
-            print(f"hvlab: index.html not written: {exc}", file=sys.stderr)
-        return results
+        return write_final(self.dir)
 
     @property
     def index(self) -> Path:

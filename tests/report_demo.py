@@ -1,21 +1,21 @@
 """A realistic run folder without VMs, for the report's self-tests and for previewing.
 
-``python -m harness.report.demo DIR`` writes DIR/<run-id>/ with what a real run leaves:
+``python tests/report_demo.py DIR`` writes DIR/<run-id>/ with what a real run leaves:
 run.json with host facts, results.jsonl with every outcome (passed, failed, error,
-diverged, skipped), a catalog snapshot, and per-VM artifacts (console with terminal
-escapes, a QMP transcript with an error reply and a torn last line, a migration
-time series). Then it renders the HTML and prints the path of index.html.
+diverged, skipped; the error with a HarnessError's context), catalog.json, and per-VM
+artifacts (console with terminal escapes, a QMP transcript with an error reply and a
+torn last line, a migration time series). Then it renders the HTML and prints the path
+of index.html.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from harness.report.catalog import SNAPSHOT, Entry
+from harness.report.catalog import Entry, write_catalog
 from harness.report.results import TestResult
 
 RUN_ID = "20250101-120000-4242"
@@ -57,6 +57,15 @@ CATALOG = {
         "",
     ),
 }
+
+LAUNCH_CONTEXT: dict[str, Any] = {
+    "error": "LaunchError",
+    "argv": ["qemu-system-x86_64", "-machine", "q35", "-name", "vm 0", "-incoming", NASTY],
+    "exit_code": 1,
+    "stderr": "qemu-system-x86_64: -incoming: can't open snapshot\n" + NASTY,
+    "sent": {"execute": "cont"},
+}
+"""A LaunchError's context as the plugin records it (HarnessError.context plus its type)."""
 
 DOC = """{title}
 
@@ -165,9 +174,7 @@ def make_demo_run(root: Path, *, finished: bool = True) -> Path:
     if finished:
         meta.update(finished=1735732890.0, duration=90.0)
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    (run_dir / SNAPSHOT).write_text(
-        json.dumps({k: asdict(v) for k, v in CATALOG.items()}, indent=2), encoding="utf-8"
-    )
+    write_catalog(run_dir, CATALOG)
     results: list[TestResult] = []
 
     def add(name: str, target: str, outcome: str, ids: list[str], **kw: Any) -> TestResult:
@@ -184,6 +191,7 @@ def make_demo_run(root: Path, *, finished: bool = True) -> Path:
             doc=DOC.format(title=name.replace("_", " "), one="the first thing", two=NASTY),
             artifacts=_artifacts_rel(nodeid),
             finished=1735732810.0 + len(results),
+            context=kw.pop("context", {}),
         )
         results.append(r)
         return r
@@ -229,7 +237,8 @@ def make_demo_run(root: Path, *, finished: bool = True) -> Path:
         "error",
         ["SNAP-RESTORE", "SNAP-UNLISTED"],
         module="suites/test_snapshot.py",
-        message="HarnessError: qemu-system-x86_64 exited with 1 during setup",
+        message="LaunchError: qemu-system-x86_64 exited with 1 during setup",
+        context=LAUNCH_CONTEXT,
     )
     with (run_dir / "results.jsonl").open("w", encoding="utf-8") as fh:
         for r in results:
@@ -246,15 +255,13 @@ def make_demo_run(root: Path, *, finished: bool = True) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    from harness.report.html import write_html
-    from harness.report.results import write_final
+    from harness.report.writer import rebuild
 
     if len(argv) != 1:
-        print("usage: python -m harness.report.demo DIR", file=sys.stderr)
+        print("usage: python tests/report_demo.py DIR", file=sys.stderr)
         return 2
-    run_dir = make_demo_run(Path(argv[0]))
-    write_final(run_dir)
-    print(write_html(run_dir))
+    _, index = rebuild(make_demo_run(Path(argv[0])))
+    print(index)
     return 0
 
 

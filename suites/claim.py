@@ -1,0 +1,92 @@
+"""The behaviour catalog's vocabulary: verdicts, expectations, claims, target families.
+
+See :mod:`suites.catalog` for what the verdicts mean and which families there are.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Verdict(enum.Enum):
+    HOLDS = "holds"
+    DIVERGES = "diverges"
+    NA = "n/a"
+
+
+@dataclass(frozen=True)
+class Expect:
+    verdict: Verdict
+    value: Any = None
+    evidence: str = ""
+
+
+def H(value: Any = None) -> Expect:
+    return Expect(Verdict.HOLDS, value)
+
+
+def D(evidence: str, value: Any = None) -> Expect:
+    return Expect(Verdict.DIVERGES, value, evidence)
+
+
+def NA(reason: str) -> Expect:
+    return Expect(Verdict.NA, None, reason)
+
+
+class Subject(enum.Enum):
+    """What a claim is about, and so which targets can verify it."""
+
+    HYPERVISOR = "hypervisor"  # QEMU, StratoVirt and their simulator profiles
+    LIBVIRT = "libvirt"  # libvirt's migrate API: the model and real libvirtd
+
+    @staticmethod
+    def of_family(family: str) -> Subject:
+        return Subject.LIBVIRT if family.startswith("libvirt") else Subject.HYPERVISOR
+
+
+_OTHER_SUBJECT = {
+    Subject.HYPERVISOR: NA("a hypervisor claim; the libvirt targets check migrate flag rules"),
+    Subject.LIBVIRT: NA("a libvirt API rule; verified on the libvirt targets, not hypervisors"),
+}
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    source: str
+    section: str
+    text: str
+    doc_value: Any = None
+    expect: dict[str, Expect] = field(default_factory=dict)
+    subject: Subject = Subject.HYPERVISOR
+
+    def for_family(self, family: str) -> Expect:
+        if Subject.of_family(family) is not self.subject:
+            return _OTHER_SUBJECT[self.subject]
+        chain = {
+            "stratovirt-2.4": ["stratovirt-2.4", "stratovirt-2.5"],
+            "qemu-aarch64": ["qemu-aarch64", "qemu"],
+            "qemu-x86_64": ["qemu-x86_64", "qemu"],
+            "libvirt-model": ["libvirt-model", "libvirt"],
+            "libvirt-9.0": ["libvirt-9.0", "libvirt"],
+        }.get(family, [family])
+        for key in chain:
+            if key in self.expect:
+                found = self.expect[key]
+                if found.value is None and found.verdict is not Verdict.NA:
+                    return Expect(found.verdict, self.doc_value, found.evidence)
+                return found
+        return H(self.doc_value)
+
+
+def family_of(target_name: str) -> str:
+    """Catalog family of a target name."""
+    if target_name.startswith("sim:stratovirt-"):
+        return target_name.removeprefix("sim:")
+    if target_name.startswith("stratovirt"):
+        return "stratovirt-2.5"
+    if target_name == "sim:qemu-7.2":
+        return "qemu-x86_64"
+    return target_name  # qemu-x86_64, qemu-aarch64, libvirt-model, libvirt-9.0
