@@ -12,6 +12,11 @@ Per target family an expectation is one of:
   "diverged", and an unexpected pass fails the run (the catalog is then out of date);
 - NA: the claim does not apply to that family (the reason is the skip reason).
 
+A value is what the test compares with: a status or key name, a number, an ``ErrorReply``
+(the class and upstream desc text of a refusal), a ``SlotLimit``, or ``FAILED`` (the command
+returns and the migration ends failed). Families where only the docs speak get the doc's
+value: for refusals that is the class alone, as the seeds quote no error texts.
+
 Families: ``qemu`` (qemu-x86_64, qemu-aarch64, sim:qemu-7.2; ``qemu-aarch64`` may refine),
 ``stratovirt-doc`` (sim:stratovirt-doc: exactly what the documents say), ``stratovirt-2.4``
 and ``stratovirt-2.5`` (real StratoVirt and its simulator profiles; 2.4 falls back to 2.5).
@@ -35,6 +40,38 @@ class Expect:
     verdict: Verdict
     value: Any = None
     evidence: str = ""
+
+
+@dataclass(frozen=True)
+class ErrorReply:
+    """A QMP error reply a claim expects: its class, and a part of its desc.
+
+    ``desc`` is upstream text (the claim's evidence or the comment beside it names the
+    source); "" where only the class is documented (the seeds quote no error texts).
+    """
+
+    error_class: str = "GenericError"
+    desc: str = ""
+
+    def mismatch(self, error_class: str, desc: str) -> str | None:
+        """Why an error reply is not this one, or None if it is."""
+        if error_class != self.error_class:
+            return f"class {error_class!r} is not {self.error_class!r} (desc {desc!r})"
+        if self.desc not in desc:
+            return f"desc {desc!r} does not contain {self.desc!r}"
+        return None
+
+
+@dataclass(frozen=True)
+class SlotLimit:
+    """How many hot-plugged devices fit, and the error reply for one more."""
+
+    count: int
+    refusal: ErrorReply
+
+
+#: How a refused migration ends when ``migrate`` itself returns {}: its final status.
+FAILED = "failed"
 
 
 def H(value: Any = None) -> Expect:
@@ -208,11 +245,13 @@ _CLAIMS = [
         S003,
         "Limitations",
         "Only q35 (x86_64) and virt (aarch64) live-migrate; microvm does not",
-        doc_value="refused",
+        doc_value=ErrorReply(),
         expect={
             "qemu": NA(
                 "QEMU documents microvm migration as supported; the StratoVirt rule does not apply"
-            )
+            ),
+            # machine/src/micro_common/mod.rs MigrateInterface::migrate (tcp/unix)
+            "stratovirt-2.5": H(ErrorReply("GenericError", "MicroVM does not support migration")),
         },
     ),
     # -- cancellation ---------------------------------------------------------------------
@@ -342,13 +381,22 @@ _CLAIMS = [
         S004,
         "热插磁盘 参数",
         "On standard machines addr must be 0x0: another slot on a root port is refused",
+        doc_value=ErrorReply(),
         expect={
             "qemu": D(
                 "hw/pci/pci.c in 7.2 has no slot check behind a PCIe downstream port "
                 "(seen here: device_add addr=0x1 on a root port returns {} with no "
                 "warning); later QEMU first warned 'only allows plugging into slot 0' in "
                 "pci_qdev_realize, then refused it in do_pci_register_device"
-            )
+            ),
+            # machine/src/standard_common/mod.rs handle_plug -> devices/src/pci/root_port.rs
+            # (devfn = slot * 8 + function: addr 0x1 is devfn 8)
+            "stratovirt-2.5": H(
+                ErrorReply(
+                    "GenericError",
+                    "Failed to plug device: HotPlug is not supported for device with devfn 8",
+                )
+            ),
         },
     ),
     Claim(
@@ -356,10 +404,19 @@ _CLAIMS = [
         S004,
         "注意事项",
         "Hotplug goes only to root ports configured before boot",
+        doc_value=ErrorReply(),
         expect={
             "qemu": NA(
                 "QEMU also hot-plugs into pcie.0 (ACPI); the StratoVirt restriction does not apply"
-            )
+            ),
+            # machine/src/standard_common/mod.rs: handle_plug on a bus without a hotplug
+            # controller (pcie.0 has none)
+            "stratovirt-2.5": H(
+                ErrorReply(
+                    "GenericError",
+                    "Failed to plug device: No hot plug controller found for bus pcie.0 when plug",
+                )
+            ),
         },
     ),
     Claim(
@@ -367,11 +424,11 @@ _CLAIMS = [
         S004,
         "热插磁盘 参数",
         "microvm supports at most 6 virtio-blk disks",
-        doc_value=6,
+        doc_value=SlotLimit(6, ErrorReply()),
         expect={
             "qemu": QEMU_NA_STRATO,
             "stratovirt-2.5": D(
-                "machine/src/micro_common/mod.rs: 4 replaceable blk slots since April 2021", 6
+                "machine/src/micro_common/mod.rs: 4 replaceable blk slots since April 2021"
             ),
         },
     ),
@@ -380,8 +437,20 @@ _CLAIMS = [
         S004,
         "热插网卡 参数",
         "microvm supports at most 2 virtio-net NICs",
-        doc_value=2,
-        expect={"qemu": QEMU_NA_STRATO},
+        doc_value=SlotLimit(2, ErrorReply()),
+        expect={
+            "qemu": QEMU_NA_STRATO,
+            # machine/src/micro_common/mod.rs via machine/src/error.rs RplDevLmtErr, whose
+            # arguments are swapped ("net 2", not "2 net")
+            "stratovirt-2.5": H(
+                SlotLimit(
+                    2,
+                    ErrorReply(
+                        "GenericError", "A maximum of net 2 replaceable devices are supported."
+                    ),
+                )
+            ),
+        },
     ),
     Claim(
         "HP-VFIO",
@@ -406,13 +475,12 @@ _CLAIMS = [
         "Limitations",
         "vhost-net, vhost-user-net, vfio, balloon "
         "and shared/file-backed memory do not support migration (migrate is refused)",
-        doc_value="refused",
+        doc_value=ErrorReply(),
         expect={
             "qemu": QEMU_NA_STRATO,
             "stratovirt-2.5": D(
                 "migration/ and machine/src/lib.rs: no check for these "
-                "devices; balloon even registers a MigrationHook",
-                "refused",
+                "devices; balloon even registers a MigrationHook"
             ),
         },
     ),
@@ -422,12 +490,14 @@ _CLAIMS = [
         "Limitations",
         "Source and destination -m must match: "
         "a mismatch fails the migration and the source keeps running",
+        doc_value=FAILED,
     ),
     Claim(
         "LIM-MISMATCH-SMP",
         S003,
         "Limitations",
         "-smp must match: a mismatch fails the migration",
+        doc_value=FAILED,
         expect={
             "qemu": D(
                 "seen here with QEMU 7.2 on q35 and virt: -smp 2 -> 1 (same maxcpus) "
@@ -441,6 +511,7 @@ _CLAIMS = [
         S003,
         "Limitations",
         "virtio-net mac must match: a mismatch fails the migration",
+        doc_value=FAILED,
         expect={
             "qemu": D(
                 "hw/net/virtio-net.c migrates the MAC in its state; no check "
