@@ -3,8 +3,9 @@
 The kernel comes from Debian's ``linux-image-<arch>`` package and busybox from
 ``busybox-static`` of the same architecture (``apt-get download``, no root needed once
 the architecture is configured). Debian builds the virtio drivers as modules, so the
-ones the suites need go into the initramfs with their dependencies (from the kernel's
-own ``modules.dep``) and ``/init`` loads them before the console shell starts.
+ones the suites need go into the initramfs, unpacked if the package compresses them, with
+their dependencies (kmod's depmod and modprobe on the unpacked tree, see
+:mod:`harness.kmods`), and ``/init`` loads them before the console shell starts.
 
 Images are keyed by the package files and the builder's inputs, kept under the cache
 directory (``$HVLAB_CACHE`` or ``~/.cache/hvlab``), outside git. A second call is a
@@ -22,16 +23,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.cpio import CpioWriter
 from harness.errors import SetupError
+from harness.kmods import module_bytes, module_load_order, plain_name, releases
 from harness.spec import Arch
 from simulator import guest_shell as _shell
 
-BUILDER_VERSION = "3"
+BUILDER_VERSION = "4"  # 4: dependencies from kmod, compressed modules unpacked
 
 #: Drivers loaded at boot: PCI and MMIO transports, disks, NICs, balloon, console.
 GUEST_MODULES = (
@@ -185,76 +187,6 @@ def _extract(deb: Path, into: Path) -> None:
     _run(["dpkg-deb", "-x", str(deb), str(into)])
 
 
-def _modinfo_depends(ko: bytes) -> list[str]:
-    """The ``depends=`` list from a module's ELF ``.modinfo`` section (64-bit LE ELF)."""
-    if ko[:4] != b"\x7fELF" or ko[4] != 2 or ko[5] != 1:
-        raise SetupError("kernel module is not a 64-bit little-endian ELF file")
-    shoff = int.from_bytes(ko[0x28:0x30], "little")
-    shentsize = int.from_bytes(ko[0x3A:0x3C], "little")
-    shnum = int.from_bytes(ko[0x3C:0x3E], "little")
-    shstrndx = int.from_bytes(ko[0x3E:0x40], "little")
-
-    def section(i: int) -> tuple[int, int, int]:
-        base = shoff + i * shentsize
-        name = int.from_bytes(ko[base : base + 4], "little")
-        offset = int.from_bytes(ko[base + 0x18 : base + 0x20], "little")
-        size = int.from_bytes(ko[base + 0x20 : base + 0x28], "little")
-        return name, offset, size
-
-    _, str_off, _ = section(shstrndx)
-    for i in range(shnum):
-        name_off, offset, size = section(i)
-        end = ko.index(b"\0", str_off + name_off)
-        if ko[str_off + name_off : end] == b".modinfo":
-            for entry in ko[offset : offset + size].split(b"\0"):
-                if entry.startswith(b"depends="):
-                    return [d for d in entry[8:].decode().split(",") if d]
-            return []
-    return []
-
-
-def module_load_order(moddir: Path, wanted: Iterable[str]) -> list[str]:
-    """Module paths (relative to ``moddir``) with dependencies first.
-
-    Debian's package ships no modules.dep (depmod runs at install), so the dependencies
-    come from each module's own ``.modinfo``.
-    """
-    by_name: dict[str, Path] = {}
-    for ko in moddir.rglob("*.ko*"):
-        if not ko.name.endswith(".ko"):
-            raise SetupError(f"compressed kernel module {ko.name} is not supported")
-        by_name[ko.name[:-3].replace("-", "_")] = ko
-    builtin = _builtin(moddir)
-    order: list[str] = []
-    seen: set[str] = set()
-
-    def visit(name: str) -> None:
-        key = name.replace("-", "_")
-        if key in seen:
-            return
-        seen.add(key)
-        if key not in by_name:
-            if key in builtin:
-                return
-            raise SetupError(f"kernel module {name} is neither a module nor built in")
-        for dep in _modinfo_depends(by_name[key].read_bytes()):
-            visit(dep)
-        order.append(str(by_name[key].relative_to(moddir)))
-
-    for name in wanted:
-        visit(name)
-    return order
-
-
-def _builtin(moddir: Path) -> set[str]:
-    path = moddir / "modules.builtin"
-    if not path.exists():
-        return set()
-    return {
-        Path(line).name.split(".ko")[0].replace("-", "_") for line in path.read_text().splitlines()
-    }
-
-
 def _build_initramfs(busybox: Path, moddir: Path, modules: list[str], out: Path) -> None:
     cpio = CpioWriter()
     for d in (
@@ -285,8 +217,8 @@ def _build_initramfs(busybox: Path, moddir: Path, modules: list[str], out: Path)
         cpio.file(f"usr/bin/{name}", text.encode(), 0o755)
     listing = []
     for rel in modules:
-        flat = Path(rel).name
-        cpio.file(f"lib/modules/{flat}", (moddir / rel).read_bytes(), 0o644)
+        flat = plain_name(rel)
+        cpio.file(f"lib/modules/{flat}", module_bytes(moddir / rel), 0o644)
         listing.append(flat)
     cpio.file("etc/hvlab/modules", ("\n".join(listing) + "\n").encode(), 0o644)
     buf = io.BytesIO()
@@ -334,11 +266,11 @@ def guest_image(arch: Arch, progress: Progress | None = None) -> GuestImage:
         show(f"1/3 extracting {kernel_deb.name}")
         _extract(kernel_deb, work / "kernel")
         _extract(busybox_deb, work / "busybox")
-        releases = sorted((work / "kernel/lib/modules").iterdir())
-        if len(releases) != 1:
-            raise SetupError(f"{kernel_deb.name} holds {len(releases)} module trees, expected 1")
-        moddir = releases[0]
-        order = module_load_order(moddir, GUEST_MODULES)
+        found = releases(work / "kernel")
+        if len(found) != 1:
+            raise SetupError(f"{kernel_deb.name} holds {len(found)} module trees, expected 1")
+        moddir = work / "kernel/lib/modules" / found[0]
+        order = module_load_order(work / "kernel", found[0], GUEST_MODULES)
         show(f"2/3 packing initramfs: busybox + {len(order)} modules")
         stage = work / "out"
         stage.mkdir()

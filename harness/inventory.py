@@ -1,11 +1,23 @@
 """hosts.ini (Ansible INI inventory) -> frozen Host records. Pure: no I/O beyond reading.
 
-Supported: ``[group]`` host lines with ``key=value`` vars, ``[group:vars]``,
-``[group:children]``, comments (``#``, ``;``). Every error names the file and line.
+Supported: ``[group]`` host lines (``name`` or ``name:port``, then ``key=value`` vars and
+an optional ``# comment``), ``[group:vars]`` (one ``key=value`` a line, the value is the
+rest of the line), ``[group:children]``, comment lines (``#``, ``;``). Host ranges
+(``web[1:3]``) are refused. Every error names the file and line.
+
+Variables resolve as ansible-core's INI plugin and VariableManager do
+(lib/ansible/plugins/inventory/ini.py, lib/ansible/inventory/helpers.py sort_groups,
+lib/ansible/vars/manager.py): ``[all:vars]`` lowest, then the host's groups and their
+ancestors ordered by (depth, ansible_group_priority, name) so children override parents
+and a later name overrides an earlier one at the same depth, then the host's own vars,
+later lines over earlier ones. A group's depth is its longest path from ``all``. Values
+are text: where Ansible's literal_eval makes a string the text is that string (quotes
+gone), where it makes a number, bool, list or dict the text is the literal as written.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -13,9 +25,11 @@ from pathlib import Path
 
 from harness.errors import InventoryError
 
-_SECTION = re.compile(r"^\[([A-Za-z0-9_.-]+)(?::(vars|children))?\]$")
+_SECTION = re.compile(r"^\[([A-Za-z0-9_.-]+)(?::(vars|children))?\]\s*(?:#.*)?$")
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
+_HOST_PORT = re.compile(r"^([^:]+):([0-9]+)$")
 CONNECTIONS = ("local", "ssh")
+PRIORITY = "ansible_group_priority"  # sets the group's priority; not a variable
 
 
 @dataclass(frozen=True)
@@ -44,15 +58,30 @@ class Host:
 @dataclass
 class _Draft:
     vars: dict[str, str] = field(default_factory=dict)
-    groups: set[str] = field(default_factory=set)
+    groups: list[str] = field(default_factory=list)
     line: int = 0
 
 
-def _parse_vars(text: str, where: str) -> dict[str, str]:
+@dataclass
+class _Group:
+    vars: dict[str, str] = field(default_factory=dict)
+    parents: set[str] = field(default_factory=set)
+    priority: int = 1
+    declared: bool = False  # by [name] or [name:children]; [name:vars] alone is not enough
+    first_line: int = 0  # where it was first named, for "undefined group" errors
+    named_by: str = ""  # that section, e.g. "[lab:children]"
+
+
+def _value(text: str) -> str:
+    """A value as Ansible reads it (ini.py _parse_value), kept as text (see above)."""
     try:
-        words = shlex.split(text, comments=False)
-    except ValueError as exc:
-        raise InventoryError(f"{where}: {exc}") from None
+        parsed = ast.literal_eval(text)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return text
+    return parsed if isinstance(parsed, str) else text
+
+
+def _parse_host_vars(words: list[str], where: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for word in words:
         if "=" not in word:
@@ -60,14 +89,65 @@ def _parse_vars(text: str, where: str) -> dict[str, str]:
         key, value = word.split("=", 1)
         if not key:
             raise InventoryError(f"{where}: empty variable name in {word!r}")
-        out[key] = value
+        out[key] = _value(value)
     return out
+
+
+def _parse_host_line(line: str, where: str) -> tuple[str, dict[str, str]]:
+    try:
+        words = shlex.split(line, comments=True)
+    except ValueError as exc:
+        raise InventoryError(f"{where}: {exc}") from None
+    name, found = words[0], _parse_host_vars(words[1:], where)
+    if not _NAME.match(name) or "[" in name:
+        raise InventoryError(f"{where}: bad host or group name {name!r}")
+    m = _HOST_PORT.match(name)
+    if m:  # "host:port" (one colon; a bare IPv6 address has several)
+        name = m.group(1)
+        found = {"ansible_port": m.group(2), **found}
+    elif name.count(":") == 1:
+        raise InventoryError(f"{where}: bad port in host {name!r}")
+    return name, found
+
+
+def _var_line(line: str, where: str, group: str) -> tuple[str, str]:
+    if "=" not in line:
+        raise InventoryError(f"{where}: expected key=value in [{group}:vars]")
+    key, value = (part.strip() for part in line.split("=", 1))
+    if not key:
+        raise InventoryError(f"{where}: empty variable name in [{group}:vars]")
+    return key, _value(value)
+
+
+def _depths(groups: dict[str, _Group], source: str) -> dict[str, int]:
+    """Longest path from ``all`` (ansible Group.depth); a cycle is an error."""
+    depth: dict[str, int] = {"all": 0}
+
+    def visit(name: str, path: tuple[str, ...]) -> int:
+        if name in path:
+            raise InventoryError(f"{source}: group {name!r} is its own child")
+        if name not in depth:
+            parents = groups[name].parents or {"all"}
+            depth[name] = 1 + max(visit(p, (*path, name)) for p in parents)
+        return depth[name]
+
+    for name in groups:
+        visit(name, ())
+    return depth
 
 
 def parse_inventory(text: str, source: str = "hosts.ini") -> list[Host]:
     hosts: dict[str, _Draft] = {}
-    group_vars: dict[str, dict[str, str]] = {}
-    children: dict[str, set[str]] = {}
+    groups: dict[str, _Group] = {
+        "all": _Group(declared=True),
+        "ungrouped": _Group(declared=True, parents={"all"}),
+    }
+
+    def group(name: str, number: int, named_by: str) -> _Group:
+        if name not in groups:
+            groups[name] = _Group(first_line=number, named_by=named_by)
+        return groups[name]
+
     section: tuple[str, str | None] = ("ungrouped", None)
     for number, raw in enumerate(text.splitlines(), start=1):
         where = f"{source}:{number}"
@@ -79,58 +159,59 @@ def parse_inventory(text: str, source: str = "hosts.ini") -> list[Host]:
             if not m:
                 raise InventoryError(f"{where}: bad section header {line!r}")
             section = (m.group(1), m.group(2))
+            entry = group(section[0], number, f"[{section[0]}:vars]")
+            entry.declared = entry.declared or section[1] != "vars"
             continue
-        group, kind = section
+        name, kind = section
         if kind == "vars":
-            if "=" not in line:
-                raise InventoryError(f"{where}: expected key=value in [{group}:vars]")
-            group_vars.setdefault(group, {}).update(_parse_vars(line, where))
-            continue
-        name, _, rest = line.partition(" ")
-        if not _NAME.match(name) or "[" in name:
-            raise InventoryError(f"{where}: bad host or group name {name!r}")
-        if kind == "children":
-            if rest.strip():
-                raise InventoryError(f"{where}: [{group}:children] lines hold one group name")
-            children.setdefault(group, set()).add(name)
-            continue
-        draft = hosts.setdefault(name, _Draft(line=number))
-        draft.groups.add(group)
-        draft.vars.update(_parse_vars(rest, where))
-    known_groups = {g for d in hosts.values() for g in d.groups} | set(children)
-    for parent, kids in children.items():
-        for kid in kids:
-            if kid not in known_groups:
-                raise InventoryError(f"{source}: [{parent}:children] names unknown group {kid!r}")
-    for group in group_vars:
-        if group not in known_groups and group != "all":
-            raise InventoryError(f"{source}: [{group}:vars] is for a group with no hosts")
+            key, value = _var_line(line, where, name)
+            if key == PRIORITY:
+                if not re.fullmatch(r"[+-]?[0-9]+", value.strip()):
+                    raise InventoryError(f"{where}: {PRIORITY}={value!r} is not an integer")
+                groups[name].priority = int(value)
+            else:
+                groups[name].vars[key] = value
+        elif kind == "children":
+            child = line.split("#", 1)[0].strip()
+            if not _NAME.match(child) or ":" in child:
+                raise InventoryError(f"{where}: [{name}:children] lines hold one group name")
+            group(child, number, f"[{name}:children]").parents.add(name)
+        else:
+            host, found = _parse_host_line(line, where)
+            draft = hosts.setdefault(host, _Draft(line=number))
+            if name not in draft.groups:
+                draft.groups.append(name)
+            draft.vars.update(found)
+    for name, entry in groups.items():
+        if not entry.declared:
+            what = "is for" if entry.named_by.endswith(":vars]") else "names"
+            raise InventoryError(
+                f"{source}:{entry.first_line}: {entry.named_by} {what} unknown group {name!r}"
+            )
+    depth = _depths(groups, source)
 
-    def expand(group: str, seen: frozenset[str] = frozenset()) -> set[str]:
-        if group in seen:
-            raise InventoryError(f"{source}: group {group!r} is its own child")
-        out = {group}
-        for parent, kids in children.items():
-            if group in kids:
-                out |= expand(parent, seen | {group})
+    def ancestors(name: str) -> set[str]:
+        out = {name}
+        for parent in groups[name].parents:
+            out |= ancestors(parent)
         return out
 
     result = []
     for name, draft in hosts.items():
-        groups = set()
-        for g in draft.groups:
-            groups |= expand(g)
-        merged: dict[str, str] = dict(group_vars.get("all", {}))
-        for g in sorted(groups):
-            merged.update(group_vars.get(g, {}))
+        direct = [g for g in draft.groups if g != "ungrouped"] or ["ungrouped"]
+        member: set[str] = set()
+        for g in direct:
+            member |= ancestors(g)
+        member.discard("all")
+        merged: dict[str, str] = dict(groups["all"].vars)
+        for g in sorted(member, key=lambda g: (depth[g], groups[g].priority, g)):
+            merged.update(groups[g].vars)
         merged.update(draft.vars)
-        result.append(_make_host(name, draft, groups, merged, f"{source}:{draft.line}"))
+        result.append(_make_host(name, member, merged, f"{source}:{draft.line}"))
     return result
 
 
-def _make_host(
-    name: str, draft: _Draft, groups: set[str], merged: dict[str, str], where: str
-) -> Host:
+def _make_host(name: str, groups: set[str], merged: dict[str, str], where: str) -> Host:
     address = merged.get("ansible_host", name)
     connection = merged.get("ansible_connection")
     if connection is None:

@@ -24,10 +24,31 @@ on the targets of the other kind.
 
 from __future__ import annotations
 
-from suites.claim import Claim, Expect, H, Subject, Verdict, family_of
+from suites.claim import (
+    FAILED,
+    Claim,
+    ErrorReply,
+    Expect,
+    H,
+    SlotLimit,
+    Subject,
+    Verdict,
+    family_of,
+)
 from suites.claims_hypervisor import HYPERVISOR_CLAIMS
 
-__all__ = ["CATALOG", "Claim", "Expect", "Subject", "Verdict", "expectation", "family_of"]
+__all__ = [
+    "CATALOG",
+    "FAILED",
+    "Claim",
+    "ErrorReply",
+    "Expect",
+    "SlotLimit",
+    "Subject",
+    "Verdict",
+    "expectation",
+    "family_of",
+]
 
 S000 = "000_cff21d61be0162e8.txt (libvirt virDomainMigrateFlags)"
 S001 = "001_be3e312aba6ae222.txt (libvirt flag documentation patch)"

@@ -1,6 +1,11 @@
 """The behaviour catalog's vocabulary: verdicts, expectations, claims, target families.
 
 See :mod:`suites.catalog` for what the verdicts mean and which families there are.
+
+A value is what the test compares with: a status or key name, a number, an ``ErrorReply``
+(the class and upstream desc text of a refusal), a ``SlotLimit``, or ``FAILED`` (the command
+returns and the migration ends failed). Families where only the docs speak get the doc's
+value: for refusals that is the class alone, as the seeds quote no error texts.
 """
 
 from __future__ import annotations
@@ -21,6 +26,38 @@ class Expect:
     verdict: Verdict
     value: Any = None
     evidence: str = ""
+
+
+@dataclass(frozen=True)
+class ErrorReply:
+    """A QMP error reply a claim expects: its class, and a part of its desc.
+
+    ``desc`` is upstream text (the claim's evidence or the comment beside it names the
+    source); "" where only the class is documented (the seeds quote no error texts).
+    """
+
+    error_class: str = "GenericError"
+    desc: str = ""
+
+    def mismatch(self, error_class: str, desc: str) -> str | None:
+        """Why an error reply is not this one, or None if it is."""
+        if error_class != self.error_class:
+            return f"class {error_class!r} is not {self.error_class!r} (desc {desc!r})"
+        if self.desc not in desc:
+            return f"desc {desc!r} does not contain {self.desc!r}"
+        return None
+
+
+@dataclass(frozen=True)
+class SlotLimit:
+    """How many hot-plugged devices fit, and the error reply for one more."""
+
+    count: int
+    refusal: ErrorReply
+
+
+#: How a refused migration ends when ``migrate`` itself returns {}: its final status.
+FAILED = "failed"
 
 
 def H(value: Any = None) -> Expect:

@@ -4,7 +4,7 @@ snapshot, hotplug and limitations, from the StratoVirt documents (seeds 003, 004
 
 from __future__ import annotations
 
-from suites.claim import NA, Claim, D, H
+from suites.claim import FAILED, NA, Claim, D, ErrorReply, H, SlotLimit
 
 S003 = "003_585c41c56a10f92f.txt (StratoVirt docs/migration.md)"
 S004 = "004_4935a8ebb2e196c7.txt (openEuler StratoVirt guide, 管理虚拟机)"
@@ -130,11 +130,13 @@ HYPERVISOR_CLAIMS = [
         S003,
         "Limitations",
         "Only q35 (x86_64) and virt (aarch64) live-migrate; microvm does not",
-        doc_value="refused",
+        doc_value=ErrorReply(),
         expect={
             "qemu": NA(
                 "QEMU documents microvm migration as supported; the StratoVirt rule does not apply"
-            )
+            ),
+            # machine/src/micro_common/mod.rs MigrateInterface::migrate (tcp/unix)
+            "stratovirt-2.5": H(ErrorReply("GenericError", "MicroVM does not support migration")),
         },
     ),
     # -- cancellation ---------------------------------------------------------------------
@@ -264,13 +266,22 @@ HYPERVISOR_CLAIMS = [
         S004,
         "热插磁盘 参数",
         "On standard machines addr must be 0x0: another slot on a root port is refused",
+        doc_value=ErrorReply(),
         expect={
             "qemu": D(
                 "hw/pci/pci.c in 7.2 has no slot check behind a PCIe downstream port "
                 "(seen here: device_add addr=0x1 on a root port returns {} with no "
                 "warning); later QEMU first warned 'only allows plugging into slot 0' in "
                 "pci_qdev_realize, then refused it in do_pci_register_device"
-            )
+            ),
+            # machine/src/standard_common/mod.rs handle_plug -> devices/src/pci/root_port.rs
+            # (devfn = slot * 8 + function: addr 0x1 is devfn 8)
+            "stratovirt-2.5": H(
+                ErrorReply(
+                    "GenericError",
+                    "Failed to plug device: HotPlug is not supported for device with devfn 8",
+                )
+            ),
         },
     ),
     Claim(
@@ -278,10 +289,19 @@ HYPERVISOR_CLAIMS = [
         S004,
         "注意事项",
         "Hotplug goes only to root ports configured before boot",
+        doc_value=ErrorReply(),
         expect={
             "qemu": NA(
                 "QEMU also hot-plugs into pcie.0 (ACPI); the StratoVirt restriction does not apply"
-            )
+            ),
+            # machine/src/standard_common/mod.rs: handle_plug on a bus without a hotplug
+            # controller (pcie.0 has none)
+            "stratovirt-2.5": H(
+                ErrorReply(
+                    "GenericError",
+                    "Failed to plug device: No hot plug controller found for bus pcie.0 when plug",
+                )
+            ),
         },
     ),
     Claim(
@@ -289,11 +309,11 @@ HYPERVISOR_CLAIMS = [
         S004,
         "热插磁盘 参数",
         "microvm supports at most 6 virtio-blk disks",
-        doc_value=6,
+        doc_value=SlotLimit(6, ErrorReply()),
         expect={
             "qemu": QEMU_NA_STRATO,
             "stratovirt-2.5": D(
-                "machine/src/micro_common/mod.rs: 4 replaceable blk slots since April 2021", 6
+                "machine/src/micro_common/mod.rs: 4 replaceable blk slots since April 2021"
             ),
         },
     ),
@@ -302,8 +322,20 @@ HYPERVISOR_CLAIMS = [
         S004,
         "热插网卡 参数",
         "microvm supports at most 2 virtio-net NICs",
-        doc_value=2,
-        expect={"qemu": QEMU_NA_STRATO},
+        doc_value=SlotLimit(2, ErrorReply()),
+        expect={
+            "qemu": QEMU_NA_STRATO,
+            # machine/src/micro_common/mod.rs via machine/src/error.rs RplDevLmtErr, whose
+            # arguments are swapped ("net 2", not "2 net")
+            "stratovirt-2.5": H(
+                SlotLimit(
+                    2,
+                    ErrorReply(
+                        "GenericError", "A maximum of net 2 replaceable devices are supported."
+                    ),
+                )
+            ),
+        },
     ),
     Claim(
         "HP-VFIO",
@@ -328,13 +360,12 @@ HYPERVISOR_CLAIMS = [
         "Limitations",
         "vhost-net, vhost-user-net, vfio, balloon "
         "and shared/file-backed memory do not support migration (migrate is refused)",
-        doc_value="refused",
+        doc_value=ErrorReply(),
         expect={
             "qemu": QEMU_NA_STRATO,
             "stratovirt-2.5": D(
                 "migration/ and machine/src/lib.rs: no check for these "
-                "devices; balloon even registers a MigrationHook",
-                "refused",
+                "devices; balloon even registers a MigrationHook"
             ),
         },
     ),
@@ -344,12 +375,14 @@ HYPERVISOR_CLAIMS = [
         "Limitations",
         "Source and destination -m must match: "
         "a mismatch fails the migration and the source keeps running",
+        doc_value=FAILED,
     ),
     Claim(
         "LIM-MISMATCH-SMP",
         S003,
         "Limitations",
         "-smp must match: a mismatch fails the migration",
+        doc_value=FAILED,
         expect={
             "qemu": D(
                 "seen here with QEMU 7.2 on q35 and virt: -smp 2 -> 1 (same maxcpus) "
@@ -363,6 +396,7 @@ HYPERVISOR_CLAIMS = [
         S003,
         "Limitations",
         "virtio-net mac must match: a mismatch fails the migration",
+        doc_value=FAILED,
         expect={
             "qemu": D(
                 "hw/net/virtio-net.c migrates the MAC in its state; no check "

@@ -14,7 +14,7 @@ from harness.fixtures import VMFactory
 from harness.machine import Machine
 from harness.spec import DeviceSpec, MachineType, VMSpec
 from harness.waits import wait_for
-from suites.catalog import Expect
+from suites.catalog import ErrorReply, Expect, SlotLimit
 
 MAC = "52:54:00:12:34:56"
 
@@ -23,6 +23,12 @@ MAC = "52:54:00:12:34:56"
 def hotplug_spec(standard_spec: VMSpec) -> VMSpec:
     """The standard machine with two root ports (pcie.1, pcie.2) configured before boot."""
     return dataclasses.replace(standard_spec, devices=hotplug.root_ports(2))
+
+
+def assert_error_reply(error: QMPCommandError, expected: ErrorReply) -> None:
+    """The QMP error has the expected class and contains the expected desc text."""
+    problem = expected.mismatch(error.error_class, error.desc)
+    assert problem is None, problem
 
 
 def guest_has(vm: Machine, command: str, expected: str | None, timeout: float = 60) -> str:
@@ -81,32 +87,43 @@ def test_nic_hotplug_and_unplug(vms: VMFactory, hotplug_spec: VMSpec) -> None:
 
 
 @pytest.mark.catalog("HP-STD-ADDR0")
-def test_root_port_slot_other_than_zero_is_refused(vms: VMFactory, hotplug_spec: VMSpec) -> None:
+def test_root_port_slot_other_than_zero_is_refused(
+    vms: VMFactory, hotplug_spec: VMSpec, expect: Callable[[str], Expect]
+) -> None:
     """A root port has one slot: addr must be 0x0.
 
-    1. device_add on pcie.1 with addr 0x1 is refused with a GenericError.
+    1. device_add on pcie.1 with addr 0x1 is refused with the catalog's error class and
+       desc text.
     2. The same device at addr 0x0 is then accepted (the port was left usable).
     """
+    expected = expect("HP-STD-ADDR0").value
+    assert isinstance(expected, ErrorReply)
     vm = vms.launch(hotplug_spec, wait_guest=False)
     image = hotplug.sparse_image(vms.artifacts / "disk1.raw", 1 << 20)
     hotplug.add_disk_backend(vm, "drive-1", str(image))
     with pytest.raises(QMPCommandError) as info:
         hotplug.add_disk(vm, "drive-1", "drive-1", "pcie.1", addr="0x1")
-    assert info.value.error_class == "GenericError"
+    assert_error_reply(info.value, expected)
     assert hotplug.add_disk(vm, "drive-1", "drive-1", "pcie.1") == {}
 
 
 @pytest.mark.catalog("HP-STD-ROOTPORT")
-def test_documented_slot_rules(vms: VMFactory, hotplug_spec: VMSpec) -> None:
+def test_documented_slot_rules(
+    vms: VMFactory, hotplug_spec: VMSpec, expect: Callable[[str], Expect]
+) -> None:
     """StratoVirt-only rule (applied by the catalog; QEMU marks it n/a).
 
-    1. Hotplug straight onto pcie.0 is refused (root ports only).
+    1. Hotplug straight onto pcie.0 is refused (root ports only) with the catalog's
+       error class and desc text.
     """
+    expected = expect("HP-STD-ROOTPORT").value
+    assert isinstance(expected, ErrorReply)
     vm = vms.launch(hotplug_spec, wait_guest=False)
     image = hotplug.sparse_image(vms.artifacts / "disk2.raw", 1 << 20)
     hotplug.add_disk_backend(vm, "drive-2", str(image))
-    with pytest.raises(QMPCommandError):
+    with pytest.raises(QMPCommandError) as info:
         hotplug.add_disk(vm, "drive-2", "drive-2", "pcie.0", addr="0x9")
+    assert_error_reply(info.value, expected)
 
 
 @pytest.mark.catalog("HP-VFIO")
@@ -133,10 +150,11 @@ def test_microvm_disk_slots(
 
     1. Each documented slot takes a disk: blockdev-add, then device_add of
        virtio-blk-mmio at the next addr, both {}.
-    2. One disk more is refused with a GenericError.
+    2. One disk more is refused with the catalog's error class and desc text.
     """
     vm = _microvm(vms, standard_spec)
-    limit = int(expect("HP-MMIO-BLK-MAX").value)
+    limit = expect("HP-MMIO-BLK-MAX").value
+    assert isinstance(limit, SlotLimit)
 
     def plug(i: int) -> Any:
         image = hotplug.sparse_image(vms.artifacts / f"slot{i}.raw", 1 << 20)
@@ -148,13 +166,13 @@ def test_microvm_disk_slots(
     fill_slots(plug, limit)
 
 
-def fill_slots(plug: Callable[[int], Any], limit: int) -> None:
-    """Plug ``limit`` devices (each answered {}), then one more, refused as GenericError."""
-    for i in range(limit):
+def fill_slots(plug: Callable[[int], Any], limit: SlotLimit) -> None:
+    """Plug ``limit.count`` devices (each answered {}), then one more, refused as expected."""
+    for i in range(limit.count):
         assert plug(i) == {}, i
     with pytest.raises(QMPCommandError) as info:
-        plug(limit)
-    assert info.value.error_class == "GenericError"
+        plug(limit.count)
+    assert_error_reply(info.value, limit.refusal)
 
 
 @pytest.mark.catalog("HP-MMIO-NET-MAX")
@@ -165,10 +183,11 @@ def test_microvm_nic_slots(
 
     1. Each documented slot takes a NIC: netdev_add, then device_add of
        virtio-net-mmio at the next addr, both {}.
-    2. One NIC more is refused with a GenericError.
+    2. One NIC more is refused with the catalog's error class and desc text.
     """
     vm = _microvm(vms, standard_spec)
-    limit = int(expect("HP-MMIO-NET-MAX").value)
+    limit = expect("HP-MMIO-NET-MAX").value
+    assert isinstance(limit, SlotLimit)
 
     def plug(i: int) -> Any:
         nid = f"net-{i}"

@@ -5,7 +5,15 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from suites.catalog import CATALOG, Verdict, expectation, family_of
+from suites.catalog import (
+    CATALOG,
+    FAILED,
+    ErrorReply,
+    SlotLimit,
+    Verdict,
+    expectation,
+    family_of,
+)
 
 SUITES = Path(__file__).resolve().parent.parent / "suites"
 
@@ -103,3 +111,48 @@ def test_family_lookup() -> None:
         assert expectation(cid, "sim:stratovirt-doc").verdict in (Verdict.HOLDS, Verdict.NA)
     assert expectation("CANCEL-ACTIVE", "qemu-x86_64").value == "cancelled"
     assert expectation("CANCEL-ACTIVE", "sim:stratovirt-doc").value == "canceled"
+
+
+TARGETS = (
+    "qemu-x86_64",
+    "qemu-aarch64",
+    "sim:qemu-7.2",
+    "stratovirt-x86_64",
+    "sim:stratovirt-doc",
+    "sim:stratovirt-2.4",
+    "sim:stratovirt-2.5",
+)
+# How each refusal claim's value is read by its suite (test_hotplug, test_limitations).
+REFUSAL_SHAPES: dict[str, tuple[type, ...]] = {
+    "HP-STD-ADDR0": (ErrorReply,),
+    "HP-STD-ROOTPORT": (ErrorReply,),
+    "HP-MMIO-BLK-MAX": (SlotLimit,),
+    "HP-MMIO-NET-MAX": (SlotLimit,),
+    "LIM-MIG-BLOCKERS": (ErrorReply,),
+    "MIG-MACHINE-TYPES": (ErrorReply,),
+    "LIM-MISMATCH-MEM": (ErrorReply, str),
+    "LIM-MISMATCH-SMP": (ErrorReply, str),
+    "LIM-MISMATCH-MAC": (ErrorReply, str),
+}
+
+
+def test_refusal_values_have_their_shape() -> None:
+    """Every target that runs a refusal test gets a value that test can check.
+
+    1. Hotplug refusals are an ErrorReply (or a SlotLimit holding one) on every target
+       the claim is not n/a for.
+    2. Migration refusals are an ErrorReply (refused at migrate) or FAILED.
+    3. An ErrorReply names a QMP error class (qapi/error.json ErrorClass).
+    """
+    classes = {"GenericError", "CommandNotFound", "DeviceNotActive", "DeviceNotFound"}
+    for cid, shapes in REFUSAL_SHAPES.items():
+        for target in TARGETS:
+            exp = expectation(cid, target)
+            if exp.verdict is Verdict.NA:
+                continue
+            assert isinstance(exp.value, shapes), (cid, target, exp.value)
+            if isinstance(exp.value, str):
+                assert exp.value == FAILED, (cid, target)
+            reply = exp.value.refusal if isinstance(exp.value, SlotLimit) else exp.value
+            if isinstance(reply, ErrorReply):
+                assert reply.error_class in classes, (cid, target)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from hypothesis import given
+from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
 from simulator.model import (
@@ -50,8 +50,10 @@ def test_time_and_bytes_lower_bounds(cfg: PrecopyConfig) -> None:
     3. remaining is 0 and downtime is reported once completed.
     """
     r = simulate_precopy(cfg, max_time=120)
-    if not r.converged:
-        return
+    # only completed draws are checked: Hypothesis counts the others (about one in five)
+    # and reports them with --hypothesis-show-statistics
+    event("converged" if r.converged else "did not converge in 120 s")
+    assume(r.converged)
     assert r.total_time is not None
     limited = r.transferred - r.final_bytes
     bw = cfg.params.max_bandwidth
@@ -75,7 +77,9 @@ def test_completed_precopy_syncs_and_legal_statuses(cfg: PrecopyConfig) -> None:
     """
     r = simulate_precopy(cfg, max_time=60)
     started_switchover = (r.total_time or 0.0) - (r.downtime or 0.0)
-    if r.converged and started_switchover >= r.setup_time + BUFFER_DELAY:
+    outlived = r.converged and started_switchover >= r.setup_time + BUFFER_DELAY
+    event("sync count checked" if outlived else "sync count not applicable")
+    if outlived:
         assert r.dirty_sync_count >= 3
     states = [MigrationStatus.NONE] + [MigrationStatus(s) for _, s in r.history]
     for a, b in itertools.pairwise(states):
