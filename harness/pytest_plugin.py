@@ -25,6 +25,7 @@ from harness.fixtures import VMFactory
 from harness.guest import GuestImage, guest_image
 from harness.hosts import HostFacts, gather_facts, kvm_verdict
 from harness.inventory import Host, load_inventory
+from harness.libvirt.target import LIBVIRT_TARGETS, LibvirtTarget, select_libvirt
 from harness.report import hookspecs
 from harness.report.catalog import write_catalog
 from harness.report.record import Recorder, target_name
@@ -108,6 +109,10 @@ class _Hvlab:
             self.record_hosts()
         return self._facts
 
+    @property
+    def libvirt_targets(self) -> list[LibvirtTarget]:
+        return select_libvirt(self.wanted)
+
     def kvm_for(self, host: Host, arch: Arch) -> KvmVerdict:
         key = (host.name, arch)
         if key not in self.kvm:
@@ -129,7 +134,8 @@ class _Hvlab:
         if self._targets is None:
             try:
                 offered = targets_for(self.hosts, self.facts, self.kvm_for)
-                self._targets = select(offered, self.wanted)
+                other = [t.name for t in LIBVIRT_TARGETS]
+                self._targets = select(offered, self.wanted, other_names=other)
             except ValueError as exc:
                 raise pytest.UsageError(str(exc)) from None
             if self.report is not None:
@@ -176,24 +182,70 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A --target naming nothing stops the run here, with one line, before collection."""
+    state = _state(session.config)
+    if state.wanted and not state.worker:
+        try:
+            state.targets  # noqa: B018 (selecting raises on an unknown name)
+        except HarnessError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Two target axes: ``target`` (hypervisors) and ``libvirt_target`` (the flag rules)."""
+    state = _state(metafunc.config)
+    if "libvirt_target" in metafunc.fixturenames:
+        chosen = [_param(t) for t in state.libvirt_targets]
+        if not chosen:
+            chosen = [
+                pytest.param(None, id="no-target", marks=pytest.mark.skip(reason=_OTHER_AXIS))
+            ]
+        metafunc.parametrize("libvirt_target", chosen, scope="module")
     if "target" not in metafunc.fixturenames:
         return
-    state = _state(metafunc.config)
     try:
         targets = state.targets
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
-    params = []
-    for t in targets:
-        reason = t.unavailable_reason()
-        marks = [pytest.mark.skip(reason=f"{t.name}: {reason}")] if reason else []
-        params.append(pytest.param(t, id=t.name, marks=marks))
+    params = [_param(t) for t in targets]
     if not params:
-        params.append(
-            pytest.param(None, id="no-target", marks=pytest.mark.skip(reason="no target selected"))
-        )
+        reason = "no target selected" if not state.wanted else _OTHER_AXIS
+        params.append(pytest.param(None, id="no-target", marks=pytest.mark.skip(reason=reason)))
     metafunc.parametrize("target", params)
+
+
+#: a --target naming only targets of the other axis leaves these tests out of the run
+_OTHER_AXIS = "--target names no target of this kind"
+
+
+def _param(target: Target | LibvirtTarget) -> Any:
+    reason = _unavailable(target)
+    marks = [pytest.mark.skip(reason=f"{target.name}: {reason}")] if reason else []
+    return pytest.param(target, id=target.name, marks=marks)
+
+
+_REASONS: dict[str, str | None] = {}
+
+
+def _unavailable(target: Target | LibvirtTarget) -> str | None:
+    """Asked once per target and process (a libvirt probe starts a daemon)."""
+    if target.name not in _REASONS:
+        _REASONS[target.name] = target.unavailable_reason()
+    return _REASONS[target.name]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out tests whose every target was deselected by --target's other axis."""
+    dropped = [
+        i
+        for i in items
+        if any(m.kwargs.get("reason") == _OTHER_AXIS for m in i.iter_markers("skip"))
+    ]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        gone = {id(i) for i in dropped}
+        items[:] = [i for i in items if id(i) not in gone]
 
 
 @pytest.fixture

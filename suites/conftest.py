@@ -6,19 +6,17 @@ since the catalog is then out of date). Tests naming no id, and ids no test name
 listed in the terminal summary. The catalog reaches the report through the
 ``pytest_hvlab_catalog`` hook (the plugin writes it to the run's catalog.json).
 
-Targets: a hypervisor test takes ``target`` (the plugin's); a libvirt test takes
-``libvirt_target`` (harness.libvirt.target: libvirt-model and libvirt-9.0), narrowed by
-``--target`` like the hypervisors.
+Targets come from the plugin: a hypervisor test takes ``target``, a libvirt test takes
+``libvirt_target`` (harness.libvirt.target: libvirt-model and libvirt-9.0); ``--target``
+narrows both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 
 import pytest
 
-from harness.libvirt.target import LIBVIRT_TARGETS, LibvirtTarget, select_libvirt
 from harness.report.catalog import CatalogSource
 from harness.report.record import target_name
 from harness.targets.base import Target
@@ -37,35 +35,7 @@ def pytest_hvlab_catalog(config: pytest.Config) -> CatalogSource:
     return CatalogSource(CATALOG, expectation)
 
 
-@cache
-def _unavailable(target: LibvirtTarget) -> str | None:
-    return target.unavailable_reason()
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "libvirt_target" not in metafunc.fixturenames:
-        return
-    params = []
-    for t in LIBVIRT_TARGETS:
-        reason = _unavailable(t)
-        marks = [pytest.mark.skip(reason=f"{t.name}: {reason}")] if reason else []
-        params.append(pytest.param(t, id=t.name, marks=marks))
-    metafunc.parametrize("libvirt_target", params, scope="module")
-
-
-def _deselect_libvirt(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """--target narrows the libvirt targets too (a hypervisor name deselects them)."""
-    wanted = {t.name for t in select_libvirt(config.getoption("--target"))}
-    names = {t.name for t in LIBVIRT_TARGETS}
-    dropped = [i for i in items if target_name(i) in names - wanted]
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        gone = {id(i) for i in dropped}
-        items[:] = [i for i in items if id(i) not in gone]
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    _deselect_libvirt(config, items)
     covered: set[str] = set()
     unnamed: list[str] = []
     unknown: list[str] = []

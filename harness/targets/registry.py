@@ -45,13 +45,20 @@ def _arches(host: Host, default: tuple[Arch, ...]) -> tuple[Arch, ...]:
     return tuple(Arch.parse(a) for a in text.split(",") if a.strip())
 
 
-def select(targets: list[Target], wanted: list[str]) -> list[Target]:
-    """Filter by --target names (exact, or a prefix such as 'qemu' or 'sim:')."""
+def select(
+    targets: list[Target], wanted: list[str], other_names: list[str] | None = None
+) -> list[Target]:
+    """Filter by --target names (exact, or a prefix such as 'qemu' or 'sim:').
+
+    ``other_names`` are targets of another axis (the libvirt targets): naming them is
+    not an error, and selects no hypervisor target.
+    """
     if not wanted:
         return targets
-    chosen = [t for t in targets if any(t.name == w or t.name.startswith(w) for w in wanted)]
-    unknown = [w for w in wanted if not any(t.name == w or t.name.startswith(w) for t in targets)]
+    chosen = [t for t in targets if any(t.name.startswith(w) for w in wanted)]
+    known = [t.name for t in targets] + list(other_names or [])
+    unknown = [w for w in wanted if not any(n.startswith(w) for n in known)]
     if unknown:
-        names = ", ".join(t.name for t in targets) or "none"
+        names = ", ".join(known) or "none"
         raise ValueError(f"unknown target(s) {', '.join(unknown)}; this run has: {names}")
     return chosen
