@@ -13,6 +13,7 @@ import re
 import signal
 import tempfile
 import threading
+import uuid
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,9 @@ from harness import fixtures, templates
 from harness.errors import HarnessError
 from harness.fixtures import VMFactory
 from harness.guest import GuestImage, guest_image
-from harness.hosts import HostFacts, gather_facts, kvm_verdict
-from harness.inventory import Host, load_inventory
+from harness.hostset import HostSet, same_host
+from harness.inventory import Host, load_inventory, parse_inventory
+from harness.lab.netlab import NetLab
 from harness.libvirt.target import LIBVIRT_TARGETS, LibvirtTarget, select_libvirt
 from harness.report import hookspecs
 from harness.report.catalog import write_catalog
@@ -33,8 +35,7 @@ from harness.report.results import RUN_ID_ENV, RunReport, new_run_id
 from harness.report.writer import finish_run, summary_lines
 from harness.spec import Arch
 from harness.targets.base import Target
-from harness.targets.kvm import KvmVerdict
-from harness.targets.registry import select, targets_for
+from harness.targets.registry import select
 from harness.waits import set_timeout_factor
 
 _STATE = pytest.StashKey["_Hvlab"]()
@@ -63,6 +64,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write a report to DIR/<run-id>/ (results.jsonl, results.json, junit.xml)",
     )
     group.addoption(
+        "--netns-lab",
+        type=int,
+        default=0,
+        metavar="N",
+        help="build a lab of N hosts in network namespaces (own sshd each) for this run "
+        "and add them to the inventory (needs root; torn down at the end)",
+    )
+    group.addoption(
         "--timeout-factor",
         type=float,
         default=None,
@@ -77,9 +86,9 @@ class _Hvlab:
         hosts_opt = config.getoption("--hosts")
         self.hosts_path = Path(hosts_opt) if hosts_opt else config.rootpath / "hosts.ini"
         self.wanted: list[str] = config.getoption("--target")
-        self._hosts: list[Host] | None = None
-        self._facts: dict[str, HostFacts] | None = None
-        self.kvm: dict[tuple[str, Arch], KvmVerdict] = {}
+        self._hostset: HostSet | None = None
+        self.lab: NetLab | None = None
+        self.owner = uuid.uuid4().hex[:12]
         self._targets: list[Target] | None = None
         self._images: dict[Arch, GuestImage] = {}
         self.templates = templates.TemplateStore()
@@ -94,46 +103,41 @@ class _Hvlab:
         )
 
     @property
-    def hosts(self) -> list[Host]:
-        if self._hosts is None:
-            self._hosts = load_inventory(self.hosts_path)
-        return self._hosts
+    def hostset(self) -> HostSet:
+        if self._hostset is None:
+            hosts = load_inventory(self.hosts_path)
+            count = self.config.getoption("--netns-lab")
+            if count and not self.worker:
+                hosts += self._netns_lab(count)
+            self._hostset = HostSet(hosts, owner=f"ssh-{self.owner}")
+        return self._hostset
 
-    @property
-    def facts(self) -> dict[str, HostFacts]:
-        if self._facts is None:
-            # no KVM probe here: it runs when a selected target first needs it (kvm_for)
-            self._facts = {
-                h.name: gather_facts(h, probe=False) for h in self.hosts if h.connection == "local"
-            }
-            self.record_hosts()
-        return self._facts
+    def _netns_lab(self, count: int) -> list[Host]:
+        """Lab hosts in namespaces for this run (self-tests of cross-host placement)."""
+        if count < 2 or count > 8:
+            raise pytest.UsageError(f"--netns-lab {count}: use 2 to 8 hosts")
+        names = tuple(f"lab{chr(ord('A') + i)}" for i in range(count))
+        try:
+            self.lab = NetLab(names, owner=f"lab-{self.owner}").up()
+        except HarnessError as exc:
+            raise pytest.UsageError(f"--netns-lab: {exc}") from None
+        return parse_inventory(self.lab.inventory(), source="--netns-lab")
 
     @property
     def libvirt_targets(self) -> list[LibvirtTarget]:
         return select_libvirt(self.wanted)
 
-    def kvm_for(self, host: Host, arch: Arch) -> KvmVerdict:
-        key = (host.name, arch)
-        if key not in self.kvm:
-            self.kvm[key] = kvm_verdict(host, self.facts[host.name], arch)
-        return self.kvm[key]
-
     def record_hosts(self) -> None:
         """Host facts into the report, with the KVM verdicts probed so far."""
-        if self.report is None or self._facts is None:
-            return
-        hosts = {k: v.to_json() for k, v in self._facts.items()}
-        for (name, arch), verdict in self.kvm.items():
-            if verdict.decided and arch.value == hosts[name]["arch"]:
-                hosts[name].update(kvm_works=verdict.works, kvm_detail=verdict.detail)
-        self.report.update_meta(hosts=hosts)
+        if self.report is not None and self._hostset is not None:
+            self.report.update_meta(hosts=self._hostset.facts_json())
 
     @property
     def targets(self) -> list[Target]:
         if self._targets is None:
             try:
-                offered = targets_for(self.hosts, self.facts, self.kvm_for)
+                offered = self.hostset.targets()
+                self.record_hosts()
                 other = [t.name for t in LIBVIRT_TARGETS]
                 self._targets = select(offered, self.wanted, other_names=other)
             except ValueError as exc:
@@ -196,7 +200,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Two target axes: ``target`` (hypervisors) and ``libvirt_target`` (the flag rules)."""
     state = _state(metafunc.config)
     if "libvirt_target" in metafunc.fixturenames:
-        chosen = [_param(t) for t in state.libvirt_targets]
+        chosen = [_param(state, t) for t in state.libvirt_targets]
         if not chosen:
             chosen = [
                 pytest.param(None, id="no-target", marks=pytest.mark.skip(reason=_OTHER_AXIS))
@@ -208,19 +212,35 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         targets = state.targets
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
-    params = [_param(t) for t in targets]
-    if not params:
+    if not targets:
         reason = "no target selected" if not state.wanted else _OTHER_AXIS
-        params.append(pytest.param(None, id="no-target", marks=pytest.mark.skip(reason=reason)))
-    metafunc.parametrize("target", params)
+        none = pytest.param(None, id="no-target", marks=pytest.mark.skip(reason=reason))
+        if "placement" in metafunc.fixturenames:
+            metafunc.parametrize(("target", "placement"), [none])
+        else:
+            metafunc.parametrize("target", [none])
+        return
+    if "placement" not in metafunc.fixturenames:
+        metafunc.parametrize("target", [_param(state, t) for t in targets])
+        return
+    # placement is a dimension like the target: every target x each of its placements
+    combos = []
+    for t in targets:
+        down = _unavailable(state, t)
+        for p in state.hostset.placements(t):
+            why = down or (f"{p.name}: {p.problem}" if p.problem else None)
+            marks = [pytest.mark.skip(reason=f"{t.name}: {why}")] if why else []
+            ident = t.name if not p.cross else f"{t.name}@{p.name}"
+            combos.append(pytest.param(t, p, id=ident, marks=marks))
+    metafunc.parametrize(("target", "placement"), combos)
 
 
 #: a --target naming only targets of the other axis leaves these tests out of the run
 _OTHER_AXIS = "--target names no target of this kind"
 
 
-def _param(target: Target | LibvirtTarget) -> Any:
-    reason = _unavailable(target)
+def _param(state: _Hvlab, target: Target | LibvirtTarget) -> Any:
+    reason = _unavailable(state, target)
     marks = [pytest.mark.skip(reason=f"{target.name}: {reason}")] if reason else []
     return pytest.param(target, id=target.name, marks=marks)
 
@@ -228,10 +248,14 @@ def _param(target: Target | LibvirtTarget) -> Any:
 _REASONS: dict[str, str | None] = {}
 
 
-def _unavailable(target: Target | LibvirtTarget) -> str | None:
+def _unavailable(state: _Hvlab, target: Target | LibvirtTarget) -> str | None:
     """Asked once per target and process (a libvirt probe starts a daemon)."""
     if target.name not in _REASONS:
-        _REASONS[target.name] = target.unavailable_reason()
+        _REASONS[target.name] = (
+            target.unavailable_reason()
+            if isinstance(target, LibvirtTarget)
+            else state.hostset.unavailable(target)
+        )
     return _REASONS[target.name]
 
 
@@ -252,8 +276,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def vms(request: pytest.FixtureRequest, target: Target) -> Iterator[VMFactory]:
     """A factory that owns every VM of this test; leak-checked at teardown."""
     state = _state(request.config)
+    hosts = state.hostset
+    if "placement" in request.fixturenames:
+        placement = hosts.resolve(request.getfixturevalue("placement"))
+    else:
+        home = hosts.home(target)
+        placement = same_host(home, hosts.runner(home))
     factory = VMFactory(
-        target, state.artifacts(request.node.nodeid), images=state.image, boot=state.templates
+        target,
+        state.artifacts(request.node.nodeid),
+        images=state.image,
+        boot=state.templates,
+        placement=placement,
+        on_host=hosts.on_host,
     )
     yield factory
     factory.close()
@@ -303,6 +338,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
     if state is not None:
         state.templates.close()
+        if state._hostset is not None:
+            state._hostset.close()
+        if state.lab is not None:
+            state.lab.down()
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -52,7 +52,7 @@ def save(vm: Machine, where: Path, timeout: float = 120.0) -> tuple[Snapshot, Mi
             uri = f"file:{where}"
         case SnapshotMethod.EXEC_STREAM:
             snap = Snapshot(where / "vmstate", method)
-            uri = f"exec:cat > {shlex.quote(str(snap.path))}"
+            uri = f"exec:umask 077 && cat > {shlex.quote(str(snap.path))}"
         case other:
             assert_never(other)
     watch = migration.start(vm, uri)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.guest import GuestImage
+from harness.runner import LOCAL, Runner
 from harness.spec import Arch, MachineType, VMSpec
 from harness.targets.base import RunPaths, device_args
 from harness.targets.kvm import NO_KVM, Accel, KvmVerdict
@@ -73,7 +74,9 @@ class QemuTarget:
             return f"machine {spec.machine.value} does not exist for {self.arch.value}"
         return None
 
-    def argv(self, spec: VMSpec, paths: RunPaths, image: GuestImage) -> list[str]:
+    def argv(
+        self, spec: VMSpec, paths: RunPaths, image: GuestImage, runner: Runner = LOCAL
+    ) -> list[str]:
         argv = [self.executable, "-name", f"hvlab-{paths.dir.name},debug-threads=on"]
         argv += ["-machine", _machine_arg(spec.machine)]
         if self.accelerator is Accel.KVM:
