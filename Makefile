@@ -49,7 +49,7 @@ suites: setup
 
 test: setup
 	@$(MAKE) --no-print-directory lint typecheck
-	@status=0; $(VENV)/bin/pytest tests suites --report-dir $(REPORTS) $(PYTEST_ARGS) \
+	@status=0; $(VENV)/bin/pytest tests suites --netns-lab 2 --report-dir $(REPORTS) $(PYTEST_ARGS) \
 	  || status=$$?; $(PY) -m harness.cli leaks || status=1; exit $$status
 
 run: setup

@@ -176,6 +176,16 @@ class NetLab:
             lines += ["", f"[{group}:children]", "lab"]
         return "\n".join(lines) + "\n"
 
+    def kill_host(self, name: str) -> None:
+        """The host dies: every process in its namespace is killed at once (SIGKILL)."""
+        host = next(h for h in self.hosts if h.name == name)
+        done = subprocess.run(["ip", "netns", "pids", host.netns], capture_output=True, text=True)
+        for pid in done.stdout.split():
+            try:
+                os.kill(int(pid), 9)
+            except (ProcessLookupError, ValueError):
+                pass
+
     def leftovers(self) -> list[str]:
         """What of this lab is still there (processes, namespaces, its folder)."""
         out = [f"process {p.pid} ({p.cmdline[:80]})" for p in tagged_processes(self.owner)]
