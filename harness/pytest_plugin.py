@@ -8,12 +8,14 @@ run here are still listed, skipped with their reason.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import tempfile
 import threading
 import uuid
+import zlib
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ from harness.lab.netlab import NetLab
 from harness.libvirt.target import LIBVIRT_TARGETS, LibvirtTarget, select_libvirt
 from harness.report import hookspecs
 from harness.report.catalog import write_catalog
-from harness.report.record import Recorder, target_name
+from harness.report.record import HOSTS_PROPERTY, Recorder, target_name
 from harness.report.results import RUN_ID_ENV, RunReport, new_run_id
 from harness.report.writer import finish_run, summary_lines
 from harness.spec import Arch
@@ -72,6 +74,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "and add them to the inventory (needs root; torn down at the end)",
     )
     group.addoption(
+        "--lab-hosts",
+        default=None,
+        metavar="NAMES",
+        help="use only these ssh hosts of the inventory (comma list; the hosts a pool "
+        "lease gave this run); local hosts stay",
+    )
+    group.addoption(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="run only the K-th of N shards (tests split by a stable hash of their id)",
+    )
+    group.addoption(
         "--timeout-factor",
         type=float,
         default=None,
@@ -106,6 +121,13 @@ class _Hvlab:
     def hostset(self) -> HostSet:
         if self._hostset is None:
             hosts = load_inventory(self.hosts_path)
+            allowed = self.config.getoption("--lab-hosts")
+            if allowed is not None:
+                names = {n.strip() for n in allowed.split(",") if n.strip()}
+                unknown = names - {h.name for h in hosts}
+                if unknown:
+                    raise pytest.UsageError(f"--lab-hosts: no such host {', '.join(unknown)}")
+                hosts = [h for h in hosts if h.connection == "local" or h.name in names]
             count = self.config.getoption("--netns-lab")
             if count and not self.worker:
                 hosts += self._netns_lab(count)
@@ -248,6 +270,17 @@ def _param(state: _Hvlab, target: Target | LibvirtTarget) -> Any:
 _REASONS: dict[str, str | None] = {}
 
 
+def _shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    k, sep, n = text.partition("/")
+    if not (sep and k.isascii() and n.isascii() and k.isdigit() and n.isdigit()):
+        raise pytest.UsageError(f"--shard {text!r} is not K/N")
+    if not 1 <= int(k) <= int(n):
+        raise pytest.UsageError(f"--shard {text}: K must be between 1 and N")
+    return int(k), int(n)
+
+
 def _unavailable(state: _Hvlab, target: Target | LibvirtTarget) -> str | None:
     """Asked once per target and process (a libvirt probe starts a daemon)."""
     if target.name not in _REASONS:
@@ -260,11 +293,14 @@ def _unavailable(state: _Hvlab, target: Target | LibvirtTarget) -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Leave out tests whose every target was deselected by --target's other axis."""
+    """Leave out tests whose every target was deselected by --target's other axis, and
+    the tests of other shards."""
+    shard = _shard(config.getoption("--shard"))
     dropped = [
         i
         for i in items
         if any(m.kwargs.get("reason") == _OTHER_AXIS for m in i.iter_markers("skip"))
+        or (shard is not None and zlib.crc32(i.nodeid.encode()) % shard[1] != shard[0] - 1)
     ]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
@@ -291,7 +327,11 @@ def vms(request: pytest.FixtureRequest, target: Target) -> Iterator[VMFactory]:
         on_host=hosts.on_host,
     )
     yield factory
-    factory.close()
+    try:
+        factory.close()
+    finally:
+        used = list(dict.fromkeys(m.runner.name for m in factory.machines))
+        request.node.user_properties.append((HOSTS_PROPERTY, used))
 
 
 # -- results (the logic lives in harness/report/) -------------------------------------
@@ -308,6 +348,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     names = [str(t) for t in state.report.meta.get("targets") or []]
     names = list(dict.fromkeys([*names, *filter(None, map(target_name, session.items))]))
     state.report.update_meta(targets=names)
+    lease = os.environ.get("HVLAB_POOL_LEASE")
+    if lease:  # hvlab run --coordinator: which place and hosts this run held
+        state.report.update_meta(pool=json.loads(lease), shard=session.config.getoption("--shard"))
     source = session.config.hook.pytest_hvlab_catalog(config=session.config)
     if source is not None:
         write_catalog(state.report.dir, source.entries(names))

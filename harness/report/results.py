@@ -44,6 +44,8 @@ class TestResult:
     context: dict[str, Any] = field(default_factory=dict)
     """For a failure raised as a HarnessError: its type (``error``) and its context
     (argv, exit code, console tail, QMP sent/received, migration phase...)."""
+    hosts: list[str] = field(default_factory=list)
+    """The hosts its VMs ran on (source first), from the inventory."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
