@@ -165,12 +165,16 @@ class NetLab:
             f"hvlab_known_hosts={self.dir / 'known_hosts'} hvlab_lab_address={host.address}"
         )
 
-    def inventory(self, groups: tuple[str, ...] = ("qemu", "simulator")) -> str:
+    def inventory(
+        self, groups: tuple[str, ...] = ("qemu", "simulator"), pairs: bool = False
+    ) -> str:
         """A hosts.ini for the lab: each host in ``groups``, each one's peer the next
-        (the last has none: n hosts make n-1 cross-host placements)."""
+        (n hosts make n-1 cross-host placements), or with ``pairs`` the hosts in
+        disjoint pairs A->B, C->D (for runs that shard a suite over several pairs)."""
         lines = ["[lab]"]
         for i, host in enumerate(self.hosts):
-            peer = f" hvlab_peer={self.hosts[i + 1].name}" if i + 1 < len(self.hosts) else ""
+            has_peer = i + 1 < len(self.hosts) and (not pairs or i % 2 == 0)
+            peer = f" hvlab_peer={self.hosts[i + 1].name}" if has_peer else ""
             lines.append(f"{host.name} {self.host_vars(host)}{peer}")
         for group in groups:
             lines += ["", f"[{group}:children]", "lab"]
