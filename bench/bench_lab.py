@@ -81,7 +81,7 @@ def shards(netlab: NetLab) -> None:
     base = [
         sys.executable, "-m", "harness.cli", "run", "--hosts", str(inventory),
         "--report-dir", str(folder / "reports"), "--target", "qemu-x86_64",
-        "-k", "@lab and (test_migration or test_cancel or test_limitations)",
+        "-k", "(labA or labC) and (test_migration or test_cancel or test_limitations)",
     ]  # fmt: skip
 
     def run(extra: list[str], log: str) -> subprocess.Popen[bytes]:

@@ -86,6 +86,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         argv += ["-n", str(args.jobs), "--dist", "loadgroup"]
     if args.shard:
         argv += ["--shard", args.shard]
+    if args.lab_hosts:
+        if args.coordinator:
+            raise HarnessError("--lab-hosts and --coordinator: the pool chooses the hosts")
+        argv += ["--lab-hosts", args.lab_hosts]
     argv += args.pytest_args
     previous = os.environ.get(RUN_ID_ENV)
     os.environ[RUN_ID_ENV] = run_id  # the plugin writes exactly this run folder
@@ -217,6 +221,11 @@ def add_run_parsers(sub: Any) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="tags the place must have (default: pool=hvlab kind=pair; repeatable)",
+    )
+    run.add_argument(
+        "--lab-hosts",
+        metavar="NAMES",
+        help="use only these ssh hosts of the inventory (comma list); local hosts stay",
     )
     run.add_argument(
         "--shard",

@@ -71,8 +71,11 @@ class VMFactory:
         p = self.placement
         return (p.dst_host, p.dst) if role == "dst" else (p.src_host, p.src)
 
-    def create(self, spec: VMSpec, name: str | None = None, role: Role = "src") -> Machine:
-        """A VM (not started) on the placement's source host, or its destination host."""
+    def create(
+        self, spec: VMSpec, name: str | None = None, role: Role = "src", netns: str | None = None
+    ) -> Machine:
+        """A VM (not started) on the placement's source host, or its destination host;
+        in network namespace ``netns`` of that host if given."""
         reason = self.target.unsupported_reason(spec)
         if reason:
             pytest.skip(f"{self.target.name}: {reason}")
@@ -87,6 +90,7 @@ class VMFactory:
             self.artifacts / vm_name,
             self.owner,
             runner,
+            netns,
         )
         self.machines.append(machine)
         return machine
@@ -110,11 +114,21 @@ class VMFactory:
                 assert_never(other)
 
     def launch(
-        self, spec: VMSpec, name: str | None = None, wait_guest: bool = True, role: Role = "src"
+        self,
+        spec: VMSpec,
+        name: str | None = None,
+        wait_guest: bool = True,
+        role: Role = "src",
+        netns: str | None = None,
     ) -> Machine:
         """A running VM; a booted guest comes from a restored template where the target
         can (see harness/templates.py), which is what a cold boot would give, faster."""
-        if wait_guest and self._boot is not None and templates.enabled(self.target, spec):
+        if (
+            wait_guest
+            and self._boot is not None
+            and templates.enabled(self.target, spec)
+            and netns is None  # a template restores without the namespace's taps
+        ):
             if reason := self.target.unsupported_reason(spec):
                 pytest.skip(f"{self.target.name}: {reason}")
             host, runner = self._where(role)
@@ -127,7 +141,7 @@ class VMFactory:
                 runner,
             )
             return self.create(restored, name, role).launch(wait_guest=False, restored=True)
-        return self.create(spec, name, role).launch(wait_guest=wait_guest)
+        return self.create(spec, name, role, netns).launch(wait_guest=wait_guest)
 
     def close(self) -> None:
         errors = []

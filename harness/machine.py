@@ -36,7 +36,10 @@ class Machine:
         logs: Path,
         owner: str,
         runner: Runner = LOCAL,
+        netns: str | None = None,
     ) -> None:
+        """``netns``: run the hypervisor in that network namespace of its host (its tap
+        devices are created there; its sockets stay where they are)."""
         self.target = target
         self.spec = spec
         self.image = image
@@ -53,6 +56,8 @@ class Machine:
             )
             self.spec = spec
         self.argv = target.argv(spec, self.paths, image, runner)
+        if netns is not None:
+            self.argv = ["ip", "netns", "exec", netns, *self.argv]
         self._proc: Process | None = None
         self._qmp: QMPSession | None = None
         self._console: Console | None = None

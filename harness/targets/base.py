@@ -52,11 +52,16 @@ class RunPaths:
         return self.logs / "qmp.jsonl"
 
 
-def device_args(spec: VMSpec, netdev_arg: Callable[[str], str]) -> list[str]:
-    """The argv tail both products share: -netdev, -device, -S, -incoming."""
+def device_args(spec: VMSpec, netdev_arg: Callable[[str], str], tap_options: str = "") -> list[str]:
+    """The argv tail both products share: -netdev, -device, -S, -incoming.
+
+    ``tap_options`` follow ``tap,id=..,ifname=..`` for named taps (QEMU: no ifup
+    scripts)."""
     argv: list[str] = []
     for netdev in spec.netdevs:
         argv += ["-netdev", netdev_arg(netdev)]
+    for tap in spec.taps:
+        argv += ["-netdev", f"tap,id={tap.id},ifname={tap.ifname}{tap_options}"]
     for dev in spec.devices:
         props = "".join(f",{k}={v}" for k, v in dev.props)
         argv += ["-device", f"{dev.driver},id={dev.id}{props}"]

@@ -103,7 +103,7 @@ class QemuTarget:
             "-qmp",
             f"unix:{paths.qmp},server=on,wait=off",
         ]
-        argv += device_args(spec, lambda netdev: f"user,id={netdev}")
+        argv += device_args(spec, lambda netdev: f"user,id={netdev}", ",script=no,downscript=no")
         argv += list(self.extra)
         return argv
 
