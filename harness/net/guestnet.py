@@ -37,6 +37,7 @@ def configure(vm: Machine, mac: str, address: str, prefix: int = 24) -> str:
 def start_heartbeat(vm: Machine, host: str, interval: float = 0.01) -> None:
     """The guest pings ``host`` every ``interval`` s from now on: its heartbeat, seen on
     the wire by the host (a stopped guest sends nothing)."""
-    status, out = vm.console.run(f"ping -i {interval} {host} >/dev/null 2>&1 &")
+    # a subshell: "cmd &" cannot be followed by the console's "; echo" marker
+    status, out = vm.console.run(f"(ping -i {interval} {host} </dev/null >/dev/null 2>&1 &)")
     if status != 0:
         raise ConsoleError(f"{vm.name}: heartbeat did not start ({status}): {out}")

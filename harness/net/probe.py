@@ -61,6 +61,14 @@ class Probe:
             elif icmp.type == 8 and ip.src == self.args.heartbeat:
                 self.heartbeats.append((float(pkt.time), int(icmp.seq)))
 
+    def on_frame(self, pkt: Any) -> None:
+        """Announce frames are reported as they come (the harness waits on them)."""
+        kind = frame_kind(pkt)
+        if kind in ("rarp", "garp"):
+            line = json.dumps({"kind": kind, "src": pkt[Ether].src, "t": float(pkt.time)})
+            with self.lock:
+                print(line, flush=True)
+
     def pinger(self) -> None:
         sock = conf.L3socket()
         seq = 0
@@ -84,7 +92,7 @@ class Probe:
                 iface=a.bridge, store=False, prn=self.on_icmp, lfilter=lambda p: p.haslayer(ICMP)
             )
         ]
-        sniffers += [AsyncSniffer(iface=i, store=True) for i in a.capture]
+        sniffers += [AsyncSniffer(iface=i, store=True, prn=self.on_frame) for i in a.capture]
         for s in sniffers:
             s.start()
         time.sleep(0.3)  # the sniffers' sockets are open

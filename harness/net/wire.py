@@ -17,6 +17,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -25,7 +27,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.leaks import OWNER_ENV
 from harness.net.testnet import TestNet
-from harness.waits import scaled
+from harness.waits import scaled, wait_for
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,15 @@ class AnnounceParams:
             "announce-rounds": self.rounds,
             "announce-step": self.step,
         }
+
+
+@dataclass(frozen=True)
+class Switchover:
+    gap: float  # seconds without a reply around the switch-over
+    start: float
+    end: float
+    lost_outside: list[int]  # pings lost outside it (none on an idle link)
+    heartbeat_gap: float  # the guest's longest silence overlapping it (its pause)
 
 
 @dataclass
@@ -93,19 +104,50 @@ class WireRecord:
         """The longest silence of the guest's own heartbeat (its pings to the host)."""
         return _longest(sorted(t for t, _ in self.heartbeats))
 
+    def switchover(self, at: float | None = None) -> Switchover:
+        """The reply gap of the switch-over: the one around ``at`` (the destination's
+        first announce, sent just before it resumes the guest:
+        migration.c process_incoming_migration_bh), else the one around the guest's
+        longest silence. Under CPU contention a pre-copy round can delay replies for
+        longer than the switch-over does, so the longest gap alone is not it."""
+        replies = sorted(r for _, _, r in self.pings if r is not None)
+        if at is None:
+            _, h1, h2 = self.heartbeat_gap()
+            at = (h1 + h2) / 2
+        start, end = 0.0, 0.0
+        for a, b in itertools.pairwise(replies):
+            if a <= at <= b:
+                start, end = a, b
+                break
+        # a ping sent shortly before the last reply may still be in flight when the
+        # source stops: it belongs to the switch-over too
+        rtts = [r - s for _, s, r in self.pings if r is not None and start - 1.0 <= r <= start]
+        slack = max(rtts, default=self.interval)
+        outside = [
+            seq
+            for seq, sent, reply in self.pings
+            if reply is None and not (start - slack <= sent <= end)
+        ]
+        beats = sorted(t for t, _ in self.heartbeats)
+        pause = max(
+            (b - a for a, b in itertools.pairwise(beats) if a <= end and b >= start), default=0.0
+        )
+        return Switchover(end - start, start, end, outside, pause)
+
     def announces(self, mac: str, kinds: tuple[str, ...] = ("rarp",)) -> list[float]:
         mac = mac.lower()
         return [f["t"] for f in self.frames if f["src"].lower() == mac and f["kind"] in kinds]
 
     def summary(self, mac: str) -> dict[str, Any]:
-        gap, start, end = self.reply_gap()
-        beat, _, _ = self.heartbeat_gap()
+        rarp = self.announces(mac)
+        sw = self.switchover(rarp[0] if rarp else None)
         return {
             "pings_sent": len(self.pings),
             "pings_lost": len(self.lost()),
-            "packet_gap_ms": round(gap * 1000, 1),
-            "gap_window": [start, end],
-            "heartbeat_gap_ms": round(beat * 1000, 1),
+            "packet_gap_ms": round(sw.gap * 1000, 1),
+            "lost_outside_switchover": sw.lost_outside,
+            "guest_pause_ms": round(sw.heartbeat_gap * 1000, 1),
+            "longest_reply_gap_ms": round(self.reply_gap()[0] * 1000, 1),
             "rarp": len(self.announces(mac)),
             "garp": len(self.announces(mac, ("garp",))),
             "frames": len(self.frames),
@@ -170,6 +212,8 @@ class WireProbe:
         self.owner = owner
         self._proc: subprocess.Popen[str] | None = None
         self.record: WireRecord | None = None
+        self._live: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
 
     def __enter__(self) -> WireProbe:
         env = dict(os.environ)
@@ -184,7 +228,38 @@ class WireProbe:
             err = self._proc.stderr.read() if self._proc.stderr else ""
             self._proc.kill()
             raise HarnessError(f"network probe did not start: {line or err.strip()[-300:]}")
+        threading.Thread(target=self._follow, daemon=True).start()
         return self
+
+    def _follow(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for line in self._proc.stdout:
+            try:
+                frame = json.loads(line)
+            except ValueError:
+                continue
+            frame["seen"] = time.monotonic()
+            with self._lock:
+                self._live.append(frame)
+
+    def announced(self, mac: str, kind: str = "rarp") -> list[dict[str, Any]]:
+        """Announce frames from ``mac`` seen so far (while the probe runs)."""
+        with self._lock:
+            return [f for f in self._live if f["kind"] == kind and f["src"].lower() == mac.lower()]
+
+    def wait_announces(self, mac: str, count: int, quiet: float, timeout: float) -> None:
+        """Until ``count`` RARPs from ``mac`` came and then nothing more for ``quiet`` s
+        (a round too many would come within the schedule's longest step)."""
+        since = time.monotonic()
+        if count:
+            wait_for(lambda: len(self.announced(mac)) >= count or None, timeout, f"{count} RARPs")
+
+        def quiet_now() -> bool:
+            with self._lock:
+                last = max((f["seen"] for f in self._live), default=since)
+            return time.monotonic() - max(last, since) >= quiet
+
+        wait_for(quiet_now, timeout, "the announce rounds to end")
 
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
