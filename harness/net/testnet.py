@@ -5,9 +5,7 @@
       tap devices        created by each hypervisor (run in the namespace with
                          ``ip netns exec``), put on br0 here once they exist
 
-Nothing touches the machine's own network. Link conditions for other suites act on an
-interface of the namespace: down/up, a rate cap (``tc tbf``; this kernel has no netem),
-a port dropped with nftables (a table of its own in the namespace, gone with it).
+Nothing touches the machine's own network.
 """
 
 from __future__ import annotations
@@ -17,23 +15,14 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from harness.errors import HarnessError, SetupError
+from harness.errors import SetupError
+from harness.net import link
+from harness.net.link import NetError, _run
 from harness.waits import wait_for
 
 PREFIX = "hvlab-"
 SUBNET = "10.88.0"
 HOST_ADDRESS = f"{SUBNET}.1"
-
-
-class NetError(HarnessError):
-    """A namespace, link or firewall step failed."""
-
-
-def _run(argv: list[str]) -> str:
-    done = subprocess.run(argv, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise NetError(f"{' '.join(argv)}: {done.stderr.strip() or done.returncode}")
-    return done.stdout
 
 
 class TestNet:
@@ -106,42 +95,15 @@ class TestNet:
         """The bridge's MAC table: where br0 sends frames for each guest MAC."""
         return _run(["bridge", "-n", self.name, "fdb", "show", "br", "br0"])
 
-    # -- link conditions (for the fault suites) --------------------------------------------
+    # -- link conditions on this namespace (harness/net/link.py) ---------------------------
     def link_down(self, ifname: str) -> None:
-        self.ip("link", "set", ifname, "down")
+        link.down(self.name, ifname)
 
     def link_up(self, ifname: str) -> None:
-        self.ip("link", "set", ifname, "up")
-
-    def rate_cap(self, ifname: str, mbit: int) -> None:
-        """Cap egress on ``ifname`` with a token bucket (tc tbf)."""
-        self.tc("qdisc", "replace", "dev", ifname, "root", "tbf", "rate", f"{mbit}mbit",
-                "burst", "32kbit", "latency", "400ms")  # fmt: skip
-
-    def rate_uncap(self, ifname: str) -> None:
-        self.tc("qdisc", "del", "dev", ifname, "root")
+        link.up(self.name, ifname)
 
     def tc(self, *args: str) -> str:
-        return _run(["ip", "netns", "exec", self.name, "tc", *args])
-
-    def drop_port(self, port: int) -> None:
-        """Drop TCP to and from ``port`` (nftables, a table of hvlab's own)."""
-        rules = (
-            "table inet hvlab {\n"
-            " chain fwd { type filter hook forward priority 0; policy accept;\n"
-            f"  tcp dport {port} drop\n  tcp sport {port} drop\n }}\n"
-            " chain inp { type filter hook input priority 0; policy accept;\n"
-            f"  tcp dport {port} drop\n  tcp sport {port} drop\n }}\n"
-            "}\n"
-        )
-        done = subprocess.run(
-            self.exec_argv(["nft", "-f", "-"]), input=rules, capture_output=True, text=True
-        )
-        if done.returncode != 0:
-            raise NetError(f"nft: {done.stderr.strip()}")
-
-    def undrop(self) -> None:
-        _run(self.exec_argv(["nft", "delete", "table", "inet", "hvlab"]))
+        return _run(self.exec_argv(["tc", *args]))
 
     def nft_tables(self) -> str:
         return _run(self.exec_argv(["nft", "list", "tables"]))
