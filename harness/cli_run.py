@@ -108,7 +108,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if (run_dir / "results.jsonl").exists() or (run_dir / "run.json").exists():
         index = _ensure_html(run_dir)
         print(f"hvlab: report {index}")
-    return status
+    # a stopped run exits 130 (as a shell reports SIGINT), never as a pass or a failure
+    return 130 if status == int(pytest.ExitCode.INTERRUPTED) else status
 
 
 def _lease(args: argparse.Namespace, hosts: Path, run_id: str) -> Any:

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import sys
 import tempfile
 import threading
 import uuid
@@ -22,13 +23,14 @@ from typing import Any
 
 import pytest
 
-from harness import fixtures, templates
+from harness import fixtures, reap, templates
 from harness.errors import HarnessError
 from harness.fixtures import VMFactory
 from harness.guest import GuestImage, guest_image
 from harness.hostset import HostSet, same_host
 from harness.inventory import Host, load_inventory, parse_inventory
 from harness.lab.netlab import NetLab
+from harness.leaks import owner_tag
 from harness.libvirt.target import LIBVIRT_TARGETS, LibvirtTarget, select_libvirt
 from harness.report import hookspecs
 from harness.report.catalog import write_catalog
@@ -131,7 +133,7 @@ class _Hvlab:
             count = self.config.getoption("--netns-lab")
             if count and not self.worker:
                 hosts += self._netns_lab(count)
-            self._hostset = HostSet(hosts, owner=f"ssh-{self.owner}")
+            self._hostset = HostSet(hosts, owner=owner_tag(f"ssh-{self.owner}"))
         return self._hostset
 
     def _netns_lab(self, count: int) -> list[Host]:
@@ -140,7 +142,7 @@ class _Hvlab:
             raise pytest.UsageError(f"--netns-lab {count}: use 2 to 8 hosts")
         names = tuple(f"lab{chr(ord('A') + i)}" for i in range(count))
         try:
-            self.lab = NetLab(names, owner=f"lab-{self.owner}").up()
+            self.lab = NetLab(names, owner=owner_tag(f"lab-{self.owner}")).up()
         except HarnessError as exc:
             raise pytest.UsageError(f"--netns-lab: {exc}") from None
         return parse_inventory(self.lab.inventory(), source="--netns-lab")
@@ -193,7 +195,10 @@ def pytest_configure(config: pytest.Config) -> None:
             set_timeout_factor(factor)
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
+    if not hasattr(config, "workerinput"):
+        _reap_dead_runs()
     config.stash[_STATE] = _Hvlab(config)
+    _CONFIGS.append(config)
     if not config.pluginmanager.has_plugin("hvlab-fixtures"):
         config.pluginmanager.register(fixtures, "hvlab-fixtures")
     if threading.current_thread() is threading.main_thread():
@@ -204,8 +209,48 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "catalog(*ids): behaviour-catalog ids this test verifies")
 
 
+def _reap_dead_runs() -> None:
+    """What runs killed on this machine left (their owner is gone) goes first."""
+    dead = reap.find(None)
+    if dead:
+        reap.reap(dead)
+        print(f"hvlab: reaped {len(dead.lines())} leftovers of runs that died", file=sys.stderr)
+
+
 def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _still_stopping(signum: int, frame: object) -> None:
+    """A second Ctrl-C (or SIGTERM) while the first one's cleanup runs: no traceback, and
+    the cleanup (every VM's shutdown, the report) goes on."""
+    print("hvlab: still stopping: shutting the VMs down and writing the report", file=sys.stderr)
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    _RUNNING[:] = [nodeid]
+
+
+def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    _RUNNING.clear()
+
+
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """Say in run.json (so results.json, junit.xml and the page) that the run stopped,
+    by what, and which test was running; then ignore further signals until it is over."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _still_stopping)
+    by = str(excinfo.value) or "SIGINT"
+    for config in _CONFIGS:
+        state = config.stash.get(_STATE, None)
+        if state is not None and state.report is not None:
+            running = _RUNNING[0] if _RUNNING else None
+            state.report.update_meta(interrupted={"by": by, "running": running})
+
+
+_RUNNING: list[str] = []
+_CONFIGS: list[pytest.Config] = []
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
