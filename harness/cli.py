@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from harness.cli_run import add_run_parsers
+from harness.cli_run import _positive_int, add_run_parsers
 from harness.errors import HarnessError
 from harness.leaks import RUN_ENV
 
@@ -171,7 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fuzz.add_argument("--seed", type=int, help="random seed (default: a fresh one, printed)")
     fuzz.add_argument(
-        "--examples", type=int, default=200, metavar="N", help="scenarios to try (default 200)"
+        "--examples",
+        type=_positive_int,
+        default=200,
+        metavar="N",
+        help="scenarios to try (default 200)",
     )
     fuzz.add_argument(
         "--target",

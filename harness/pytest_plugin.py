@@ -40,7 +40,7 @@ from harness.report.writer import finish_run, summary_lines
 from harness.spec import Arch
 from harness.targets.base import Target
 from harness.targets.registry import select
-from harness.waits import set_timeout_factor
+from harness.waits import parse_factor, set_timeout_factor, timeout_factor
 
 _STATE = pytest.StashKey["_Hvlab"]()
 _RECORDER = pytest.StashKey[Recorder]()
@@ -90,7 +90,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--timeout-factor",
-        type=float,
         default=None,
         metavar="X",
         help="multiply every harness timeout by X (slow or loaded hosts)",
@@ -190,11 +189,12 @@ def _state(config: pytest.Config) -> _Hvlab:
 
 def pytest_configure(config: pytest.Config) -> None:
     factor = config.getoption("--timeout-factor")
-    if factor is not None:
-        try:
-            set_timeout_factor(factor)
-        except ValueError as exc:
-            raise pytest.UsageError(str(exc)) from None
+    try:
+        if factor is not None:
+            set_timeout_factor(parse_factor(factor, "--timeout-factor"))
+        timeout_factor()  # HVLAB_TIMEOUT_FACTOR, if that is where it comes from
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
     if not hasattr(config, "workerinput"):
         _reap_dead_runs()
     config.stash[_STATE] = _Hvlab(config)

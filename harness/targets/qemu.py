@@ -97,15 +97,22 @@ class QemuTarget:
         ]
         argv += [
             "-chardev",
-            f"socket,id=serial0,path={paths.serial},server=on,wait=off,logfile={paths.serial_log}",
+            f"socket,id=serial0,path={opt(paths.serial)},server=on,wait=off,"
+            f"logfile={opt(paths.serial_log)}",
             "-serial",
             "chardev:serial0",
             "-qmp",
-            f"unix:{paths.qmp},server=on,wait=off",
+            f"unix:{opt(paths.qmp)},server=on,wait=off",
         ]
         argv += device_args(spec, lambda netdev: f"user,id={netdev}", ",script=no,downscript=no")
         argv += list(self.extra)
         return argv
+
+
+def opt(value: object) -> str:
+    """A value inside a QEMU option string: a comma is written twice (util/qemu-option.c
+    get_opt_value), so a path such as a report folder with a comma stays one value."""
+    return str(value).replace(",", ",,")
 
 
 def _host_tsc_khz() -> int:
