@@ -225,6 +225,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from harness.report.results import read_results, summarize
     from harness.report.writer import rebuild
 
+    if args.prune:
+        from harness.retention import prune_runs
+
+        if args.runs:
+            raise HarnessError("--prune takes no RUN: it keeps the newest --keep runs")
+        gone = prune_runs(Path(args.report_dir), args.keep)
+        print(f"hvlab: removed {len(gone)} old run(s), kept the newest {args.keep}")
+        return 0
+    if not args.runs:
+        raise HarnessError("report needs a RUN (or --prune)")
     if len(args.runs) > 2 and not args.merge:
         raise HarnessError("report takes one run (rebuild it) or two (compare them)")
     runs = [_run_folder(name, args.report_dir) for name in args.runs]
@@ -328,9 +338,13 @@ def add_run_parsers(sub: Any) -> None:
     )
     report.add_argument(
         "runs",
-        nargs="+",
+        nargs="*",
         metavar="RUN",
         help="a run folder, or a run id (or 'latest') under --report-dir; one or two",
+    )
+    report.add_argument("--prune", action="store_true", help="remove old run folders (see --keep)")
+    report.add_argument(
+        "--keep", type=_positive_int, default=10, metavar="N", help="runs --prune keeps"
     )
     report.add_argument(
         "--merge",

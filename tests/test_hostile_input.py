@@ -176,3 +176,47 @@ def test_comma_in_a_path_stays_one_qemu_option_value() -> None:
     assert chardev.endswith("logfile=/reports/a,,b/artifacts/serial.log")
     parts = chardev.replace(",,", "\0").split(",")
     assert [p.split("=")[0] for p in parts] == ["socket", "id", "path", "server", "wait", "logfile"]
+
+
+def test_prune_keeps_the_newest_runs(tmp_path: Path) -> None:
+    """``hvlab report --prune --keep N`` removes old run folders only.
+
+    1. Of five runs, the newest two stay, and the one ``latest`` points at even if old.
+    2. Non-run folders are untouched; --keep 0 is refused (exit 2).
+    """
+    import time
+
+    reports = tmp_path / "reports"
+    for i in range(5):
+        run = reports / f"run{i}"
+        run.mkdir(parents=True)
+        (run / "run.json").write_text("{}")
+        os.utime(run, (time.time() - 100 + i, time.time() - 100 + i))
+    (reports / "notes").mkdir()
+    (reports / "latest").symlink_to("run0")
+    done = hvlab("report", "--prune", "--keep", "2", "--report-dir", str(reports))
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in reports.iterdir()) == ["latest", "notes", "run0", "run3", "run4"]
+    assert hvlab("report", "--prune", "--keep", "0", "--report-dir", str(reports)).returncode == 2
+
+
+def test_big_artifacts_of_passing_tests_go() -> None:
+    """Retention keeps logs and drops big files and captures.
+
+    1. A 2 MiB file and a pcap go; a log stays; the bytes freed are counted.
+    """
+    import tempfile
+
+    from harness.retention import prune_artifacts
+
+    with tempfile.TemporaryDirectory() as d:
+        folder = Path(d)
+        (folder / "vm0").mkdir()
+        (folder / "vm0" / "serial.log").write_text("log")
+        (folder / "snapshot").mkdir()
+        (folder / "snapshot" / "vmstate").write_bytes(os.urandom(2 << 20))
+        (folder / "net").mkdir()
+        (folder / "net" / "wire.pcap").write_bytes(b"x" * 100)
+        freed = prune_artifacts(folder)
+        left = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+        assert left == ["vm0/serial.log"] and freed >= 2 << 20
