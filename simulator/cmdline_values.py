@@ -30,6 +30,12 @@ _IGNORED_DRIVERS = frozenset(
 )
 
 
+#: RFC 1918 and unique-local ranges: where lab links live (never the public network)
+_LAB_NETS = [
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+]
+
+
 class CmdlineError(ValueError):
     """A command line the simulated hypervisor rejects; ``str()`` is the one line to print."""
 
@@ -113,7 +119,7 @@ def parse_endpoint(text: str, what: str) -> Endpoint:
             raise CmdlineError(f"{what}: invalid address '{rest}'") from None
         # loopback, or a private lab-link address (a lab host in a namespace listens on
         # its own 10.x address); never a public one
-        if not (addr.is_loopback or addr.is_private):
+        if not (addr.is_loopback or any(addr in net for net in _LAB_NETS)):
             raise CmdlineError(
                 f"{what}: the simulator listens on loopback or private addresses, not {host}"
             )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness.guest import GuestImage
 from harness.runner import LOCAL, Runner
-from harness.spec import Arch, MachineType, VMSpec
+from harness.spec import Arch, MachineType, TlsCreds, VMSpec
 from harness.targets.base import RunPaths, device_args
 from harness.targets.kvm import NO_KVM, Accel, KvmVerdict
 from harness.targets.traits import (
@@ -105,6 +105,8 @@ class QemuTarget:
             f"unix:{opt(paths.qmp)},server=on,wait=off",
         ]
         argv += device_args(spec, lambda netdev: f"user,id={netdev}", ",script=no,downscript=no")
+        if spec.tls is not None:
+            argv += ["-object", _tls_object(spec.tls)]
         argv += list(self.extra)
         return argv
 
@@ -113,6 +115,16 @@ def opt(value: object) -> str:
     """A value inside a QEMU option string: a comma is written twice (util/qemu-option.c
     get_opt_value), so a path such as a report folder with a comma stays one value."""
     return str(value).replace(",", ",,")
+
+
+def _tls_object(tls: TlsCreds) -> str:
+    """crypto/tlscredsx509.c, tlscredspsk.c: the folder holds the PEM files / keys.psk."""
+    text = f"tls-creds-{tls.kind},id={tls.id},dir={opt(tls.dir)},endpoint={tls.endpoint}"
+    if tls.kind == "x509" and tls.endpoint == "server":
+        text += ",verify-peer=on"
+    if tls.kind == "psk" and tls.username:
+        text += f",username={opt(tls.username)}"
+    return text
 
 
 def _host_tsc_khz() -> int:
