@@ -9,6 +9,7 @@ sends back (``transport.vm_config``), so the model's checks and engine run uncha
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 
@@ -49,7 +50,7 @@ class Outgoing:
             return conn.command(cmd)
         return None
 
-    def start(self, args: JSON) -> Result:
+    def start(self, args: JSON, endpoint: str) -> Result:
         """``migrate tcp:|unix:``: the model's pre-checks, then connect.
 
         QEMU (migration/socket.c socket_start_outgoing_migration): migrate_init sets
@@ -63,7 +64,7 @@ class Outgoing:
         if refused is not None:
             return refused, []
         try:
-            ep = parse_endpoint(uri.split(",")[0], "migrate")
+            ep = parse_endpoint(endpoint, "migrate")
         except ValueError:  # nothing the simulator can reach: the model answers
             return vm.execute("migrate", args)
         loop = asyncio.get_running_loop()
@@ -114,7 +115,7 @@ class Outgoing:
         try:
             sock = await connect(ep)
         except OSError as exc:
-            return QmpError(ErrorClass.GENERIC_ERROR, connect_error(self.proc.vm, exc)), []
+            return QmpError(ErrorClass.GENERIC_ERROR, connect_error(self.proc.vm, ep, exc)), []
         return await self.handshake_and_start(args, sock)
 
     async def handshake_and_start(self, args: JSON, sock: socket.socket) -> Result:
@@ -144,9 +145,13 @@ class Outgoing:
         return reply, events
 
 
-def connect_error(vm: VM, exc: OSError) -> str:
-    """A failed connect as the profile words it."""
-    return vm.profile.connect_error.format(strerror=exc.strerror or exc, errno=exc.errno or 0)
+def connect_error(vm: VM, ep: Endpoint, exc: OSError) -> str:
+    """A failed connect as the profile words it: the kernel's text for the errno (asyncio's
+    own strerror, "Connect call failed ('127.0.0.1', 1)", is not what the products print)."""
+    errno = exc.errno or 0
+    strerror = os.strerror(errno) if errno else str(exc)
+    address = ep.path if ep.kind == "unix" else f"{ep.host}:{ep.port}"
+    return vm.profile.connect_error.format(strerror=strerror, errno=errno, address=address)
 
 
 class Connecting:
@@ -199,7 +204,7 @@ class Connecting:
         try:
             sock = await connect(ep)
         except OSError as exc:
-            self.error = connect_error(self.proc.vm, exc)
+            self.error = connect_error(self.proc.vm, ep, exc)
             self._end(S.CANCELLED if self.cancelled else S.FAILED)
             return
         if self.cancelled:

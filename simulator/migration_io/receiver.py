@@ -21,9 +21,9 @@ from simulator.sockets import listen
 class Receiver:
     """Accepts exactly one migration stream, checks it, and hands the guest over."""
 
-    def __init__(self, proc: ProcessView, ready: asyncio.Event) -> None:
+    def __init__(self, proc: ProcessView, ready: asyncio.Event, endpoint: str) -> None:
         self.proc, self.ready = proc, ready
-        self.ep = parse_endpoint(str(proc.cfg.incoming), "-incoming")
+        self.ep = parse_endpoint(endpoint, "-incoming")
         self.status = "setup"
         self.failed: str | None = None
         self.finished = False

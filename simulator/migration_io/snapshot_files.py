@@ -77,11 +77,11 @@ def load(path: str) -> tuple[PageMap, GuestState, JSON]:
     return mem, GuestState.from_json(dict(state.get("guest") or {})), dict(state["config"])
 
 
-def restore(proc: ProcessView, incoming: str) -> VM:
-    """``-incoming file:DIR``: the model VM restored from DIR; the guest's memory and
-    state are the process's from then on. Raises :class:`Fatal` as the product exits."""
+def restore(proc: ProcessView, incoming: str, path: str) -> VM:
+    """``-incoming file:DIR`` (``path`` is DIR): the model VM restored from DIR; the
+    guest's memory and state are the process's from then on. Raises :class:`Fatal` as
+    the product exits."""
     cfg, world = proc.cfg, proc.world
-    path = incoming[5:].split(",")[0]
     mem, guest, snap_cfg = load(path)
     if int(snap_cfg["smp"][0]) != cfg.smp.cpus:
         raise Fatal(f"{_RESTORE}: Failed to read instance of object")
@@ -110,10 +110,10 @@ def _write_private(path: Path, head: bytes, body: bytes, size: int = 0) -> None:
             f.truncate(max(f.tell(), _HEADER + PAGE_SIZE + size))
 
 
-def save(proc: ProcessView, args: JSON) -> Result:
-    """``migrate file:DIR``: the model's checks and status, then the two files."""
+def save(proc: ProcessView, args: JSON, path: str) -> Result:
+    """``migrate file:DIR`` (``path`` is DIR): the model's checks and status, then the
+    two files."""
     vm = proc.vm
-    path = str(args["uri"])[5:].split(",")[0]
     parent = os.path.dirname(path.rstrip("/")) or "/"
     proc.world.dirs = {parent} if os.path.isdir(parent) else set()
     reply, events = vm.execute("migrate", args)

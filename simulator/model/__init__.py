@@ -39,7 +39,8 @@ transport would carry per round. Profiles: ``PROFILES`` (stratovirt-doc, stratov
 stratovirt-2.5, qemu-7.2).
 """
 
-from simulator.model import vm_hotplug as _vm_hotplug  # noqa: F401  (registers commands)
+from simulator.model import vm_cpus as _vm_cpus  # noqa: F401  (registers commands)
+from simulator.model import vm_hotplug as _vm_hotplug  # noqa: F401
 from simulator.model import vm_migration as _vm_migration  # noqa: F401
 from simulator.model.clock import VirtualClock
 from simulator.model.devices import (
