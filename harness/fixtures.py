@@ -62,7 +62,7 @@ class VMFactory:
         machine = Machine(
             self.target,
             spec,
-            self._image(spec.arch),
+            self._image(self.target.arch),
             vm_name,
             self.artifacts / vm_name,
             self.owner,
@@ -91,7 +91,7 @@ class VMFactory:
             restored = self._boot.restore_spec(
                 self.target,
                 spec,
-                self._image(spec.arch),
+                self._image(self.target.arch),
                 self.owner,
                 self.artifacts / "boot-template",
             )
