@@ -17,6 +17,7 @@ from simulator import transport
 from simulator.cmdline_values import Endpoint, parse_endpoint
 from simulator.migration_io.sender import Sender
 from simulator.migration_io.view import JSON, ProcessView, Result
+from simulator.migration_io.wire import source_wire
 from simulator.model import QmpError, VMSpec
 from simulator.model.errors import ErrorClass, Event
 from simulator.model.migration.params import Capability
@@ -126,10 +127,14 @@ class Outgoing:
         except OSError as exc:
             sock.close()
             return QmpError(ErrorClass.GENERIC_ERROR, f"Failed to start migration: {exc}"), []
+        wire = source_wire(vm.profile.stream_format, reader, writer, vm.host)
+        own = transport.vm_config(vm)
         try:
-            await transport.send_frame(writer, {"t": "hello", "config": transport.vm_config(vm)})
-            ack = await asyncio.wait_for(transport.recv_frame(reader), timeout=HANDSHAKE_S)
-            spec, profile = transport.spec_from_config(ack["config"])
+            await asyncio.wait_for(wire.send({"t": "hello", "config": own}), timeout=HANDSHAKE_S)
+            ack = await asyncio.wait_for(wire.recv(), timeout=HANDSHAKE_S)
+            # a StratoVirt destination answers Ok or Error only: the source's model then
+            # migrates towards its own twin, and fails at once on an Error
+            spec, profile = transport.spec_from_config(ack.get("config") or own)
         except transport.StreamClosed:
             writer.close()
             why = "destination closed the migration connection"
@@ -141,7 +146,13 @@ class Outgoing:
         if isinstance(reply, QmpError):
             writer.close()
             return reply, events
-        Sender(self.proc, peer, self.senders).start(reader, writer)
+        if not ack.get("ok", True) and ack.get("config") is None:
+            # migration.rs send_vm_config: Response{Error} -> ResponseErr, then
+            # recover_from_migration and set_status(Failed); nothing more is sent
+            self.proc.world.fail_link(vm, str(ack.get("error") or "Response error"))
+            writer.close()
+            return reply, events
+        Sender(self.proc, peer, self.senders).start(wire, writer)
         return reply, events
 
 
@@ -175,6 +186,7 @@ class Connecting:
         vm = self.proc.vm
         vm.engine = None  # query-migrate now describes this migration, not an older one
         vm.migration_status = st
+        vm.migration_error = self.error if st is S.FAILED else None
         if Capability.EVENTS in vm.caps:
             return [("MIGRATION", {"status": st.value})]
         return []

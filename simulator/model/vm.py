@@ -77,6 +77,9 @@ class VM:
         self.exit_code: int | None = None
         self.owns_guest = True  # holds the authoritative copy of the guest
         self.migration_status = profile.initial_migration_status
+        # why the last migration failed before an engine ran (QEMU: a connect that failed
+        # asynchronously; query-migrate's error-desc)
+        self.migration_error: str | None = None
         self.params = MigrationParameters()
         self.caps: frozenset[Capability] = frozenset()
         self.engine: Any = None

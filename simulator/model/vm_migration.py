@@ -207,6 +207,8 @@ def _query(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     st = vm.migration_status
     if st is S.NONE and vm.profile.query_migrate_omits_none:
         return {}, []
+    if st is S.FAILED and vm.migration_error is not None:
+        return {"status": st.value, "error-desc": vm.migration_error}, []
     return {"status": st.value}, []
 
 
