@@ -1,8 +1,10 @@
 """The vCPU hotplug claims of the behaviour catalog (suites/test_cpu_hotplug.py).
 
-The seeds document the vCPU queries but not hotplug itself; StratoVirt's own page does
-(docs/cpu_hotplug.md, x86_64 q35 only). QEMU's equivalent (docs/system/cpu-hotplug.rst)
-differs in how a vCPU is named and announced:
+The seeds document vCPUs that are online or offline and the queries that show them
+(S004 查询拓扑, 查询vCPU上线情况), not how one is brought online; StratoVirt's own page
+does (docs/cpu_hotplug.md, x86_64 q35 only), so each claim cites the S004 section and
+names that page. QEMU's equivalent (docs/system/cpu-hotplug.rst) differs in how a vCPU is
+named and announced:
 
 - StratoVirt: ``device_add {"driver":"generic-x86-cpu","id":ID,"cpu-id":N}`` with
   cpus <= N < maxcpus; ``CPU_RESIZE`` follows the plug and the unplug request; the guest
@@ -20,16 +22,16 @@ from __future__ import annotations
 
 from suites.claim import NA, Claim, D, ErrorReply, H
 
-SV_CPU = "StratoVirt docs/cpu_hotplug.md"
 S004 = "004_4935a8ebb2e196c7.txt (openEuler StratoVirt guide, 管理虚拟机)"
+ONLINE = "查询vCPU上线情况; how: StratoVirt docs/cpu_hotplug.md"
 QEMU_ARM = NA("QEMU 7.2's Arm virt machine has no vCPU hotplug (has_hotpluggable_cpus is false)")
 
 
 CPU_CLAIMS = [
     Claim(
         "CPU-HOTPLUG",
-        SV_CPU,
-        "Hotplug CPU",
+        S004,
+        f"{ONLINE} Hotplug CPU",
         "On x86_64 q35, device_add of an offline vCPU (generic-x86-cpu, cpu-id in [cpus, "
         "maxcpus)) returns {} and CPU_RESIZE follows (QEMU: the slot's type and "
         "socket/core/thread ids, and no event)",
@@ -43,7 +45,7 @@ CPU_CLAIMS = [
     Claim(
         "CPU-HOTPLUG-LISTED",
         S004,
-        "查询拓扑",
+        "查询拓扑 (after docs/cpu_hotplug.md's hotplug)",
         "After a vCPU hotplug the vCPU list (query-cpus; QEMU: query-cpus-fast) shows the "
         "new vCPU at its socket/core/thread position",
         expect={
@@ -57,8 +59,8 @@ CPU_CLAIMS = [
     ),
     Claim(
         "CPU-HOTPLUG-MAX",
-        SV_CPU,
-        "Hotplug CPU",
+        S004,
+        f"{ONLINE} Hotplug CPU",
         "A vCPU beyond maxcpus (cpu-id = maxcpus) is refused",
         doc_value=ErrorReply(),
         expect={
@@ -71,8 +73,8 @@ CPU_CLAIMS = [
     ),
     Claim(
         "CPU-UNPLUG",
-        SV_CPU,
-        "Hotunplug CPU",
+        S004,
+        f"{ONLINE} Hotunplug CPU",
         "device_del of a hot-plugged vCPU returns {} and CPU_RESIZE follows (QEMU: "
         "DEVICE_DELETED once the guest ejected it)",
         doc_value="CPU_RESIZE",

@@ -224,6 +224,30 @@ def test_default_inventory_has_aarch64_simulators() -> None:
     assert family_of("sim:qemu-7.2") == "qemu-x86_64"
 
 
+def test_lab_sets_the_stratovirt_build_features() -> None:
+    """hosts.ini hvlab_stratovirt_features reaches the StratoVirt simulators only.
+
+    1. Every StratoVirt sim target runs with --build-features vfio; QEMU's does not.
+    2. The simulator then knows vfio-pci on 2.5 (its default build does not).
+    """
+    lab = Host(
+        "lab",
+        "local",
+        "lab",
+        groups=frozenset({"simulator"}),
+        vars=(("hvlab_stratovirt_features", "vfio"),),
+    )
+    facts = {"lab": FACTS["localhost"]}
+    for t in targets_for([lab], facts, lambda h, a: None):  # type: ignore[arg-type,return-value]
+        assert isinstance(t, SimTarget)
+        assert (t.options == ("--build-features", "vfio")) is t.profile.startswith("stratovirt")
+    argv = ["--profile", "stratovirt-2.5", "-machine", "q35", *BOOT]
+    cold = ["-device", "vfio-pci,id=v0,host=0000:1a:00.3,bus=pcie.0,addr=0x5"]
+    assert parse(["--build-features", "vfio", *argv, *cold]).devices[0].driver == "vfio-pci"
+    with pytest.raises(CmdlineError):
+        parse(argv + cold)
+
+
 BOOT = ["-kernel", "k", "-initrd", "i", "-qmp", "unix:/tmp/hvlab-never.sock,server,nowait"]
 
 

@@ -34,7 +34,8 @@ def targets_for(hosts: list[Host], facts: dict[str, HostFacts], kvm: KvmFor) -> 
             for arch in _arches(host, default=(native,)):
                 out.append(StratoVirtTarget(arch, kvm(host, arch)))
         if "simulator" in host.groups:
-            out += sim_targets(_arches(host, default=SIM_ARCHES))
+            features = host.var("hvlab_stratovirt_features")
+            out += sim_targets(_arches(host, default=SIM_ARCHES), features)
     return out
 
 

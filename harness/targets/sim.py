@@ -101,6 +101,22 @@ class SimTarget:
 SIM_ARCHES = (Arch.X86_64, Arch.AARCH64)
 
 
-def sim_targets(arches: tuple[Arch, ...] = SIM_ARCHES) -> list[SimTarget]:
-    """One target per profile and architecture for an inventory's ``[simulator]`` group."""
-    return [SimTarget(p, arch) for arch in arches for p in PROFILES]
+def sim_targets(
+    arches: tuple[Arch, ...] = SIM_ARCHES, stratovirt_features: str | None = None
+) -> list[SimTarget]:
+    """One target per profile and architecture for an inventory's ``[simulator]`` group.
+
+    ``stratovirt_features``: the cargo features of the lab's StratoVirt build (hosts.ini
+    ``hvlab_stratovirt_features``, e.g. ``vfio``), given to the StratoVirt profiles as
+    ``--build-features``; None keeps each profile's default build.
+    """
+    out: list[SimTarget] = []
+    for arch in arches:
+        for profile in PROFILES:
+            target = SimTarget(profile, arch)
+            if stratovirt_features is not None and isinstance(target.product, StratoVirtTarget):
+                target = dataclasses.replace(
+                    target, options=("--build-features", stratovirt_features)
+                )
+            out.append(target)
+    return out

@@ -1,15 +1,10 @@
-"""The vocabulary of behaviour profiles: enums a profile field takes, and the command-line
-rules record. :mod:`simulator.model.profiles` builds the profiles from these.
+"""The vocabulary of behaviour profiles: the enums a profile field takes.
+:mod:`simulator.model.profiles` builds the profiles from these.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import Enum
-
-from simulator.model.devices import MachineType
-from simulator.model.host import Arch
 
 
 class Engine(Enum):
@@ -93,27 +88,3 @@ class StreamFormat(Enum):
     # StratoVirt migration/src/protocol.rs: Request{length,status} and Response{status}
     # messages, the State message carrying general.rs save_header's 4096-byte header
     STRATOVIRT = "stratovirt"
-
-
-@dataclass(frozen=True)
-class CmdlineRules:
-    """What the product's command line accepts (read by simulator/cmdline.py)."""
-
-    default_machine: str  # -machine when absent
-    default_memory: str  # -m when absent
-    # machine_manager/src/config/machine_config.rs: "Memory size must >= 128MiB and <= 512GiB"
-    memory_range: tuple[int, int] | None
-    server_needs_nowait: bool  # -qmp/-chardev: "Argument 'server' and 'nowait' are both required"
-    machine_error: str  # an unknown -machine type: format fields {text} (the option), {name}
-    microvm_needs_kernel: bool  # "Failed to check mini-set: kernel file is required"
-    needs_rootfs: bool  # "set a initrd or drive_file or vhost-user blk as rootfs"
-    incoming_error: str  # an -incoming scheme it does not know: format field {uri}
-    incoming_invalid: str  # an -incoming URI it cannot parse: format fields {uri}, {detail}
-    # The machine types a build of each architecture knows.
-    machines: Mapping[Arch, frozenset[MachineType]]
-    # -machine gic-version values per architecture; an architecture not listed has no
-    # such property. gic_error: a value not accepted, no_gic_error: no property (format
-    # fields {text} (the option) and {value}).
-    gic_versions: Mapping[Arch, frozenset[str]]
-    gic_error: str
-    no_gic_error: str

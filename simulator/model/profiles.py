@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from simulator.model.cmdline_rules import QEMU_CMDLINE, SV_CMDLINE, CmdlineRules
 from simulator.model.devices import DeviceClass as D
 from simulator.model.devices import MachineType as M
 from simulator.model.errors import ErrorClass
@@ -26,7 +27,6 @@ from simulator.model.migration.status import (
 )
 from simulator.model.profile_kinds import (
     BuildFeature,
-    CmdlineRules,
     ConfigCheck,
     CpuPlug,
     Engine,
@@ -207,49 +207,6 @@ def _sv_greeting(major: int, package: str, key: str = "qemu") -> Mapping[str, An
     )
 
 
-_SV_CMDLINE = CmdlineRules(
-    default_machine="microvm",
-    default_memory="256M",
-    memory_range=(128 << 20, 512 << 30),
-    server_needs_nowait=True,
-    machine_error="-machine {text}: Invalid machine type.",
-    microvm_needs_kernel=True,
-    needs_rootfs=True,
-    incoming_error='Add args "{uri}" error.: Unsupported incoming unix path type',
-    incoming_invalid='Add args "{uri}" error.: {detail}',
-    # machine_manager/src/config/machine_config.rs MachineType::from_str: q35 only in an
-    # x86_64 build, virt only in an aarch64 build; gic_version exists only on aarch64 and
-    # its clap parser takes 3..=3 (the errors are clap's, under "Add args ... error.").
-    machines=MappingProxyType(
-        {Arch.X86_64: frozenset({M.MICROVM, M.Q35}), Arch.AARCH64: frozenset({M.MICROVM, M.VIRT})}
-    ),
-    gic_versions=MappingProxyType({Arch.AARCH64: frozenset({"3"})}),
-    gic_error=(
-        "Add args \"{text}\" error.: invalid value '{value}' for "
-        "'--gic-version <GIC_VERSION>': {value} is not in 3..=3"
-    ),
-    no_gic_error="Add args \"{text}\" error.: unexpected argument '--gic-version' found",
-)
-_QEMU_CMDLINE = CmdlineRules(
-    default_machine="q35",
-    default_memory="128M",
-    memory_range=None,
-    server_needs_nowait=False,
-    machine_error="-machine {name}: unsupported machine type",
-    microvm_needs_kernel=False,
-    needs_rootfs=False,
-    incoming_error="-incoming {uri}: unknown migration protocol: {uri}",
-    incoming_invalid="-incoming {uri}: unknown migration protocol: {uri}",
-    # qemu-system-x86_64 and qemu-system-aarch64 7.2 (the machines hvlab models);
-    # hw/arm/virt.c virt_set_gic_version: "Valid values are 3, 2, host, max." (TCG)
-    machines=MappingProxyType(
-        {Arch.X86_64: frozenset({M.Q35, M.MICROVM}), Arch.AARCH64: frozenset({M.VIRT})}
-    ),
-    gic_versions=MappingProxyType({Arch.AARCH64: frozenset({"2", "3", "host", "max"})}),
-    gic_error="-machine {text}: Invalid gic-version value",
-    no_gic_error="-machine {text}: Property '{name}-machine.gic-version' not found",
-)
-
 _SV_COMMON: dict[str, Any] = dict(
     engine=Engine.STRATOVIRT,
     initial_migration_status=MigrationStatus.SETUP,
@@ -261,7 +218,7 @@ _SV_COMMON: dict[str, Any] = dict(
     microvm_config_limit=6,
     unknown_command=ErrorClass.GENERIC_ERROR,
     microvm_reset_is_shutdown=True,
-    cmdline=_SV_CMDLINE,
+    cmdline=SV_CMDLINE,
     qmp_framing=QmpFraming.ONE_VALUE_PER_READ,
     qmp_negotiation=False,
     qmp_deferred_events=frozenset(),
@@ -379,7 +336,7 @@ QEMU_72 = Profile(
     standard_hotpluggable_cpus_empty=False,
     microvm_reset_is_shutdown=False,
     deleted_path_prefix="/machine/peripheral/",
-    cmdline=_QEMU_CMDLINE,
+    cmdline=QEMU_CMDLINE,
     qmp_framing=QmpFraming.JSON_STREAM,
     qmp_negotiation=True,
     qmp_deferred_events=frozenset({"quit"}),

@@ -50,8 +50,8 @@ def _props(vm: VM, i: int) -> JSON:
 
 def _qom(vm: VM, i: int) -> str:
     dev_id = _hot(vm).get(i)
-    if dev_id is not None and vm.profile.cpu_plug is CpuPlug.TOPOLOGY:
-        return f"/machine/peripheral/{dev_id}"  # a -device/device_add vCPU (qdev)
+    if dev_id is not None and _DIALECTS[vm.profile.cpu_plug].qdev:
+        return f"/machine/peripheral/{dev_id}"  # a device_add vCPU is a qdev device
     return f"/machine/unattached/device[{i}]"
 
 
@@ -207,6 +207,7 @@ class _Dialect:
     plug: Callable[[VM, JSON, str], int]  # the vCPU index, or QmpFailure
     unplug: Callable[[VM, str], list[Event]]  # device_del accepted: its events
     ejected: Callable[[VM, Device], list[Event]]  # the guest let the vCPU go
+    qdev: bool  # a plugged vCPU lives at /machine/peripheral/<id> (QEMU qdev)
 
 
 _DIALECTS: Mapping[CpuPlug, _Dialect] = {
@@ -215,12 +216,14 @@ _DIALECTS: Mapping[CpuPlug, _Dialect] = {
         _plug_by_cpu_id,
         _unplugged_cpu_id,
         _ejected_cpu_id,
+        qdev=False,  # StratoVirt's query-cpus names every vCPU /machine/unattached/device[i]
     ),
     CpuPlug.TOPOLOGY: _Dialect(
         lambda vm: vm.profile.cpu_types[vm.arch],
         _plug_by_topology,
         _unplugged_topology,
         _ejected_topology,
+        qdev=True,
     ),
 }
 
