@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, assert_never
 
-from harness.errors import QMPCommandError
+from harness.errors import HarnessError, QMPCommandError
 from harness.machine import Machine
 from harness.spec import DeviceSpec, Topology
 from harness.targets.traits import CpuHotplug, CpuQuery, QmpDialect
@@ -109,6 +109,18 @@ def vcpus(vm: Machine) -> list[dict[str, Any]]:
 def position(props: dict[str, Any]) -> tuple[int, int, int]:
     """(socket, core, thread) of a vCPU list entry's or hotpluggable slot's props."""
     return (int(props["socket-id"]), int(props["core-id"]), int(props.get("thread-id", 0)))
+
+
+def present_cpus(vm: Machine) -> set[int]:
+    """The vCPUs the guest has (online or not): /sys/devices/system/cpu/present."""
+    status, out = vm.console.run("cat /sys/devices/system/cpu/present")
+    if status != 0:
+        raise HarnessError(f"{vm.name}: cannot read the guest's present vCPUs: {out}")
+    cpus: set[int] = set()
+    for part in filter(None, out.strip().split(",")):
+        first, _, last = part.partition("-")
+        cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
 
 
 def add_cpu(vm: Machine, dev_id: str, index: int, topology: Topology) -> Any:

@@ -80,6 +80,10 @@ class SimProcess:
         return len(self.vm.online)
 
     @property
+    def present_cpus(self) -> list[int]:
+        return sorted(self.vm.online)
+
+    @property
     def memory(self) -> PageMap:
         return self._memory
 

@@ -11,11 +11,14 @@ named and announced:
   ejects the vCPU later without an event.
 - QEMU 7.2: ``device_add`` of the type query-hotpluggable-cpus lists, with the slot's
   socket-id/core-id/thread-id; no event on plug; ``device_del`` is a request the guest
-  completes, and then ``DEVICE_DELETED`` names the id. A vCPU outside the -smp
-  topology is refused by x86_cpu_pre_plug (hw/i386/x86.c).
+  completes, and then ``DEVICE_DELETED`` names the vCPU's lapic child
+  (``/machine/peripheral/<id>/lapic``; seen here with 7.2 and a Linux 6.1 guest, no
+  DEVICE_DELETED names the vCPU itself). A vCPU outside the -smp topology is refused by
+  x86_cpu_pre_plug (hw/i386/x86.c).
 
-Values: the event a plug or unplug raises ("" for none), or the ErrorReply of a refusal
-(for the suite's topology: 2 sockets x 2 cores x 1 thread, maxcpus 4).
+Values: the event a plug raises ("" for none); for an unplug, the event and the data it
+carries (``{id}`` stands for the device id); or the ErrorReply of a refusal (for the
+suite's topology: 2 sockets x 2 cores x 1 thread, maxcpus 4).
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ CPU_CLAIMS = [
         S004,
         f"{ONLINE} Hotplug CPU",
         "On x86_64 q35, device_add of an offline vCPU (generic-x86-cpu, cpu-id in [cpus, "
-        "maxcpus)) returns {} and CPU_RESIZE follows (QEMU: the slot's type and "
-        "socket/core/thread ids, and no event)",
+        "maxcpus)) returns {}, CPU_RESIZE follows and the guest has the vCPU (QEMU: the "
+        "slot's type and socket/core/thread ids, and no event)",
         doc_value="CPU_RESIZE",
         expect={
             # QEMU hw/i386/x86.c x86_cpu_plug raises no QMP event (ACPI notifies the guest)
@@ -75,12 +78,13 @@ CPU_CLAIMS = [
         "CPU-UNPLUG",
         S004,
         f"{ONLINE} Hotunplug CPU",
-        "device_del of a hot-plugged vCPU returns {} and CPU_RESIZE follows (QEMU: "
-        "DEVICE_DELETED once the guest ejected it)",
-        doc_value="CPU_RESIZE",
+        "device_del of a hot-plugged vCPU returns {}, CPU_RESIZE follows and the guest lets "
+        "the vCPU go (QEMU: once the guest ejected it, DEVICE_DELETED for its lapic)",
+        doc_value=("CPU_RESIZE", {}),  # qmp_schema.rs CpuResize carries no data
         expect={
-            # hw/acpi/cpu.c: the guest's _EJ0 unplugs the vCPU; qdev then emits DEVICE_DELETED
-            "qemu": H("DEVICE_DELETED"),
+            # hw/acpi/cpu.c: the guest's _EJ0 unplugs the vCPU; seen here: DEVICE_DELETED
+            # for /machine/peripheral/<id>/lapic, none for the vCPU
+            "qemu": H(("DEVICE_DELETED", {"path": "/machine/peripheral/{id}/lapic"})),
             "qemu-aarch64": QEMU_ARM,
         },
     ),

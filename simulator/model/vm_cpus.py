@@ -9,8 +9,8 @@ A profile's ``cpu_plug`` picks how ``device_add`` names a vCPU:
   again (x86_64/standard.rs remove_vcpu_device); the guest ejects it later
   (devices/src/acpi/cpu_controller.rs eject_cpu), with no event.
 - ``TOPOLOGY`` (QEMU 7.2 hw/i386/x86.c x86_cpu_pre_plug): the slot's type and its
-  socket-id/core-id/thread-id; no event on plug; ``device_del`` is a request and
-  DEVICE_DELETED follows once the guest ejected the vCPU (hw/acpi/cpu.c).
+  socket-id/core-id/thread-id; no event on plug; ``device_del`` is a request the guest
+  completes (hw/acpi/cpu.c): then DEVICE_DELETED names the vCPU's lapic child.
 
 Hot-plugged vCPUs are ``DeviceClass.CPU`` entries of the device table (``addr`` is the
 vCPU index); ``vm.online`` holds every plugged vCPU.
@@ -198,7 +198,14 @@ def _ejected_cpu_id(vm: VM, dev: Device) -> list[Event]:
 
 
 def _ejected_topology(vm: VM, dev: Device) -> list[Event]:
-    return [("DEVICE_DELETED", {"device": dev.id, "path": f"/machine/peripheral/{dev.id}"})]
+    # Seen with QEMU 7.2 (TCG, Linux 6.1 guest): after the guest's _EJ0 only the vCPU's
+    # local APIC child is reported deleted, then the guest's _OST for the eject (source 3,
+    # status 0); no DEVICE_DELETED names the vCPU itself.
+    ost = {"source": 3, "status": 0, "slot": str(dev.addr), "slot-type": "CPU"}
+    return [
+        ("DEVICE_DELETED", {"path": f"/machine/peripheral/{dev.id}/lapic"}),
+        ("ACPI_DEVICE_OST", {"info": ost}),
+    ]
 
 
 @dataclass(frozen=True)
