@@ -85,7 +85,7 @@ class VMFactory:
         machine = Machine(
             target,
             spec,
-            self._image(spec.arch, runner),
+            self._image(self.target.arch, runner),
             vm_name,
             self.artifacts / vm_name,
             self.owner,
@@ -135,7 +135,7 @@ class VMFactory:
             restored = self._boot.restore_spec(
                 self._on_host(self.target, host) if self._on_host else self.target,
                 spec,
-                self._image(spec.arch, runner),
+                self._image(self.target.arch, runner),
                 self.owner,
                 self.artifacts / "boot-template",
                 runner,

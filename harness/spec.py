@@ -76,6 +76,12 @@ class Topology:
     def max_cpus(self) -> int:
         return self.maxcpus if self.maxcpus is not None else self.cpus
 
+    def position(self, index: int) -> tuple[int, int, int]:
+        """(socket, core, thread) of vCPU ``index`` (threads vary fastest, as both
+        products number them; an index past maxcpus gives a socket past the last)."""
+        per_socket = self.cores * self.threads
+        return index // per_socket, index % per_socket // self.threads, index % self.threads
+
     def smp_arg(self) -> str:
         text = f"{self.cpus},sockets={self.sockets},cores={self.cores},threads={self.threads}"
         if self.maxcpus is not None:

@@ -125,6 +125,8 @@ TARGETS = (
     "sim:stratovirt-doc",
     "sim:stratovirt-2.4",
     "sim:stratovirt-2.5",
+    "sim:aarch64:qemu-7.2",
+    "sim:aarch64:stratovirt-2.5",
 )
 # How each refusal claim's value is read by its suite (test_hotplug, test_limitations).
 REFUSAL_SHAPES: dict[str, tuple[type, ...]] = {
@@ -132,6 +134,7 @@ REFUSAL_SHAPES: dict[str, tuple[type, ...]] = {
     "HP-STD-ROOTPORT": (ErrorReply,),
     "HP-MMIO-BLK-MAX": (SlotLimit,),
     "HP-MMIO-NET-MAX": (SlotLimit,),
+    "CPU-HOTPLUG-MAX": (ErrorReply,),
     "LIM-MIG-BLOCKERS": (ErrorReply,),
     "MIG-MACHINE-TYPES": (ErrorReply,),
     "LIM-MISMATCH-MEM": (ErrorReply, str),

@@ -12,6 +12,7 @@ from harness.spec import Arch, MachineType, TlsCreds, VMSpec
 from harness.targets.base import RunPaths, device_args
 from harness.targets.kvm import NO_KVM, Accel, KvmVerdict
 from harness.targets.traits import (
+    CpuHotplug,
     CpuQuery,
     GuestKind,
     QmpDialect,
@@ -30,6 +31,7 @@ QEMU_TRAITS = Traits(
     dialect=QmpDialect.QEMU,
     source_after_migration=SourceAfterMigration.POSTMIGRATE,
     cpu_query=CpuQuery.QUERY_CPUS_FAST,
+    cpu_hotplug=CpuHotplug.TOPOLOGY,
     qmp_during_incoming=True,
     migration_events=True,
     migration_tuning=True,
