@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from simulator.chardev import compat_socket, socket_chardev
 from simulator.cmdline_values import (
     CmdlineError,
     Endpoint,
     check_incoming,
-    check_server,
     parse_device,
     parse_endpoint,
     parse_machine,
@@ -175,20 +175,16 @@ def parse(argv: list[str]) -> SimConfig:
     for text in raw.get("-chardev", []):
         backend, props = split_props(text, first_key="backend")
         cid = props.get("id")
-        if backend != "socket" or not cid or "path" not in props:
+        if backend != "socket" or not cid:
             raise CmdlineError(
                 f"-chardev {text}: only 'socket,id=ID,path=PATH,server' is supported"
             )
-        check_server(props, f"-chardev {cid}", rules)
-        chardevs[cid] = (Endpoint("unix", path=props["path"]), props.get("logfile"))
+        chardevs[cid] = (socket_chardev(props, f"-chardev {text}", rules), props.get("logfile"))
 
     qmp_text = one("-qmp")
     qmp: Endpoint | None = None
     if qmp_text is not None:
-        addr, _, rest = qmp_text.partition(",")
-        _, props = split_props(rest)
-        check_server(props, "-qmp", rules)
-        qmp = parse_endpoint(addr, "-qmp")
+        qmp = compat_socket(qmp_text, f"-qmp {qmp_text}", rules)
     for text in raw.get("-mon", []):
         _, props = split_props(text)
         cid = props.get("chardev", "")
@@ -210,12 +206,9 @@ def parse(argv: list[str]) -> SimConfig:
             if "-daemonize" in flags:
                 raise CmdlineError("-serial stdio cannot be combined with -daemonize")
             serial = Serial("stdio")
-        elif serial_text.startswith("unix:"):
-            addr, _, rest = serial_text.partition(",")
-            _, props = split_props(rest)
-            check_server(props, "-serial", rules)
-            serial = Serial("socket", parse_endpoint(addr, "-serial"))
-        elif serial_text != "none":
+        elif serial_text.startswith(("unix:", "tcp:")):
+            serial = Serial("socket", compat_socket(serial_text, f"-serial {serial_text}", rules))
+        elif serial_text not in ("none", "null"):
             raise CmdlineError(f"-serial {serial_text}: unsupported serial backend")
 
     drives: dict[str, str] = {}

@@ -38,10 +38,15 @@ class CmdlineError(ValueError):
 class Endpoint:
     """A socket address: ``unix`` path or loopback ``tcp`` host and port."""
 
-    kind: str  # "unix" | "tcp" | "exec" (QEMU migration/exec.c: path is the command)
+    kind: str  # "unix" | "tcp" | "exec" (QEMU migration/exec.c: path is the command) | "fd"
     path: str = ""
     host: str = ""
     port: int = 0
+    # A chardev socket (simulator/chardev.py): listen, or connect to the address / use
+    # the inherited socket ``fd``; ``label`` is the option that named it (for errors).
+    server: bool = True
+    fd: int = -1
+    label: str = ""
 
     def uri(self) -> str:
         if self.kind in ("unix", "exec"):

@@ -27,7 +27,7 @@ from simulator.model.units import PAGE_SIZE
 from simulator.model.vm import VM
 from simulator.qmp_server import QmpServer
 from simulator.qmp_wire import Dialect
-from simulator.sockets import listen
+from simulator.sockets import open_chardev
 
 JSON = dict[str, Any]
 TICK_S = 0.01
@@ -61,6 +61,7 @@ class SimProcess:
         self._memory = PageMap(cfg.memory // PAGE_SIZE)
         self._t0 = time.monotonic()
         self._servers: list[asyncio.Server] = []
+        self._sessions: list[asyncio.Task[None]] = []  # client chardevs' one connection
         self._serial_clients: list[asyncio.StreamWriter] = []
         self._serial_log: Any = None
         self._lines: list[str] = []
@@ -240,9 +241,14 @@ class SimProcess:
             self._servers.append(server)
         dialect = Dialect.of(self.profile, self.cfg.qmp_rate_limit or 0)
         qmp = self.qmp = QmpServer(dialect, self.execute, ready)
-        if self.cfg.serial.kind == "socket" and self.cfg.serial.endpoint is not None:
-            self._servers.append(await listen(self.cfg.serial.endpoint, self._serial_client))
-        self._servers.append(await listen(self.cfg.qmp, qmp.handle))
+        try:
+            if self.cfg.serial.kind == "socket" and self.cfg.serial.endpoint is not None:
+                self._open(await open_chardev(self.cfg.serial.endpoint, self._serial_client))
+            self._open(await open_chardev(self.cfg.qmp, qmp.handle))
+        except Fatal as exc:
+            print(f"simulator: {exc}", file=sys.stderr, flush=True)
+            await self._shutdown()
+            return 1
         try:
             while not stop.is_set():
                 self.tick()
@@ -261,6 +267,12 @@ class SimProcess:
             await self._shutdown()
         return self.exit_code if self.exit_code is not None else 0
 
+    def _open(self, chardev: asyncio.Server | asyncio.Task[None]) -> None:
+        if isinstance(chardev, asyncio.Server):
+            self._servers.append(chardev)
+        else:
+            self._sessions.append(chardev)
+
     def _open_serial_log(self) -> None:
         log = self.cfg.serial.logfile
         if log:
@@ -277,7 +289,7 @@ class SimProcess:
         for srv in self._servers:
             srv.close()
         for ep in (self.cfg.qmp, self.cfg.serial.endpoint):
-            if ep is not None and ep.kind == "unix":
+            if ep is not None and ep.kind == "unix" and ep.server:
                 with contextlib.suppress(OSError):
                     Path(ep.path).unlink()
         if self._serial_log is not None:

@@ -79,6 +79,9 @@ class CmdlineRules:
     microvm_needs_kernel: bool  # "Failed to check mini-set: kernel file is required"
     needs_rootfs: bool  # "set a initrd or drive_file or vhost-user blk as rootfs"
     incoming_error: str  # an -incoming scheme it does not know: format field {uri}
+    # QEMU's socket chardev forms (chardev/char-socket.c): without ``server`` it connects
+    # to the address, ``host=``/``port=`` and an inherited ``fd=N``; StratoVirt only listens.
+    client_sockets: bool = False
 
 
 def _m(d: dict[D, Policy]) -> Mapping[D, Policy]:
@@ -230,6 +233,7 @@ _QEMU_CMDLINE = CmdlineRules(
     microvm_needs_kernel=False,
     needs_rootfs=False,
     incoming_error="-incoming {uri}: unknown migration protocol: {uri}",
+    client_sockets=True,
 )
 
 _SV_COMMON: dict[str, Any] = dict(
