@@ -12,6 +12,7 @@ import asyncio
 import sys
 
 from simulator.cmdline import CmdlineError, parse
+from simulator.cmdline_values import HelpRequested
 from simulator.process import SimProcess
 
 
@@ -22,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         cfg = parse(args)
+    except HelpRequested as listing:
+        print(listing, end="", flush=True)
+        return 0
     except CmdlineError as exc:
         print(f"simulator: {exc}", file=sys.stderr, flush=True)
         return 1

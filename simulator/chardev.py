@@ -14,8 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from simulator.cmdline_values import CmdlineError, Endpoint, check_server, parse_endpoint
-from simulator.cmdline_values import parse_int, split_props
+from simulator.cmdline_values import (
+    CmdlineError,
+    Endpoint,
+    check_server,
+    parse_endpoint,
+    parse_int,
+    split_props,
+)
 from simulator.model.profiles import CmdlineRules
 
 

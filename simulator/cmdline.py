@@ -25,7 +25,7 @@ from simulator.cmdline_values import (
     parse_workload,
     split_props,
 )
-from simulator.model import PROFILES, CpuTopology, Device, MachineType, Workload
+from simulator.model import PROFILES, CpuTopology, Device, MachineType, Profile, Workload
 from simulator.model.units import MiB
 
 __all__ = ["CmdlineError", "Endpoint", "Serial", "SimConfig", "parse", "parse_endpoint"]
@@ -109,6 +109,19 @@ class _Args:
         if self.i >= len(self.argv):
             raise CmdlineError(f"{flag} requires an argument")
         return self.argv[self.i]
+
+
+#: Guest RAM holding data when an OS has booted and no --resident says otherwise.
+BOOTED_RESIDENT = 64 * MiB
+
+
+def _resident(own: dict[str, str], prof: Profile, machine: MachineType, boots: bool) -> int:
+    """Guest RAM holding data at start: --resident, else a booted OS's, else (nothing to
+    boot: SeaBIOS says "No bootable device" and idles) what the firmware wrote."""
+    if "resident" in own:
+        return parse_size(own["resident"])
+    firmware = prof.firmware.get(machine)
+    return firmware.ram_nonzero if firmware is not None and not boots else BOOTED_RESIDENT
 
 
 def parse(argv: list[str]) -> SimConfig:
@@ -252,7 +265,7 @@ def parse(argv: list[str]) -> SimConfig:
     if not time_scale > 0:
         raise CmdlineError("--time-scale must be > 0")
     workload = parse_workload(own["workload"]) if "workload" in own else Workload()
-    resident = parse_size(own.get("resident", "64M"))
+    resident = _resident(own, prof, machine, kernel is not None or bool(drives))
     if workload.working_set + workload.ws_offset > memory:
         raise CmdlineError("--workload: the working set does not fit in guest memory")
     return SimConfig(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from simulator.model import CpuTopology, Device, DeviceClass, DirtyPattern, MachineType, Workload
 from simulator.model.devices import DRIVERS
 from simulator.model.profiles import CmdlineRules, Profile
+from simulator.model.qemu_x86 import machine_help
 from simulator.model.units import GiB, KiB, MiB
 
 #: Drivers accepted on the command line that the model does not track.
@@ -32,6 +33,10 @@ _IGNORED_DRIVERS = frozenset(
 
 class CmdlineError(ValueError):
     """A command line the simulated hypervisor rejects; ``str()`` is the one line to print."""
+
+
+class HelpRequested(Exception):
+    """An option asked for a listing (``-machine help``): ``str()`` goes to stdout, exit 0."""
 
 
 @dataclass(frozen=True)
@@ -137,10 +142,17 @@ def check_server(props: dict[str, str], what: str, rules: CmdlineRules) -> None:
 def parse_machine(text: str, rules: CmdlineRules) -> MachineType:
     head, props = split_props(text, first_key="type")
     name = (head or "").strip()
-    try:
-        machine = MachineType(name)
-    except ValueError:
-        raise CmdlineError(rules.machine_error.format(text=text, name=name)) from None
+    if name in ("help", "?") and rules.machine_list:
+        raise HelpRequested(machine_help(rules.machine_list))
+    machine = rules.machines.get(name)
+    if machine is None:
+        if name in {n for n, _ in rules.machine_list}:
+            modelled = ", ".join(sorted(rules.machines))
+            raise CmdlineError(
+                f"-machine {name}: machine type not modelled by the simulator "
+                f"(modelled: {modelled})"
+            )
+        raise CmdlineError(rules.machine_error.format(text=text, name=name))
     gic = props.get("gic-version")
     if gic is not None and gic not in ("3", "max", "host") and rules.gic_version_check:
         raise CmdlineError(f"-machine {text}: gic-version must be 3")

@@ -28,9 +28,7 @@ async def listen(ep: Endpoint, handler: Handler) -> asyncio.Server:
     return await asyncio.start_server(handler, host=ep.host, port=ep.port)
 
 
-async def open_chardev(
-    ep: Endpoint, handler: Handler
-) -> asyncio.Server | asyncio.Task[None]:
+async def open_chardev(ep: Endpoint, handler: Handler) -> asyncio.Server | asyncio.Task[None]:
     """A chardev socket as QEMU opens it at start-up (chardev/char-socket.c).
 
     ``server``: listen (the server; the caller keeps it). Otherwise one connection is
@@ -57,7 +55,11 @@ async def open_chardev(
             why = exc.strerror or str(exc)
             raise Fatal(f"{ep.label}: Failed to connect to '{where}': {why}") from None
     reader, writer = await asyncio.open_connection(sock=sock)
-    return asyncio.get_running_loop().create_task(handler(reader, writer))
+
+    async def serve() -> None:
+        await handler(reader, writer)
+
+    return asyncio.get_running_loop().create_task(serve())
 
 
 async def connect(ep: Endpoint) -> socket.socket:

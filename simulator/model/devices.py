@@ -55,11 +55,15 @@ class MachineType(Enum):
     MICROVM = "microvm"
     Q35 = "q35"
     VIRT = "virt"
+    PC = "pc"  # QEMU i440FX + PIIX (the x86_64 default machine)
+    ISAPC = "isapc"  # QEMU ISA-only PC: no PCI bus
 
 
 class Hotplug(Enum):
     MMIO_SLOTS = "mmio-replaceable-slots"  # machine/src/micro_common/mod.rs
     PCIE_ROOT_PORT = "pcie-root-port"  # devices/src/pci/root_port.rs
+    ACPI_PCI = "acpi-pci"  # QEMU pc: straight onto pci.0, ejected through ACPI (hw/acpi/pcihp.c)
+    NONE = "none"  # QEMU isapc: "No 'PCI' bus found for device"
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,8 @@ MACHINES: dict[MachineType, MachineRules] = {
     ),
     MachineType.Q35: MachineRules(Arch.X86_64, ("pcie.0",), Hotplug.PCIE_ROOT_PORT, True, True),
     MachineType.VIRT: MachineRules(Arch.AARCH64, ("pcie.0",), Hotplug.PCIE_ROOT_PORT, False, True),
+    MachineType.PC: MachineRules(Arch.X86_64, ("pci.0",), Hotplug.ACPI_PCI, True, True),
+    MachineType.ISAPC: MachineRules(Arch.X86_64, (), Hotplug.NONE, False, False),
 }
 
 

@@ -15,7 +15,9 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any
 
+from simulator.model import qemu_commands, qemu_x86
 from simulator.model.devices import DeviceClass as D
+from simulator.model.devices import MachineType
 from simulator.model.errors import ErrorClass
 from simulator.model.migration.status import (
     QEMU_TRANSITIONS,
@@ -65,6 +67,10 @@ class QmpFraming(Enum):
     ONE_VALUE_PER_READ = "one-value-per-read"
 
 
+#: The machine types every product's -machine names as themselves.
+_BASE_MACHINES = (MachineType.MICROVM, MachineType.Q35, MachineType.VIRT)
+
+
 @dataclass(frozen=True)
 class CmdlineRules:
     """What the product's command line accepts (read by simulator/cmdline.py)."""
@@ -82,6 +88,12 @@ class CmdlineRules:
     # QEMU's socket chardev forms (chardev/char-socket.c): without ``server`` it connects
     # to the address, ``host=``/``port=`` and an inherited ``fd=N``; StratoVirt only listens.
     client_sockets: bool = False
+    # -machine names accepted and the modelled type each one is.
+    machines: Mapping[str, MachineType] = field(
+        default_factory=lambda: MappingProxyType({m.value: m for m in _BASE_MACHINES})
+    )
+    # `-machine help`: the product's machine list (printed, exit 0); () = no such option.
+    machine_list: tuple[tuple[str, str], ...] = ()
 
 
 def _m(d: dict[D, Policy]) -> Mapping[D, Policy]:
@@ -153,8 +165,9 @@ class Profile:
     qmp_during_incoming: bool
     # cont on a running VM: StratoVirt answers {} and still emits RESUME; QEMU no event.
     cont_running_emits_resume: bool
-    # QEMU q35's extra migratable RAM (BIOS + option ROMs): ram.total 1074274304 @ -m 1024.
-    q35_rom_bytes: int
+    # The firmware per machine (simulator/model/qemu_x86.py): extra migratable ROM
+    # (q35: ram.total 1074274304 @ -m 1024), and what it writes into RAM when no OS boots.
+    firmware: Mapping[MachineType, qemu_x86.Firmware]
     # migrate with a URI whose scheme is unknown: QEMU's QAPI text, or StratoVirt's
     # "Unknown mode" (format field {uri}).
     bad_uri_error: str
@@ -196,6 +209,12 @@ class Profile:
     # "Failed to transfer migration status from completed to canceled."); S003 shows only
     # {"return":{}}; QEMU's migrate_fd_cancel does nothing when no migration runs.
     cancel_after_end_errors: bool = False
+    # -S (StratoVirt -freeze): the runstate the VM waits in. QEMU 7.2 softmmu/vl.c: a
+    # machine that never ran is "prelaunch" (a stop there changes nothing, cpus.c
+    # do_vm_stop); StratoVirt: "paused".
+    start_stopped_runstate: str = "paused"
+    # query-commands: the names the product's monitor lists (() = no such command).
+    qmp_commands: tuple[str, ...] = ()
     max_dirty_iterations: int = 30  # manager.rs MigrationLimit
     limit_downtime_s: float = 0.050
     notes: tuple[str, ...] = field(default=())
@@ -224,7 +243,7 @@ _SV_CMDLINE = CmdlineRules(
     incoming_error='Add args "{uri}" error.: Unsupported incoming unix path type',
 )
 _QEMU_CMDLINE = CmdlineRules(
-    default_machine="q35",
+    default_machine="pc",  # the machine list's "(default)"
     default_memory="128M",
     memory_range=None,
     server_needs_nowait=False,
@@ -234,6 +253,8 @@ _QEMU_CMDLINE = CmdlineRules(
     needs_rootfs=False,
     incoming_error="-incoming {uri}: unknown migration protocol: {uri}",
     client_sockets=True,
+    machines=MappingProxyType({**qemu_x86.MACHINE_NAMES, "virt": MachineType.VIRT}),
+    machine_list=qemu_x86.MACHINE_LIST,
 )
 
 _SV_COMMON: dict[str, Any] = dict(
@@ -255,7 +276,7 @@ _SV_COMMON: dict[str, Any] = dict(
     qmp_rate_limit=100,
     qmp_during_incoming=False,
     cont_running_emits_resume=True,
-    q35_rom_bytes=0,
+    firmware=MappingProxyType({}),
     bad_uri_error="Unknown mode: invalid uri: {uri}",
     tcp_uri_ipv4_only=True,
     exec_migration=False,
@@ -348,7 +369,7 @@ QEMU_72 = Profile(
     qmp_rate_limit=0,
     qmp_during_incoming=True,
     cont_running_emits_resume=False,
-    q35_rom_bytes=532480,
+    firmware=qemu_x86.FIRMWARE,
     bad_uri_error="Parameter 'uri' expects a valid migration protocol",
     tcp_uri_ipv4_only=False,
     exec_migration=True,
@@ -358,6 +379,8 @@ QEMU_72 = Profile(
     root_port_slot_check=False,
     cancel_waits_for_connect=True,
     vfio_blocker_error="VFIO device doesn't support migration",
+    start_stopped_runstate="prelaunch",
+    qmp_commands=qemu_commands.QUERY_COMMANDS,
 )
 
 PROFILES: Mapping[str, Profile] = MappingProxyType(

@@ -22,5 +22,10 @@ class VMSpec:
     start_paused: bool = False  # -S
     guest_id: str = "guest0"
 
-    def layout(self, rom: int = 0) -> MemoryLayout:
-        return MemoryLayout(size=self.memory, resident=min(self.resident, self.memory), rom=rom)
+    def layout(self, rom: int = 0, rom_nonzero: int | None = None) -> MemoryLayout:
+        return MemoryLayout(
+            size=self.memory,
+            resident=min(self.resident, self.memory),
+            rom=rom,
+            rom_nonzero=rom if rom_nonzero is None else rom_nonzero,
+        )
