@@ -180,7 +180,7 @@ def test_machines_modelled() -> None:
     qmp = ["-qmp", "unix:/tmp/hvlab-never-bound.sock,server=on,wait=off"]
     assert parse(qmp).machine is MachineType.PC
     assert parse(["-M", "isapc", *qmp]).machine is MachineType.ISAPC
-    with pytest.raises(ValueError, match="not modelled by the simulator.*pc, pc-i440fx-7.2"):
+    with pytest.raises(ValueError, match=r"not modelled by the simulator.*pc, pc-i440fx-7\.2"):
         parse(["-M", "pc-i440fx-2.0", *qmp])
     with pytest.raises(ValueError, match="unsupported machine type"):
         parse(["-M", "pc-i440fx-99", *qmp])
