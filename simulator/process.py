@@ -18,6 +18,7 @@ from typing import Any
 
 from simulator.cmdline import SimConfig
 from simulator.errors import Fatal
+from simulator.guest_files import VIRTIO_DRIVER, Disk
 from simulator.guest_memory import PageMap, Writer
 from simulator.guest_shell import KERNEL_RELEASE, PROMPT, READY_MARK, GuestShell, GuestState
 from simulator.migration_io.component import MigrationIO
@@ -88,8 +89,22 @@ class SimProcess:
         self._memory = value
 
     def block_devices(self) -> list[str]:
+        return [d.name for d in self.disks()]
+
+    def disks(self) -> list[Disk]:
         blks = [d for d in self.vm.table.devices.values() if d.cls is DeviceClass.BLK]
-        return [f"vd{chr(ord('a') + i)}" for i in range(len(blks))]
+        files = self.vm.table.blockdevs
+        return [
+            Disk(f"vd{chr(ord('a') + i)}", files.get(d.backend or "", ""))
+            for i, d in enumerate(blks)
+        ]
+
+    def virtio_drivers(self) -> list[str]:
+        devices = self.vm.table.devices.values()
+        return [VIRTIO_DRIVER[d.cls] for d in devices if d.cls in VIRTIO_DRIVER]
+
+    def uptime(self) -> float:
+        return self.guest.runtime
 
     def mac_addresses(self) -> list[tuple[str, str]]:
         out = [("lo", "00:00:00:00:00:00")]
