@@ -13,6 +13,7 @@ inherited socketpair end, ``-chardev socket,id=mon,fd=N``). StratoVirt only list
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 from simulator.cmdline_values import (
     CmdlineError,
@@ -23,6 +24,9 @@ from simulator.cmdline_values import (
     split_props,
 )
 from simulator.model.profiles import CmdlineRules
+
+#: The virtio-serial controllers a virtconsole plugs into.
+VIRTIO_SERIAL = frozenset({"virtio-serial-device", "virtio-serial-pci"})
 
 
 def _server(props: dict[str, str], option: str, rules: CmdlineRules) -> bool:
@@ -61,3 +65,24 @@ def compat_socket(text: str, option: str, rules: CmdlineRules) -> Endpoint:
     _, props = split_props(rest)
     server = _server(props, option, rules)
     return dataclasses.replace(parse_endpoint(addr, option), server=server, label=option)
+
+
+def virtio_console(
+    devices: list[str], chardevs: Mapping[str, tuple[Endpoint, str | None]], rules: CmdlineRules
+) -> tuple[Endpoint, str | None] | None:
+    """The chardev (and its logfile) of ``-device virtconsole,chardev=ID``, if one is given.
+
+    StratoVirt machine/src/lib.rs add_virtio_serial_port: the port needs a virtio-serial
+    device ("No virtio serial device found") and a chardev not used elsewhere.
+    """
+    parsed = [(text, *split_props(text, first_key="driver")) for text in devices]
+    consoles = [(text, props) for text, driver, props in parsed if driver == "virtconsole"]
+    if not consoles:
+        return None
+    text, props = consoles[0]
+    if not any(driver in VIRTIO_SERIAL for _, driver, _ in parsed):
+        raise CmdlineError(f"-device {text}: {rules.virtconsole_without_serial}")
+    cid = props.get("chardev", "")
+    if cid not in chardevs:
+        raise CmdlineError(f'-device {text}: Chardev "{cid}" not found or is in use')
+    return chardevs[cid]

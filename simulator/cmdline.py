@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from simulator.chardev import compat_socket, socket_chardev
+from simulator.chardev import compat_socket, socket_chardev, virtio_console
 from simulator.cmdline_values import (
     CmdlineError,
     Endpoint,
@@ -53,8 +53,6 @@ _IGNORED_VALUE_FLAGS = frozenset(
         "-display",
         "-object",
         "-global",
-        "-D",
-        "-pidfile",
         "-mem-path",
         "-vga",
         "-monitor",
@@ -98,6 +96,9 @@ class SimConfig:
     resident: int = 64 * MiB
     time_scale: float = 1.0
     qmp_rate_limit: int | None = None  # commands per second (StratoVirt: 100)
+    daemonize: bool = False  # -daemonize: detach once the sockets exist (simulator/daemon.py)
+    pidfile: str | None = None  # -pidfile FILE: the process id, removed at exit
+    logfile: str | None = None  # -D FILE: the product's own log (simulator/product_log.py)
 
 
 class _Args:
@@ -164,6 +165,8 @@ def parse(argv: list[str]) -> SimConfig:
             "-device",
             "-netdev",
             "-incoming",
+            "-pidfile",
+            "-D",
         ):
             raw.setdefault("-machine" if arg == "-M" else arg, []).append(a.value(arg))
         else:
@@ -223,6 +226,14 @@ def parse(argv: list[str]) -> SimConfig:
             serial = Serial("socket", compat_socket(serial_text, f"-serial {serial_text}", rules))
         elif serial_text not in ("none", "null"):
             raise CmdlineError(f"-serial {serial_text}: unsupported serial backend")
+
+    console = virtio_console(raw.get("-device", []), chardevs, rules)
+    if console is not None:  # the guest's shell lives on its virtio console (hvc0)
+        serial = Serial("socket", *console)
+
+    pidfile = one("-pidfile")
+    if pidfile is not None and rules.pidfile_needs_daemonize and "-daemonize" not in flags:
+        raise CmdlineError("-pidfile must be used with -daemonize together.")
 
     drives: dict[str, str] = {}
     for text in raw.get("-drive", []):
@@ -288,4 +299,7 @@ def parse(argv: list[str]) -> SimConfig:
         resident=min(resident, memory),
         time_scale=time_scale,
         qmp_rate_limit=rate_limit if rate_limit is not None else prof.qmp_rate_limit,
+        daemonize="-daemonize" in flags,
+        pidfile=pidfile,
+        logfile=one("-D"),
     )

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from simulator.model import PROFILES, DeviceClass, QmpError, VMSpec, World, gues
 from simulator.model.errors import ErrorClass, Event
 from simulator.model.units import PAGE_SIZE
 from simulator.model.vm import VM
+from simulator.product_log import ProductLog
 from simulator.qmp_server import QmpServer
 from simulator.qmp_wire import Dialect
 from simulator.sockets import open_chardev
@@ -42,8 +44,15 @@ class SimProcess:
     """One simulated hypervisor: the model VM, its guest, QMP and serial sockets, and the
     :class:`MigrationIO` that owns its migration streams and snapshot files."""
 
-    def __init__(self, cfg: SimConfig) -> None:
+    def __init__(
+        self,
+        cfg: SimConfig,
+        log: ProductLog | None = None,
+        on_listening: Callable[[], None] | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.log = log  # the product's -D log
+        self.on_listening = on_listening  # called once QMP and the console are open
         self.profile = PROFILES[cfg.profile]
         self.world = World(seed=cfg.seed)
         self.spec = VMSpec(
@@ -242,14 +251,19 @@ class SimProcess:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
+        signals: list[int] = []
+
+        def on_signal(sig: int) -> None:
+            signals.append(sig)
+            stop.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, sig)
         ready = asyncio.Event()
         try:
             self.vm = self.migration.create_vm()
         except Fatal as exc:
-            print(f"simulator: {exc}", file=sys.stderr, flush=True)
-            return 1
+            return self._failed(str(exc))
         self._open_serial_log()
         server = await self.migration.start_incoming(ready)
         if server is not None:
@@ -261,9 +275,11 @@ class SimProcess:
                 self._open(await open_chardev(self.cfg.serial.endpoint, self._serial_client))
             self._open(await open_chardev(self.cfg.qmp, qmp.handle))
         except Fatal as exc:
-            print(f"simulator: {exc}", file=sys.stderr, flush=True)
             await self._shutdown()
-            return 1
+            return self._failed(str(exc))
+        if self.on_listening is not None:
+            self.on_listening()
+        vcpus = loop.create_task(self._vcpus_start(ready))
         try:
             while not stop.is_set():
                 self.tick()
@@ -271,16 +287,32 @@ class SimProcess:
                     qmp.emit(name, data)
                 failed = self.migration.incoming_failed
                 if failed is not None:
-                    print(f"simulator: {failed}", file=sys.stderr, flush=True)
-                    self.exit_code = 1
+                    self.exit_code = self._failed(failed)
                     break
                 if not self.vm.alive and not self.migration.busy:
                     self.exit_code = self.vm.exit_code or 0
                     break
                 await asyncio.sleep(TICK_S)
         finally:
+            vcpus.cancel()
             await self._shutdown()
-        return self.exit_code if self.exit_code is not None else 0
+        code = self.exit_code if self.exit_code is not None else 0
+        if self.log is not None and code == 0:
+            self.log.exited(code, signals[0] if signals else None, None)
+        return code
+
+    def _failed(self, why: str) -> int:
+        """The process ends with status 1 and one line (and the product's log says why)."""
+        print(f"simulator: {why}", file=sys.stderr, flush=True)
+        if self.log is not None:
+            self.log.exited(1, None, why)
+        return 1
+
+    async def _vcpus_start(self, ready: asyncio.Event) -> None:
+        """The vCPU threads start once the VM is set up (after an incoming migration)."""
+        await ready.wait()
+        if self.log is not None:
+            self.log.vcpus_running([self.vm.thread_ids[i] for i in sorted(self.vm.online)])
 
     def _open(self, chardev: asyncio.Server | asyncio.Task[None]) -> None:
         if isinstance(chardev, asyncio.Server):

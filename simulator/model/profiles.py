@@ -25,6 +25,7 @@ from simulator.model.migration.status import (
     MigrationStatus,
     Transitions,
 )
+from simulator.model.product_logs import STRATOVIRT_24_LOG, STRATOVIRT_25_LOG, LogFormat
 
 
 class Engine(Enum):
@@ -94,6 +95,11 @@ class CmdlineRules:
     )
     # `-machine help`: the product's machine list (printed, exit 0); () = no such option.
     machine_list: tuple[tuple[str, str], ...] = ()
+    virtconsole_without_serial: str = "No virtio serial device found"  # no virtio-serial
+    # -pidfile: StratoVirt src/main.rs "-pidfile must be used with -daemonize together.",
+    # and util/src/daemonize.rs refuses a file that exists; QEMU writes it either way.
+    pidfile_needs_daemonize: bool = True
+    pidfile_must_not_exist: bool = True
 
 
 def _m(d: dict[D, Policy]) -> Mapping[D, Policy]:
@@ -209,6 +215,7 @@ class Profile:
     # "Failed to transfer migration status from completed to canceled."); S003 shows only
     # {"return":{}}; QEMU's migrate_fd_cancel does nothing when no migration runs.
     cancel_after_end_errors: bool = False
+    product_log: LogFormat | None = None  # -D FILE: the product's own log (product_logs.py)
     # -S (StratoVirt -freeze): the runstate the VM waits in. QEMU 7.2 softmmu/vl.c: a
     # machine that never ran is "prelaunch" (a stop there changes nothing, cpus.c
     # do_vm_stop); StratoVirt: "paused".
@@ -255,6 +262,9 @@ _QEMU_CMDLINE = CmdlineRules(
     client_sockets=True,
     machines=MappingProxyType({**qemu_x86.MACHINE_NAMES, "virt": MachineType.VIRT}),
     machine_list=qemu_x86.MACHINE_LIST,
+    virtconsole_without_serial="No 'virtio-serial-bus' bus found for device 'virtconsole'",
+    pidfile_needs_daemonize=False,
+    pidfile_must_not_exist=False,
 )
 
 _SV_COMMON: dict[str, Any] = dict(
@@ -283,6 +293,7 @@ _SV_COMMON: dict[str, Any] = dict(
     connect_error="{strerror} (os error {errno})",
     idle_cancel_sets_status=True,
     query_migrate_omits_none=False,
+    product_log=STRATOVIRT_24_LOG,
 )
 
 STRATOVIRT_DOC = Profile(
@@ -330,6 +341,7 @@ STRATOVIRT_25 = dataclasses.replace(
     event_order=EventOrder.REPLY_FIRST,
     redundant_runstate_error=False,
     snapshot_auto_stop=True,
+    product_log=STRATOVIRT_25_LOG,
 )
 QEMU_72 = Profile(
     name="qemu-7.2",
