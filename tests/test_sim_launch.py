@@ -9,6 +9,7 @@ it, and the answers compared.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -50,15 +51,26 @@ def launched(argv: list[str], pass_fds: tuple[int, ...] = ()) -> Iterator[subpro
     )
     try:
         yield proc
+    except BaseException as exc:
+        if proc.poll() is None:
+            proc.kill()
+        _, err = proc.communicate()
+        exc.add_note(f"simulator exit {proc.returncode}, stderr:\n{err}")
+        raise
     finally:
         if proc.poll() is None:
             proc.kill()
-        proc.communicate()
+        if proc.returncode is None or proc.stdout and not proc.stdout.closed:
+            proc.communicate()
 
 
 def _quit(mon: QEMUMonitorProtocol, proc: subprocess.Popen[str]) -> int:
-    assert mon.cmd_obj({"execute": "quit"}) == {"return": {}}
-    mon.close()
+    """quit; the exit status. After a quit, qemu.qmp's reader may meet the end of the
+    stream first (QEMUMachine._close_qmp_connection tolerates that EOF, as here)."""
+    with contextlib.suppress(EOFError):
+        assert mon.cmd_obj({"execute": "quit"}) == {"return": {}}
+    with contextlib.suppress(EOFError):
+        mon.close()
     return proc.wait(timeout=scaled(30))
 
 

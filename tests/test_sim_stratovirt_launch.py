@@ -48,6 +48,15 @@ def start(argv: list[str], owner: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=scaled(60))
 
 
+def _alive(pid: int) -> bool:
+    """Still running (a zombie waiting for its reaper has ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def console_args(folder: Path) -> list[str]:
     return [
         "-device",
@@ -90,6 +99,7 @@ def test_daemonized_with_a_virtio_console(tmp_path: Path, owner: str) -> None:
         finally:
             qmp.close()
         wait_for(lambda: not pidfile.exists() or None, 30, "the daemon to remove its pid file")
+        wait_for(lambda: not _alive(pid) or None, 30, "the daemon to exit")
     finally:
         if pidfile.exists():
             os.kill(pid, signal.SIGKILL)
