@@ -69,7 +69,9 @@ class QmpFraming(Enum):
 
 
 #: The machine types every product's -machine names as themselves.
-_BASE_MACHINES = (MachineType.MICROVM, MachineType.Q35, MachineType.VIRT)
+_BASE = MappingProxyType(
+    {m.value: m for m in (MachineType.MICROVM, MachineType.Q35, MachineType.VIRT)}
+)
 
 
 @dataclass(frozen=True)
@@ -89,12 +91,9 @@ class CmdlineRules:
     # QEMU's socket chardev forms (chardev/char-socket.c): without ``server`` it connects
     # to the address, ``host=``/``port=`` and an inherited ``fd=N``; StratoVirt only listens.
     client_sockets: bool = False
-    # -machine names accepted and the modelled type each one is.
-    machines: Mapping[str, MachineType] = field(
-        default_factory=lambda: MappingProxyType({m.value: m for m in _BASE_MACHINES})
-    )
-    # `-machine help`: the product's machine list (printed, exit 0); () = no such option.
-    machine_list: tuple[tuple[str, str], ...] = ()
+    # -machine names accepted and the modelled type each one is; `-machine help`'s list.
+    machines: Mapping[str, MachineType] = field(default_factory=lambda: _BASE)
+    machine_list: tuple[tuple[str, str], ...] = ()  # (): the product has no such listing
     virtconsole_without_serial: str = "No virtio serial device found"  # no virtio-serial
     # -pidfile: StratoVirt src/main.rs "-pidfile must be used with -daemonize together.",
     # and util/src/daemonize.rs refuses a file that exists; QEMU writes it either way.
