@@ -70,11 +70,23 @@ def add_disk(vm: Machine, dev_id: str, node: str, bus: str, addr: str = "0x0") -
     )
 
 
-def add_nic_backend(vm: Machine, netdev: str) -> Any:
+def add_nic_backend(vm: Machine, netdev: str, tap: str | None = None) -> Any:
+    """A network backend: on tap ``tap`` (created in the VM's namespace), else QEMU's user
+    mode (StratoVirt always uses a tap, named after the netdev by default)."""
     match vm.target.traits.dialect:
         case QmpDialect.STRATOVIRT:
-            return vm.qmp.execute("netdev_add", {"id": netdev, "ifname": f"hv{netdev[:12]}"})
+            ifname = tap or f"hv{netdev[:12]}"
+            return vm.qmp.execute("netdev_add", {"id": netdev, "ifname": ifname})
         case QmpDialect.QEMU:
+            if tap is not None:
+                args = {
+                    "type": "tap",
+                    "id": netdev,
+                    "ifname": tap,
+                    "script": "no",
+                    "downscript": "no",
+                }
+                return vm.qmp.execute("netdev_add", args)
             return vm.qmp.execute("netdev_add", {"type": "user", "id": netdev})
         case other:
             assert_never(other)

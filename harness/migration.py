@@ -18,7 +18,7 @@ from typing import Any
 
 from harness.errors import HarnessError, WaitTimeout
 from harness.machine import Machine
-from harness.runner import free_port
+from harness.runner import LOCAL, Runner
 from harness.targets.traits import SourceAfterMigration, Traits
 from harness.waits import wait_for
 
@@ -30,7 +30,7 @@ class Transport(enum.Enum):
     UNIX = "unix"
 
 
-def incoming_uri(transport: Transport, traits: Traits) -> str:
+def incoming_uri(transport: Transport, traits: Traits, runner: Runner = LOCAL) -> str:
     """The -incoming argument for a destination.
 
     tcp: port 0 (kernel-chosen, read back with query-migrate) where QMP answers during an
@@ -38,8 +38,9 @@ def incoming_uri(transport: Transport, traits: Traits) -> str:
     a fresh private directory.
     """
     if transport is Transport.TCP:
-        port = 0 if traits.qmp_during_incoming else free_port()
-        return f"tcp:127.0.0.1:{port}"
+        port = 0 if traits.qmp_during_incoming else runner.free_port()
+        host = f"[{runner.address}]" if ":" in runner.address else runner.address
+        return f"tcp:{host}:{port}"
     return "unix:{dir}/migrate.sock"  # Machine puts it in the VM's private run dir
 
 

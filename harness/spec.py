@@ -93,6 +93,19 @@ class DeviceSpec:
 
 
 @dataclass(frozen=True)
+class TapNetdev:
+    """A network backend on a host tap device (created by the hypervisor in the network
+    namespace it runs in; harness/net/ puts it on that namespace's bridge)."""
+
+    id: str
+    ifname: str
+
+    def __post_init__(self) -> None:
+        if not (0 < len(self.ifname) < 16) or not self.ifname.replace("-", "").isalnum():
+            raise ValueError(f"tap name {self.ifname!r}: 1-15 letters, digits or '-'")
+
+
+@dataclass(frozen=True)
 class VMSpec:
     """Everything a target needs to turn into a hypervisor command line."""
 
@@ -101,6 +114,7 @@ class VMSpec:
     memory_mib: int = 256
     devices: tuple[DeviceSpec, ...] = ()
     netdevs: tuple[str, ...] = ()  # ids of network backends (QEMU: user mode; StratoVirt: tap)
+    taps: tuple[TapNetdev, ...] = ()  # network backends on named tap devices
     append: str = ""
     start_paused: bool = False
     incoming: str | None = None

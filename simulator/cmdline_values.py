@@ -121,8 +121,12 @@ def parse_endpoint(text: str, what: str) -> Endpoint:
             addr = ipaddress.ip_address(host)
         except ValueError:
             raise CmdlineError(f"{what}: invalid address '{rest}'") from None
-        if not addr.is_loopback:
-            raise CmdlineError(f"{what}: the simulator only listens on loopback, not {host}")
+        # loopback, or a private lab-link address (a lab host in a namespace listens on
+        # its own 10.x address); never a public one
+        if not (addr.is_loopback or addr.is_private):
+            raise CmdlineError(
+                f"{what}: the simulator listens on loopback or private addresses, not {host}"
+            )
         p = parse_int(port, f"{what} port")
         if not 0 <= p <= 65535:
             raise CmdlineError(f"{what}: invalid port {port}")

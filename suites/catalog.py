@@ -36,6 +36,7 @@ from suites.claim import (
     family_of,
 )
 from suites.claims_hypervisor import HYPERVISOR_CLAIMS
+from suites.claims_network import NETWORK_CLAIMS
 
 __all__ = [
     "CATALOG",
@@ -64,6 +65,7 @@ def _flag(claim_id: str, source: str, section: str, text: str) -> Claim:
 # driven by suites/test_flags.py through one Session.
 _CLAIMS = [
     *HYPERVISOR_CLAIMS,
+    *NETWORK_CLAIMS,
     _flag(
         "FLAG-TUNNELLED-P2P",
         S002,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.guest import GuestImage
+from harness.runner import LOCAL, Runner
 from harness.spec import Arch, MachineType, VMSpec
 from harness.targets.base import RunPaths, device_args
 from harness.targets.kvm import NO_KVM, Accel, KvmVerdict
@@ -73,7 +74,9 @@ class QemuTarget:
             return f"machine {spec.machine.value} does not exist for {self.arch.value}"
         return None
 
-    def argv(self, spec: VMSpec, paths: RunPaths, image: GuestImage) -> list[str]:
+    def argv(
+        self, spec: VMSpec, paths: RunPaths, image: GuestImage, runner: Runner = LOCAL
+    ) -> list[str]:
         argv = [self.executable, "-name", f"hvlab-{paths.dir.name},debug-threads=on"]
         argv += ["-machine", _machine_arg(spec.machine)]
         if self.accelerator is Accel.KVM:
@@ -94,15 +97,22 @@ class QemuTarget:
         ]
         argv += [
             "-chardev",
-            f"socket,id=serial0,path={paths.serial},server=on,wait=off,logfile={paths.serial_log}",
+            f"socket,id=serial0,path={opt(paths.serial)},server=on,wait=off,"
+            f"logfile={opt(paths.serial_log)}",
             "-serial",
             "chardev:serial0",
             "-qmp",
-            f"unix:{paths.qmp},server=on,wait=off",
+            f"unix:{opt(paths.qmp)},server=on,wait=off",
         ]
-        argv += device_args(spec, lambda netdev: f"user,id={netdev}")
+        argv += device_args(spec, lambda netdev: f"user,id={netdev}", ",script=no,downscript=no")
         argv += list(self.extra)
         return argv
+
+
+def opt(value: object) -> str:
+    """A value inside a QEMU option string: a comma is written twice (util/qemu-option.c
+    get_opt_value), so a path such as a report folder with a comma stays one value."""
+    return str(value).replace(",", ",,")
 
 
 def _host_tsc_khz() -> int:

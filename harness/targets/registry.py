@@ -17,14 +17,14 @@ KvmFor = Callable[[Host, Arch], KvmVerdict]
 
 
 def targets_for(hosts: list[Host], facts: dict[str, HostFacts], kvm: KvmFor) -> list[Target]:
-    """Targets offered by the inventory; remote hosts' targets are named but skipped.
+    """Targets offered by the hosts in ``facts`` (hosts without facts offer nothing).
 
     ``kvm(host, arch)`` gives a verdict that is probed only when a target asks for it
     (a selected target's first launch), never while targets are listed.
     """
     out: list[Target] = []
     for host in hosts:
-        if host.connection != "local":
+        if host.name not in facts:
             continue
         native = Arch.parse(facts[host.name].arch)
         if "qemu" in host.groups:

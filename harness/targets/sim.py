@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.guest import GuestImage
+from harness.runner import LOCAL, Runner
 from harness.spec import Arch, VMSpec
 from harness.targets.base import RunPaths
 from harness.targets.kvm import KvmVerdict
@@ -77,9 +78,15 @@ class SimTarget:
     def unsupported_reason(self, spec: VMSpec) -> str | None:
         return self.product.unsupported_reason(spec)
 
-    def argv(self, spec: VMSpec, paths: RunPaths, image: GuestImage) -> list[str]:
-        real = self.product.argv(spec, paths, image)
-        return [self.python, "-m", "simulator", "--profile", self.profile, *self.options, *real[1:]]
+    def argv(
+        self, spec: VMSpec, paths: RunPaths, image: GuestImage, runner: Runner = LOCAL
+    ) -> list[str]:
+        real = self.product.argv(spec, paths, image, runner)
+        launcher = runner.simulator_command() if runner is not LOCAL else self._local()
+        return [*launcher, "--profile", self.profile, *self.options, *real[1:]]
+
+    def _local(self) -> list[str]:
+        return [self.python, "-m", "simulator"]
 
 
 def sim_targets(arch: Arch = Arch.X86_64) -> list[SimTarget]:
