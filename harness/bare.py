@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import LaunchError
-from harness.leaks import check_no_leaks, kill_tagged
+from harness.leaks import check_no_leaks, kill_tagged, owner_tag
 from harness.qmp import QMPSession
 from harness.runner import LOCAL, Process
 from harness.waits import wait_for
@@ -75,7 +75,7 @@ def idle_migration(
     binary: Sequence[str], run_dir: Path, extra: Sequence[str] = ()
 ) -> IdleMigration:
     """Migrate a bare, idle guest between two processes of ``binary`` over a unix socket."""
-    owner = f"bare-{uuid.uuid4().hex[:12]}"
+    owner = owner_tag(f"bare-{uuid.uuid4().hex[:12]}")
     uri = f"unix:{run_dir / 'migration.sock'}"
     try:
         result = _migrate(binary, run_dir, extra, owner, uri)

@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 import pytest
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
+from harness.leaks import OWNER_ENV, check_no_leaks, owner_tag
 from harness.waits import scaled, wait_for
 from simulator.cmdline import parse
 from simulator.model import MachineType, World
@@ -37,8 +39,10 @@ BASE = ["-display", "none", "-vga", "none", "-nodefaults"]
 
 @contextmanager
 def launched(argv: list[str], pass_fds: tuple[int, ...] = ()) -> Iterator[subprocess.Popen[str]]:
-    """The process in its own session; killed (and reaped) if it outlives the block."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    """The process in its own session; killed (and reaped) if it outlives the block, and
+    nothing it started may survive it."""
+    owner = owner_tag(f"launch-{uuid.uuid4().hex[:12]}")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **{OWNER_ENV: owner})
     proc = subprocess.Popen(
         argv,
         env=env,
@@ -60,8 +64,9 @@ def launched(argv: list[str], pass_fds: tuple[int, ...] = ()) -> Iterator[subpro
     finally:
         if proc.poll() is None:
             proc.kill()
-        if proc.returncode is None or proc.stdout and not proc.stdout.closed:
+        if proc.returncode is None or (proc.stdout and not proc.stdout.closed):
             proc.communicate()
+        check_no_leaks(owner)
 
 
 def _quit(mon: QEMUMonitorProtocol, proc: subprocess.Popen[str]) -> int:

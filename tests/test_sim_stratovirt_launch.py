@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness.console import Console
-from harness.leaks import OWNER_ENV, check_no_leaks, kill_tagged
+from harness.leaks import OWNER_ENV, check_no_leaks, kill_tagged, owner_tag
 from harness.qmp import QMPSession
 from harness.waits import scaled, wait_for
 
@@ -33,7 +33,7 @@ LOG_LINE = re.compile(
 @pytest.fixture
 def owner() -> Iterator[str]:
     """A tag every process of the test carries; none may survive it."""
-    tag = f"svlaunch-{uuid.uuid4().hex[:12]}"
+    tag = owner_tag(f"svlaunch-{uuid.uuid4().hex[:12]}")
     try:
         yield tag
     except BaseException:

@@ -16,11 +16,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
 from harness.guest import cache_root
+from harness.leaks import OWNER_ENV, check_no_leaks, kill_tagged, owner_tag
 from harness.waits import scaled
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,11 +64,13 @@ def simulator_binary(folder: Path, profile: str = "qemu-7.2") -> Path:
 
 def run_upstream(binary: Path | str, test: str, workdir: Path) -> dict[str, str]:
     """Run one upstream test method in a process group of its own; its outcome."""
+    owner = owner_tag(f"avocado-{uuid.uuid4().hex[:12]}")
     env = dict(
         os.environ,
         HVLAB_AVOCADO_PARAMS=json.dumps({"qemu_bin": str(binary)}),
         PYTHONPATH=str(ROOT),
         TMPDIR=str(workdir),
+        **{OWNER_ENV: owner},
     )
     argv = [sys.executable, str(RUNNER), "--qemu-source", str(SOURCE), str(MIGRATION)]
     proc = subprocess.Popen(
@@ -83,7 +87,9 @@ def run_upstream(binary: Path | str, test: str, workdir: Path) -> dict[str, str]
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
+        kill_tagged(owner)
         pytest.fail(f"{test} did not end within {scaled(RUN_S):.0f}s:\n{err[-4000:]}")
+    check_no_leaks(owner)  # the VMs (and nc) ended with the test
     lines = out.strip().splitlines()
     assert lines, f"the runner printed no outcome (exit {proc.returncode}):\n{err[-4000:]}"
     outcomes = json.loads(lines[-1])
