@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from simulator.chardev import compat_socket, socket_chardev, virtio_console
 from simulator.cmdline_checks import (
     check_cold_devices,
     parse_arch,
@@ -23,7 +24,6 @@ from simulator.cmdline_values import (
     CmdlineError,
     Endpoint,
     check_incoming,
-    check_server,
     parse_device,
     parse_endpoint,
     parse_machine,
@@ -62,8 +62,6 @@ _IGNORED_VALUE_FLAGS = frozenset(
         "-display",
         "-object",
         "-global",
-        "-D",
-        "-pidfile",
         "-mem-path",
         "-vga",
         "-monitor",
@@ -109,6 +107,9 @@ class SimConfig:
     qmp_rate_limit: int | None = None  # commands per second (StratoVirt: 100)
     arch: Arch = Arch.X86_64
     build_features: frozenset[BuildFeature] | None = None  # None: the profile's default
+    daemonize: bool = False  # -daemonize: detach once the sockets exist (simulator/daemon.py)
+    pidfile: str | None = None  # -pidfile FILE: the process id, removed at exit
+    logfile: str | None = None  # -D FILE: the product's own log (simulator/product_log.py)
 
     def product_profile(self) -> Profile:
         """The profile of the build this process stands in for."""
@@ -124,6 +125,19 @@ class _Args:
         if self.i >= len(self.argv):
             raise CmdlineError(f"{flag} requires an argument")
         return self.argv[self.i]
+
+
+#: Guest RAM holding data when an OS has booted and no --resident says otherwise.
+BOOTED_RESIDENT = 64 * MiB
+
+
+def _resident(own: dict[str, str], prof: Profile, machine: MachineType, boots: bool) -> int:
+    """Guest RAM holding data at start: --resident, else a booted OS's, else (nothing to
+    boot: SeaBIOS says "No bootable device" and idles) what the firmware wrote."""
+    if "resident" in own:
+        return parse_size(own["resident"])
+    firmware = prof.firmware.get(machine)
+    return firmware.ram_nonzero if firmware is not None and not boots else BOOTED_RESIDENT
 
 
 def parse(argv: list[str]) -> SimConfig:
@@ -168,6 +182,8 @@ def parse(argv: list[str]) -> SimConfig:
             "-device",
             "-netdev",
             "-incoming",
+            "-pidfile",
+            "-D",
         ):
             raw.setdefault("-machine" if arg == "-M" else arg, []).append(a.value(arg))
         else:
@@ -194,20 +210,16 @@ def parse(argv: list[str]) -> SimConfig:
     for text in raw.get("-chardev", []):
         backend, props = split_props(text, first_key="backend")
         cid = props.get("id")
-        if backend != "socket" or not cid or "path" not in props:
+        if backend != "socket" or not cid:
             raise CmdlineError(
                 f"-chardev {text}: only 'socket,id=ID,path=PATH,server' is supported"
             )
-        check_server(props, f"-chardev {cid}", rules)
-        chardevs[cid] = (Endpoint("unix", path=props["path"]), props.get("logfile"))
+        chardevs[cid] = (socket_chardev(props, f"-chardev {text}", rules), props.get("logfile"))
 
     qmp_text = one("-qmp")
     qmp: Endpoint | None = None
     if qmp_text is not None:
-        addr, _, rest = qmp_text.partition(",")
-        _, props = split_props(rest)
-        check_server(props, "-qmp", rules)
-        qmp = parse_endpoint(addr, "-qmp")
+        qmp = compat_socket(qmp_text, f"-qmp {qmp_text}", rules)
     for text in raw.get("-mon", []):
         _, props = split_props(text)
         cid = props.get("chardev", "")
@@ -229,13 +241,18 @@ def parse(argv: list[str]) -> SimConfig:
             if "-daemonize" in flags:
                 raise CmdlineError("-serial stdio cannot be combined with -daemonize")
             serial = Serial("stdio")
-        elif serial_text.startswith("unix:"):
-            addr, _, rest = serial_text.partition(",")
-            _, props = split_props(rest)
-            check_server(props, "-serial", rules)
-            serial = Serial("socket", parse_endpoint(addr, "-serial"))
-        elif serial_text != "none":
+        elif serial_text.startswith(("unix:", "tcp:")):
+            serial = Serial("socket", compat_socket(serial_text, f"-serial {serial_text}", rules))
+        elif serial_text not in ("none", "null"):
             raise CmdlineError(f"-serial {serial_text}: unsupported serial backend")
+
+    console = virtio_console(raw.get("-device", []), chardevs, rules)
+    if console is not None:  # the guest's shell lives on its virtio console (hvc0)
+        serial = Serial("socket", *console)
+
+    pidfile = one("-pidfile")
+    if pidfile is not None and rules.pidfile_needs_daemonize and "-daemonize" not in flags:
+        raise CmdlineError("-pidfile must be used with -daemonize together.")
 
     drives: dict[str, str] = {}
     for text in raw.get("-drive", []):
@@ -279,7 +296,7 @@ def parse(argv: list[str]) -> SimConfig:
     if not time_scale > 0:
         raise CmdlineError("--time-scale must be > 0")
     workload = parse_workload(own["workload"]) if "workload" in own else Workload()
-    resident = parse_size(own.get("resident", "64M"))
+    resident = _resident(own, prof, machine, kernel is not None or bool(drives))
     if workload.working_set + workload.ws_offset > memory:
         raise CmdlineError("--workload: the working set does not fit in guest memory")
     return SimConfig(
@@ -304,4 +321,7 @@ def parse(argv: list[str]) -> SimConfig:
         qmp_rate_limit=rate_limit if rate_limit is not None else prof.qmp_rate_limit,
         arch=arch,
         build_features=features,
+        daemonize="-daemonize" in flags,
+        pidfile=pidfile,
+        logfile=one("-D"),
     )
