@@ -14,7 +14,9 @@ import pytest
 
 from harness import migration
 from harness.fixtures import VMFactory, destination
+from harness.hostset import Placement
 from harness.migration import MigrationStall, Transport
+from harness.net import link
 from harness.net.proxy import FaultProxy
 from harness.spec import VMSpec
 from harness.workload import write_pattern
@@ -87,6 +89,40 @@ def test_link_cut(vms: VMFactory, standard_spec: VMSpec, expect: Callable[[str],
         final = watch.until(migration.TERMINAL, timeout=60)
     assert final["status"] == expect("FAULT-LINK-CUT").value, final
     assert dst.wait_exit(timeout=30) != 0
+    survived(vms, src, standard_spec, digest)
+
+
+@pytest.mark.catalog("FAULT-LINK-CUT")
+def test_lab_link_cut(
+    vms: VMFactory,
+    standard_spec: VMSpec,
+    placement: Placement,
+    expect: Callable[[str], Expect],
+) -> None:
+    """The lab link to the destination host drops the stream (nftables on that host).
+
+    1. Nothing breaks the connection, so nobody notices: the watcher reports a stall.
+    2. migrate_cancel ends it with the cancel status.
+    3. With the link back, the source (running, memory intact) migrates to a fresh
+       destination on that host.
+    """
+    if not placement.cross:
+        pytest.skip("the lab link joins two hosts; on one host see test_link_cut (proxy)")
+    src = vms.launch(standard_spec, "src")
+    digest = write_pattern(src, SLOW_MIB)
+    dst = destination(vms, standard_spec, Transport.TCP)
+    uri = migration.destination_uri(dst, Transport.TCP)
+    watch = slow_start(vms, src, uri)
+    link.drop_port_on(vms.placement.dst, _tcp(uri)[1])
+    try:
+        with pytest.raises(MigrationStall):
+            watch.until(migration.TERMINAL, timeout=120, stall=STALL_S)
+        assert src.qmp.execute("migrate_cancel") == {}
+        final = watch.until(migration.TERMINAL, timeout=60)
+    finally:
+        link.undrop_on(vms.placement.dst)
+    assert final["status"] == expect("CANCEL-ACTIVE").value
+    dst.signal(signal.SIGKILL)
     survived(vms, src, standard_spec, digest)
 
 
