@@ -63,7 +63,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if threading.current_thread() is threading.main_thread():
         # SIGTERM (CI cancel, timeout) tears down like Ctrl-C: every VM gets its
         # shutdown and the partial report is finished, instead of orphaned hypervisors.
-        signal.signal(signal.SIGTERM, _terminate)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _terminate)
 
     config.addinivalue_line("markers", "catalog(*ids): behaviour-catalog ids this test verifies")
 
@@ -77,6 +78,10 @@ def _reap_dead_runs() -> None:
 
 
 def _terminate(signum: int, frame: object) -> None:
+    """The first SIGINT/SIGTERM stops the run; the ones after it only say it is stopping
+    (a second Ctrl-C must not cut the cleanup short with a traceback)."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _still_stopping)
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
