@@ -29,7 +29,7 @@ from harness.report.catalog import write_catalog
 from harness.report.record import HOSTS_PROPERTY, Recorder, target_name
 from harness.report.writer import finish_run, summary_lines
 from harness.retention import prune_artifacts
-from harness.session import Session, add_options
+from harness.session import LAB_ENV, Session, add_options
 from harness.targets.base import Target
 from harness.waits import parse_factor, set_timeout_factor, timeout_factor
 
@@ -58,6 +58,8 @@ def pytest_configure(config: pytest.Config) -> None:
         _reap_dead_runs()
     config.stash[_STATE] = Session(config)
     _CONFIGS.append(config)
+    if config.getoption("--netns-lab") and not hasattr(config, "workerinput"):
+        config.stash[_STATE].lab_inventory()  # now, so that xdist workers inherit it
     if not config.pluginmanager.has_plugin("hvlab-fixtures"):
         config.pluginmanager.register(fixtures, "hvlab-fixtures")
     if threading.current_thread() is threading.main_thread():
@@ -299,6 +301,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             state._hostset.close()
         if state.lab is not None:
             state.lab.down()
+            os.environ.pop(LAB_ENV, None)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
