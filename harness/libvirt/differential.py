@@ -53,25 +53,57 @@ def run_model(scenarios: list[Scenario]) -> list[Verdict]:
 
 
 def run_real(
-    scenarios: list[Scenario], log: bool = False, progress: Progress | None = None
+    scenarios: list[Scenario],
+    log: bool = False,
+    progress: Progress | None = None,
+    journal: Path | None = None,
+    done_before: dict[int, Verdict] | None = None,
 ) -> list[Verdict]:
-    """The scenarios against two private libvirtd 9.0 daemons."""
+    """The scenarios against two private libvirtd 9.0 daemons.
+
+    ``journal``: a JSON line per verdict as it arrives (``{"i": ..., "real": ...}``),
+    so a long run can be replayed against the model while it is still going.
+    """
     from harness.libvirt.control import real_session
 
     result: list[Verdict | None] = [None] * len(scenarios)
+    for i, verdict in (done_before or {}).items():
+        result[i] = verdict
+    sink = journal.open("a") if journal else None
     with real_session() as session:
         for done, i in enumerate(execution_order(scenarios), 1):
+            if result[i] is not None:
+                continue
             verdict = session.run(scenarios[i])
             result[i] = verdict
+            if sink:
+                sink.write(json.dumps({"i": i, "real": verdict.to_json()}) + "\n")
+                sink.flush()
             if log:
                 print(f"[{i}] {scenarios[i].label()} -> {verdict}", file=sys.stderr, flush=True)
             if progress:
                 progress(done, i, verdict)
+    if sink:
+        sink.close()
     return [v for v in result if v is not None]
 
 
 def replay(path: Path) -> tuple[list[Scenario], list[Verdict], dict[str, Any]]:
-    """Scenarios and recorded real verdicts of a saved report (labels must match)."""
+    """Scenarios and recorded real verdicts of a saved report (labels must match).
+
+    A ``.jsonl`` journal of a run still going (or killed) gives the scenarios done so
+    far; its first line holds the seed and count.
+    """
+    if path.suffix == ".jsonl":
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        head, done = lines[0], lines[1:]
+        every = generate(int(head["count"]), int(head["seed"]))
+        order = [int(d["i"]) for d in done]
+        return (
+            [every[i] for i in order],
+            [Verdict.from_json(d["real"]) for d in done],
+            {"seed": head["seed"], "real_seconds": None},
+        )
     saved = json.loads(path.read_text())
     rows = saved["rows"]
     scenarios = generate(len(rows), int(saved["seed"]))
@@ -110,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         "--progress", action="store_true", help="a line every 100 scenarios with agreement so far"
     )
     parser.add_argument(
+        "--resume", action="store_true", help="skip the scenarios the run's journal holds"
+    )
+    parser.add_argument(
         "--replay",
         type=Path,
         default=None,
@@ -135,7 +170,18 @@ def main(argv: list[str] | None = None) -> int:
         model = run_model(scenarios)
         t1 = time.monotonic()
         show = _progress(model, len(scenarios), t1) if args.progress else None
-        real = run_real(scenarios, log=args.verbose, progress=show)
+        out = args.out or Path("reports/libvirt-differential") / f"{args.seed}-{args.count}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        journal = out.with_suffix(".jsonl")
+        before: dict[int, Verdict] = {}
+        if args.resume and journal.exists():
+            lines = [json.loads(x) for x in journal.read_text().splitlines() if x.strip()]
+            before = {int(d["i"]): Verdict.from_json(d["real"]) for d in lines[1:]}
+        else:
+            journal.write_text(json.dumps({"seed": args.seed, "count": args.count}) + "\n")
+        real = run_real(
+            scenarios, log=args.verbose, progress=show, journal=journal, done_before=before
+        )
         t2 = time.monotonic()
         report = compare(scenarios, model, real)
         report.update(

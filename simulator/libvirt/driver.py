@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from simulator.libvirt import rules
 from simulator.libvirt.convergence import (
@@ -20,17 +21,10 @@ from simulator.libvirt.convergence import (
 )
 from simulator.libvirt.errors import ErrorDomain, ErrorNumber, Refusal, refuse
 from simulator.libvirt.flags import MigrateFlag as F
-from simulator.libvirt.request import Api, DomainFacts, MigrationCall
+from simulator.libvirt.request import Api, DomainFacts, HostProfile, MigrationCall
 
-
-@dataclass(frozen=True)
-class HostProfile:
-    """Environment facts of a destination that decide Prepare-phase errors."""
-
-    tls_configured: bool = False
-    # Whether libvirtd may raise QEMU's RLIMIT_MEMLOCK (ZEROCOPY needs it:
-    # qemuMigrationSrcRun -> qemuDomainSetMaxMemLock). Not permitted in this lab.
-    memlock_permitted: bool = False
+if TYPE_CHECKING:
+    from simulator.libvirt.hosts import DomainRecord, SimHost
 
 
 @dataclass(frozen=True)
@@ -43,6 +37,7 @@ class Plan:
     dest_paused: bool
     undefine_source: bool
     run: RunOutcome
+    bandwidth: float = UNLIMITED_MIB_S  # MiB/s the memory transfer runs at
 
 
 def _prepare(call: MigrationCall, profile: HostProfile) -> Refusal | None:
@@ -139,11 +134,14 @@ def _after_begin(
 
 def decide(
     call: MigrationCall,
-    dom: DomainFacts,
-    profile: HostProfile,
+    rec: DomainRecord,
+    src: SimHost,
+    target: SimHost | None,
     engine: ConvergenceEngine,
 ) -> Refusal | Plan:
     """Refusal (first failing check) or the plan of a successful migration."""
+    dom = rec.facts
+    profile = target.profile if target is not None else HostProfile()
     flags = call.flags
     p2p = bool(flags & F.PEER2PEER)
     refusal = rules.check_client(call) or _source_checks(call, dom)
@@ -169,7 +167,7 @@ def decide(
     if refusal:
         return refusal
     offline = bool(flags & F.OFFLINE)
-    bandwidth = float(call.params.get("bandwidth", 0) or 0) or UNLIMITED_MIB_S  # type: ignore[arg-type]
+    bandwidth = float(call.params.get("bandwidth", 0) or 0) or float(min(rec.max_speed, UNLIMITED_MIB_S))  # type: ignore[arg-type]
     run = RunOutcome.COMPLETED
     if not offline and flags & F.LIVE and dom.active and not dom.paused:
         run = engine.converges(
@@ -190,4 +188,5 @@ def decide(
         # An offline migration of a running domain leaves the source defined.
         undefine_source=bool(flags & F.UNDEFINE_SOURCE) and not (offline and dom.active),
         run=run,
+        bandwidth=bandwidth,
     )

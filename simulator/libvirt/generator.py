@@ -143,7 +143,6 @@ def _domain(rng: random.Random) -> DomainSpec:
         persistent=persistent,
         state=rng.choice(states),
         disk_cache=rng.choice([None, None, Cache.NONE, Cache.WRITEBACK]),
-        hard_limit=rng.random() < 0.05,
     )
 
 
@@ -152,7 +151,7 @@ def _ops(rng: random.Random, flags: int) -> tuple[LiveOp, ...]:
     ops = [
         rng.choice(
             [
-                LiveOp(OpName.SET_MAX_DOWNTIME, rng.choice([1, 500, 2_000_000])),
+                LiveOp(OpName.SET_MAX_DOWNTIME, rng.choice([1, 500, 2_000_000, 2_000_001])),
                 LiveOp(OpName.SET_MAX_SPEED, rng.choice([1, 2])),
                 LiveOp(OpName.START_POSTCOPY),
             ]
@@ -177,7 +176,7 @@ def _one(rng: random.Random) -> Scenario:
         extra = tuple(chosen.items())
     bandwidth = rng.choice(BANDWIDTHS)
     ops: tuple[LiveOp, ...] = ()
-    if rng.random() < 0.12:
+    if rng.random() < 0.07:
         # A busy guest at 1 MiB/s: the job lasts seconds, long enough for live operations.
         flags |= int(F.LIVE)
         domain = DomainSpec(domain.persistent, RunState.RUNNING, domain.disk_cache, busy=True)

@@ -23,7 +23,7 @@ IMAGE = "/var/lib/libvirt/images/hvlab-fz.raw"
 #: Raw RAM content a busy guest is started with (QEMU's generic loader device), so a
 #: migration at 1 MiB/s lasts long enough for live operations during its job.
 BUSY_BLOB = "/var/lib/libvirt/images/hvlab-fz-ram.bin"
-BUSY_MIB = 3
+BUSY_MIB = 2
 #: The UUID of the scenario domain (a destination's same-UUID definition reuses it).
 DOMAIN_UUID = "6b1e3f0a-9c8d-4e2f-a1b0-0d15ea5e0001"
 OTHER_UUID = "6b1e3f0a-9c8d-4e2f-a1b0-0d15ea5e0002"
@@ -162,7 +162,7 @@ class Scenario:
 
     @property
     def dest_name(self) -> str:
-        return self.dname or DOMAIN_NAME
+        return DOMAIN_NAME if self.dname is None else self.dname
 
 
 @dataclass(frozen=True)

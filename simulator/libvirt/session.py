@@ -25,7 +25,6 @@ from simulator.libvirt.scenario import (
     DOMAIN_NAME,
     DOMAIN_UUID,
     OTHER_UUID,
-    RENAMED,
     DestDomain,
     DestUri,
     DomainSpec,
@@ -107,11 +106,8 @@ class Session:
                 conn.close()
 
     def _clear(self, conn: Any) -> None:
-        for name in (DOMAIN_NAME, RENAMED):
-            try:
-                dom = conn.lookupByName(name)
-            except self.lib.libvirtError:
-                continue
+        """Destroy and undefine every domain ``conn`` knows (scenarios own the hosts)."""
+        for dom in conn.listAllDomains(0):
             with contextlib.suppress(self.lib.libvirtError):
                 if dom.isActive():
                     dom.destroy()
@@ -157,7 +153,7 @@ class Session:
         self.control.set_dest_image(sc.dest_image)
         if sc.dest_domain is not DestDomain.NONE and not sc.to_self:
             uuid = DOMAIN_UUID if sc.dest_domain is DestDomain.SAME_UUID_DEFINED else OTHER_UUID
-            other = DomainSpec().xml(sc.dest_name, uuid)
+            other = DomainSpec().xml(sc.dest_name or DOMAIN_NAME, uuid)
             if sc.dest_domain is DestDomain.OTHER_UUID_RUNNING:
                 self.dst.createXML(other, 0)
             else:
@@ -250,7 +246,13 @@ class Session:
 
     def run(self, sc: Scenario) -> Verdict:
         """Prepare the hosts, make the call (and live operations), observe both hosts."""
-        dom = self.prepare(sc)
+        try:
+            dom = self.prepare(sc)
+        except self.lib.libvirtError:
+            # A leftover of the previous scenario (a domain still shutting down, a
+            # job not yet ended) can make one preparation fail: start over once.
+            self.cleanup()
+            dom = self.prepare(sc)
         ops: tuple[OpResult, ...] = ()
         error: Any = None
         if sc.ops:
@@ -267,8 +269,10 @@ class Session:
             if sc.to_self and sc.dest_name == DOMAIN_NAME
             else self.side(dconn, sc.dest_name)
         )
-        if error is None:
+        if error is None or sc.ops:
+            # Live operations change the domain's migration settings (migMaxBandwidth).
             self._ready = None
+        if error is None:
             return Verdict(True, source=source, dest=dest, ops=ops)
         if source != self._expected_src(sc.domain) or sc.to_self:
             self._ready = None  # the refusal changed something: rebuild next time
