@@ -137,14 +137,16 @@ class virDomain:
         rec = self._rec
         if not rec.facts.active:
             raise _not_running()
-        if rec.job is None:
+        if rec.job is None and not rec.facts.migration_job:
             raise _invalid("post-copy can only be started while outgoing migration is in progress")
-        if not rec.job.flags & (1 << 15):
+        job_flags = rec.job.flags if rec.job is not None else rec.leaked_flags
+        if not job_flags & (1 << 15):
             raise _invalid(
                 "switching to post-copy requires migration to be started with "
                 "VIR_MIGRATE_POSTCOPY flag"
             )
-        rec.job.decide("postcopy")
+        if rec.job is not None:
+            rec.job.decide("postcopy")
         return 0
 
     def migrateSetMaxDowntime(self, downtime: int, flags: int = 0) -> int:
@@ -158,7 +160,7 @@ class virDomain:
                 _D.QEMU,
                 "internal error: unable to execute QEMU command 'migrate-set-parameters': "
                 "Parameter 'downtime_limit' expects an integer in the range of 0 to "
-                "2000000 milliseconds",
+                "(2000 * 1000) ms",
             ).exception()
         return 0
 

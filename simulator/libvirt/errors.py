@@ -21,6 +21,7 @@ class ErrorNumber(enum.IntEnum):
     OPERATION_FAILED = 9
     SYSTEM_ERROR = 38
     NO_DOMAIN = 42
+    NO_STORAGE_POOL = 49
     OPERATION_INVALID = 55
     CONFIG_UNSUPPORTED = 67
     OPERATION_TIMEOUT = 68
@@ -38,6 +39,7 @@ class ErrorDomain(enum.IntEnum):
     NONE = 0
     RPC = 7
     QEMU = 10
+    STORAGE = 18
     REMOTE = 13
     DOMAIN = 20
 

@@ -89,6 +89,9 @@ PARAM_VALUES: tuple[tuple[str, Any], ...] = (
     ("bogus.param", 1),
 )
 
+#: Share of scenarios with a busy guest and live operations during its job.
+BUSY_SHARE = 0.07
+
 ENVS = (
     Env(),
     Env(src_certs=True, dst_certs=True),
@@ -176,7 +179,7 @@ def _one(rng: random.Random) -> Scenario:
         extra = tuple(chosen.items())
     bandwidth = rng.choice(BANDWIDTHS)
     ops: tuple[LiveOp, ...] = ()
-    if rng.random() < 0.07:
+    if rng.random() < BUSY_SHARE:
         # A busy guest at 1 MiB/s: the job lasts seconds, long enough for live operations.
         flags |= int(F.LIVE)
         domain = DomainSpec(domain.persistent, RunState.RUNNING, domain.disk_cache, busy=True)

@@ -61,6 +61,7 @@ class DomainRecord:
     reason: int = Reason.NONE
     job: LiveJob | None = None
     max_speed: int = MIG_BANDWIDTH_MAX  # priv->migMaxBandwidth, MiB/s
+    leaked_flags: int = 0  # flags of a MIGRATION_OUT job a failed Perform left behind
 
     @property
     def state(self) -> State:

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from simulator.libvirt.convergence import ConvergenceEngine, PrecopyEngine, RunOutcome
-from simulator.libvirt.driver import Plan, decide
+from simulator.libvirt.driver import Failure, Plan, decide
 from simulator.libvirt.errors import ErrorDomain, ErrorNumber, Refusal, refuse
 from simulator.libvirt.hosts import DOMAIN_IDS, HOSTS, DomainRecord, LiveJob, SimHost, host_name
 from simulator.libvirt.request import Api, MigrationCall
@@ -52,6 +52,12 @@ def migrate(
     target, reachable = _target(api, dhost, flags, dconnuri)
     call = MigrationCall(api, flags, dict(params), dconnuri, dest_reachable=reachable)
     outcome = decide(call, rec, src, target, ENGINE[0])
+    if isinstance(outcome, Failure):
+        _dest_failed(target, rec, outcome)
+        if outcome.refusal.leaves_job:
+            rec.facts = replace(rec.facts, migration_job=True)
+            rec.leaked_flags = flags
+        return outcome.refusal
     if isinstance(outcome, Refusal):
         if outcome.leaves_job:
             rec.facts = replace(rec.facts, migration_job=True)
@@ -62,9 +68,18 @@ def migrate(
         return target, outcome.dest_name
     run = _run_job(rec, outcome, call)
     if isinstance(run, Refusal):
+        _dest_failed(target, rec, Failure(run, True))
         return run
     _finish(src, rec, target, outcome, run)
     return target, outcome.dest_name
+
+
+def _dest_failed(target: SimHost | None, rec: DomainRecord, failure: Failure) -> None:
+    """A failed incoming migration: qemuProcessStop(SHUTOFF_FAILED) on a definition
+    the destination already had (virDomainObjListAdd assigned it the live config)."""
+    same = target.by_uuid(rec.uuid) if target is not None else None
+    if same is not None and failure.dest_failed:
+        same.reason = Reason.SHUTOFF_FAILED
 
 
 def speed_changed(rec: DomainRecord, bandwidth: int) -> None:

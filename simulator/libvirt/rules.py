@@ -65,17 +65,26 @@ def _qemu_err(code: ErrorNumber, msg: str) -> Refusal:
     return refuse(code, D.QEMU, msg)
 
 
-def check_client(call: MigrationCall) -> Refusal | None:
-    """src/libvirt-domain.c: virDomainMigrate{,2,3}, virDomainMigrateToURI{,2,3}."""
-    flags = call.flags
-    # VIR_EXCLUSIVE_FLAGS_GOTO / _RET: first check of every migration API.
+def _exclusive_disk(flags: int) -> Refusal | None:
     if flags & F.NON_SHARED_DISK and flags & F.NON_SHARED_INC:
         return _domain_err(
             E.INVALID_ARG,
-            "invalid argument: Flags 'VIR_MIGRATE_NON_SHARED_DISK' and "
-            "'VIR_MIGRATE_NON_SHARED_INC' are mutually exclusive",
+            "Flags 'VIR_MIGRATE_NON_SHARED_DISK' and 'VIR_MIGRATE_NON_SHARED_INC' are "
+            "mutually exclusive",
         )
-    # VIR_REQUIRE_FLAG_* and the second VIR_EXCLUSIVE_FLAGS pair of the client.
+    return None
+
+
+def _exclusive_parallel(flags: int) -> Refusal | None:
+    if flags & F.TUNNELLED and flags & F.PARALLEL:
+        return _domain_err(
+            E.INVALID_ARG,
+            "Flags 'VIR_MIGRATE_TUNNELLED' and 'VIR_MIGRATE_PARALLEL' are mutually exclusive",
+        )
+    return None
+
+
+def _require_storage(flags: int) -> Refusal | None:
     if flags & F.NON_SHARED_SYNCHRONOUS_WRITES and not flags & (
         F.NON_SHARED_DISK | F.NON_SHARED_INC
     ):
@@ -84,28 +93,34 @@ def check_client(call: MigrationCall) -> Refusal | None:
             "Flag 'VIR_MIGRATE_NON_SHARED_DISK | VIR_MIGRATE_NON_SHARED_INC' is required "
             "by flag 'VIR_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES'",
         )
-    if flags & F.TUNNELLED and flags & F.PARALLEL:
-        return _domain_err(
-            E.INVALID_ARG,
-            "Flags 'VIR_MIGRATE_TUNNELLED' and 'VIR_MIGRATE_PARALLEL' are mutually exclusive",
-        )
-    api = call.api
+    return None
+
+
+def check_client(call: MigrationCall) -> Refusal | None:
+    """src/libvirt-domain.c: virDomainMigrate{,2,3}, virDomainMigrateToURI{,2,3}.
+
+    Each entry point has its own order. virReportInvalidArg (VIR_EXCLUSIVE_FLAGS_*,
+    VIR_REQUIRE_FLAG_*, the migrate3 refusals, virDomainMigrateCheckNotLocal) formats
+    the message itself: no "invalid argument: " prefix.
+    """
+    flags, api = call.flags, call.api
     if api is Api.MIGRATE3:
-        # virDomainMigrate3: peer-to-peer and tunnelled are refused outright.
+        refusal = _exclusive_disk(flags) or _require_storage(flags)
+        if refusal:
+            return refusal
         if flags & F.PEER2PEER:
-            return _domain_err(
-                E.INVALID_ARG,
-                "invalid argument: use virDomainMigrateToURI3 for peer-to-peer migration",
-            )
+            return _domain_err(E.INVALID_ARG, "use virDomainMigrateToURI3 for peer-to-peer migration")
         if flags & F.TUNNELLED:
             return _domain_err(
-                E.INVALID_ARG,
-                "invalid argument: cannot perform tunnelled migration without using peer2peer flag",
+                E.INVALID_ARG, "cannot perform tunnelled migration without using peer2peer flag"
             )
         return None
     if api.managed:
         # virDomainMigrate / virDomainMigrate2: CHANGE_PROTECTION is masked out for
         # non-p2p, then TUNNELLED without PEER2PEER is VIR_ERR_OPERATION_INVALID.
+        refusal = _exclusive_disk(flags) or _exclusive_parallel(flags) or _require_storage(flags)
+        if refusal:
+            return refusal
         if not flags & F.PEER2PEER and flags & F.TUNNELLED:
             return _domain_err(
                 E.OPERATION_INVALID,
@@ -115,8 +130,12 @@ def check_client(call: MigrationCall) -> Refusal | None:
         if flags & F.PEER2PEER:
             return _check_not_local(call.dconnuri)
         return None
+    # virDomainMigrateToURI{,2,3}: TUNNELLED|PARALLEL, then
     # virDomainMigrateUnmanagedCheckCompat: the QEMU driver has no "direct"
     # (hypervisor-native, daemon-less) migration feature.
+    refusal = _exclusive_parallel(flags) or _exclusive_disk(flags) or _require_storage(flags)
+    if refusal:
+        return refusal
     if not flags & F.PEER2PEER:
         return _domain_err(
             E.ARGUMENT_UNSUPPORTED,
@@ -134,9 +153,7 @@ def _check_not_local(dconnuri: str | None) -> Refusal | None:
     parts = urlsplit(dconnuri or "")
     server = parts.hostname
     if (server and server.startswith("localhost")) or (not server and "socket=" not in parts.query):
-        return _domain_err(
-            E.INVALID_ARG, "invalid argument: Attempt to migrate guest to the same host"
-        )
+        return _domain_err(E.INVALID_ARG, "Attempt to migrate guest to the same host")
     return None
 
 
@@ -146,7 +163,7 @@ def check_driver_entry(call: MigrationCall, function: str) -> Refusal | None:
     if unknown:
         return _qemu_err(
             E.INVALID_ARG,
-            f"invalid argument: unsupported flags ({unknown:#x}) in function {function}",
+            f"unsupported flags ({unknown:#x}) in function {function}",
         )
     for name in call.params:
         if name not in QEMU_PARAMS:
@@ -183,6 +200,9 @@ PARAM_PARTY: dict[str, Party] = {
     "tls.destination": Party.SOURCE,
 }
 
+#: bandwidth.postcopy is in MiB/s and scaled to bytes: ULLONG_MAX / 1 MiB at most.
+POSTCOPY_BW_MAX = ((1 << 64) - 1) >> 20
+
 #: qemuMigrationCompressMethod names accepted in VIR_MIGRATE_PARAM_COMPRESSION.
 COMPRESS_METHODS = ("xbzrle", "mt")
 
@@ -199,15 +219,27 @@ def check_params_from_flags(call: MigrationCall, party: Party) -> Refusal | None
     """
     flags = call.flags
     read = {n for n in call.params if PARAM_PARTY.get(n, Party(0)) & party}
+    # qemuMigrationParamsGetTPULL: a parameter with a unit must fit after scaling.
+    postcopy_bw = call.params.get("bandwidth.postcopy")
+    if "bandwidth.postcopy" in read and int(postcopy_bw) > POSTCOPY_BW_MAX:  # type: ignore[call-overload]
+        return _qemu_err(
+            E.OVERFLOW,
+            "numerical overflow: migration parameter 'bandwidth.postcopy' must be less than "
+            f"{POSTCOPY_BW_MAX + 1}",
+        )
     if read & {"auto_converge.initial", "auto_converge.increment"} and not flags & F.AUTO_CONVERGE:
         return _qemu_err(E.INVALID_ARG, "invalid argument: Turn auto convergence on to tune it")
     if "parallel.connections" in read and not flags & F.PARALLEL:
         return _qemu_err(E.INVALID_ARG, "invalid argument: Turn parallel migration on to tune it")
     methods = compression_methods(call)
-    for method in methods:
+    for i, method in enumerate(methods):
         if method not in COMPRESS_METHODS:
             return _qemu_err(
                 E.INVALID_ARG, f"invalid argument: Unsupported compression method '{method}'"
+            )
+        if method in methods[:i]:
+            return _qemu_err(
+                E.INVALID_ARG, f"invalid argument: Compression method '{method}' is specified twice"
             )
     if read & {"compression.mt.level", "compression.mt.threads", "compression.mt.dthreads"} and (
         "mt" not in methods
@@ -347,56 +379,4 @@ def check_begin_phase(dom: DomainFacts, flags: int) -> Refusal | None:
     # Later libvirt releases refuse NON_SHARED_* with TUNNELLED here
     # (VIR_ERR_OPERATION_UNSUPPORTED "... with tunnelled migration and this QEMU");
     # 9.0 does not: it fails later, in check_perform_run (measured).
-    return None
-
-
-def check_prepare_any(flags: int) -> Refusal | None:
-    """qemuMigrationDstPrepareAny (destination): the post-copy checks of the Begin
-    phase again, now on the flags the destination gets, which include the
-    VIR_MIGRATE_PAUSED the source side adds for a paused domain after Begin. So
-    LIVE|POSTCOPY|ZEROCOPY on a paused domain fails Begin's zero-copy check first,
-    and LIVE|POSTCOPY on a paused domain fails here, before the TLS setup (measured
-    on 9.0). Offline and tunnelled variants are refused in Begin already.
-    """
-    if flags & F.POSTCOPY and (not flags & F.LIVE or flags & F.PAUSED):
-        return _qemu_err(
-            E.ARGUMENT_UNSUPPORTED,
-            "argument unsupported: post-copy migration is not supported with non-live "
-            "or paused migration",
-        )
-    return None
-
-
-def check_perform_run(call: MigrationCall, dom: DomainFacts, flags: int) -> Refusal | None:
-    """qemuMigrationSrcRun (source Perform, after the destination's Prepare).
-
-    1. qemuMigrationParamsApply: QEMU refuses zero-copy-send together with a
-       compression capability (VIR_MIGRATE_COMPRESSED or a ``compression`` parameter):
-       VIR_ERR_INTERNAL_ERROR from the monitor (qemuMonitorJSONCheckError);
-    2. tunnelled storage copy (9.0): qemuMigrationSrcNBDStorageCopy has no host to
-       connect to for a tunnelled stream, and building the blockdev-add arguments
-       fails in src/util/virjson.c (VIR_FROM_NONE) when a writable disk is copied;
-       with nothing to copy the migration succeeds (measured).
-    The RLIMIT_MEMLOCK raise for zero-copy comes after these (driver.decide). An
-    offline migration never runs QEMU's migration (qemuMigrationSrcPerformOffline).
-    """
-    if flags & F.OFFLINE:
-        return None
-    compressed = bool(flags & F.COMPRESSED) or bool(compression_methods(call))
-    if flags & F.ZEROCOPY and compressed:
-        return _qemu_err(
-            E.INTERNAL_ERROR,
-            "internal error: unable to execute QEMU command 'migrate-set-capabilities': "
-            "Zero copy only available for non-compressed non-TLS multifd migration",
-        )
-    if (
-        flags & F.TUNNELLED
-        and flags & (F.NON_SHARED_DISK | F.NON_SHARED_INC)
-        and any(not d.readonly for d in dom.disks)
-    ):
-        return refuse(
-            E.INTERNAL_ERROR,
-            D.NONE,
-            "internal error: argument key 'host' must not have null value",
-        )
     return None
