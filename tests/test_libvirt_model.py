@@ -10,7 +10,7 @@ import simulator.libvirt as libvirt
 from harness.libvirt.fuzz import fuzz
 from simulator.libvirt.flags import KNOWN_MASK, VIRSH_OPTION, MigrateFlag, unknown_bits
 from simulator.libvirt.request import Cache
-from simulator.libvirt.scenario import DOMAIN_NAME, DomainSpec, RunState
+from simulator.libvirt.scenario import DOMAIN_NAME, IMAGE, DomainSpec, RunState
 
 XML = "<domain type='qemu'><name>instance_name</name></domain>"
 
@@ -18,7 +18,10 @@ XML = "<domain type='qemu'><name>instance_name</name></domain>"
 @pytest.fixture
 def two_hosts() -> tuple[libvirt.virConnect, libvirt.virConnect]:
     libvirt.reset()
-    return libvirt.open("sim+qemu://server004/system"), libvirt.open("sim+qemu://server005/system")
+    conns = libvirt.open("sim+qemu://server004/system"), libvirt.open("sim+qemu://server005/system")
+    for conn in conns:
+        conn.host.files.add(IMAGE)  # the scenario disk image exists on both hosts
+    return conns
 
 
 def test_flag_values_match_libvirt_header() -> None:

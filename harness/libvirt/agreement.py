@@ -82,7 +82,9 @@ def compare(scenarios: list[Scenario], model: list[Verdict], real: list[Verdict]
         "agree": agree,
         "agreement_pct": _pct(agree, n),
         "accepted_real": sum(v.accepted for v in real),
-        "fields": {k: {"compared": c, "agree": a, "pct": _pct(a, c)} for k, (c, a) in fields.items()},
+        "fields": {
+            k: {"compared": c, "agree": a, "pct": _pct(a, c)} for k, (c, a) in fields.items()
+        },
         "entry_points": {
             k: {"compared": c, "agree": a, "pct": _pct(a, c), "text_pct": _pct(t, c)}
             for k, (c, a, t) in sorted(per_api.items())

@@ -38,7 +38,7 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 def write_credentials(folder: Path) -> None:
     """A CA plus server and client certificates in ``folder`` (files 0600)."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
         x509.CertificateBuilder()

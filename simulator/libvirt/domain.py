@@ -22,7 +22,9 @@ _E, _D = ErrorNumber, ErrorDomain
 
 
 def _invalid(message: str, domain: ErrorDomain = _D.QEMU) -> libvirtError:
-    return refuse(_E.OPERATION_INVALID, domain, f"Requested operation is not valid: {message}").exception()
+    return refuse(
+        _E.OPERATION_INVALID, domain, f"Requested operation is not valid: {message}"
+    ).exception()
 
 
 def _not_running() -> libvirtError:
@@ -62,14 +64,19 @@ class virDomain:
         return 0
 
     def suspend(self) -> int:
+        """qemuDomainSuspend: pausing a paused domain changes nothing."""
         if not self._rec.facts.active:
             raise _not_running()
-        self._set(Reason.PAUSED_USER, paused=True)
+        if not self._rec.facts.paused:
+            self._set(Reason.PAUSED_USER, paused=True)
         return 0
 
     def resume(self) -> int:
+        """qemuDomainResume: a running domain is refused."""
         if not self._rec.facts.active:
             raise _not_running()
+        if not self._rec.facts.paused:
+            raise _invalid("domain is already running")
         self._set(Reason.RUNNING_UNPAUSED, paused=False)
         return 0
 
@@ -169,7 +176,9 @@ class virDomain:
         rec = self._rec
         if bandwidth > MIG_BANDWIDTH_MAX:
             raise refuse(
-                _E.OVERFLOW, _D.QEMU, f"numerical overflow: bandwidth must be less than {MIG_BANDWIDTH_MAX + 1}"
+                _E.OVERFLOW,
+                _D.QEMU,
+                f"numerical overflow: bandwidth must be less than {MIG_BANDWIDTH_MAX + 1}",
             ).exception()
         rec.max_speed = bandwidth
         if rec.job is not None:
@@ -177,10 +186,24 @@ class virDomain:
         return 0
 
     # --- migration entry points (src/libvirt-domain.c) -----------------------------
-    def _run(self, api: Api, dconn: virConnect | None, flags: int, params: Mapping[str, Any],
-             dconnuri: str | None, dxml: str | None = None) -> virDomain:
-        outcome = migration.migrate(self._conn.host, self._name, api, dconn.host if dconn else None,
-                                    int(flags), params, dconnuri)
+    def _run(
+        self,
+        api: Api,
+        dconn: virConnect | None,
+        flags: int,
+        params: Mapping[str, Any],
+        dconnuri: str | None,
+        dxml: str | None = None,
+    ) -> virDomain:
+        outcome = migration.migrate(
+            self._conn.host,
+            self._name,
+            api,
+            dconn.host if dconn else None,
+            int(flags),
+            params,
+            dconnuri,
+        )
         if isinstance(outcome, Refusal):
             raise outcome.exception()
         host, name = outcome
@@ -189,7 +212,9 @@ class virDomain:
         return virDomain(dconn or virConnect(host, dconnuri or ""), name)
 
     @staticmethod
-    def _fixed(dname: str | None, uri: str | None, bandwidth: int, dxml: str | None = None) -> dict[str, Any]:
+    def _fixed(
+        dname: str | None, uri: str | None, bandwidth: int, dxml: str | None = None
+    ) -> dict[str, Any]:
         """virDomainMigrateUnmanaged: fixed arguments -> typed parameters."""
         p: dict[str, Any] = {}
         if uri:
@@ -201,32 +226,57 @@ class virDomain:
         p["bandwidth"] = bandwidth
         return p
 
-    def migrate(self, dconn: virConnect, flags: int = 0, dname: str | None = None,
-                uri: str | None = None, bandwidth: int = 0) -> virDomain:
+    def migrate(
+        self,
+        dconn: virConnect,
+        flags: int = 0,
+        dname: str | None = None,
+        uri: str | None = None,
+        bandwidth: int = 0,
+    ) -> virDomain:
         # virDomainMigrate: with PEER2PEER, ``uri`` (or dconn's URI) names the daemon.
         if int(flags) & 2:
-            return self._run(Api.MIGRATE, dconn, flags, self._fixed(dname, None, bandwidth),
-                             uri or dconn.getURI())
+            return self._run(
+                Api.MIGRATE,
+                dconn,
+                flags,
+                self._fixed(dname, None, bandwidth),
+                uri or dconn.getURI(),
+            )
         return self._run(Api.MIGRATE, dconn, flags, self._fixed(dname, uri, bandwidth), None)
 
-    def migrate2(self, dconn: virConnect, dxml: str | None = None, flags: int = 0,
-                 dname: str | None = None, uri: str | None = None, bandwidth: int = 0) -> virDomain:
+    def migrate2(
+        self,
+        dconn: virConnect,
+        dxml: str | None = None,
+        flags: int = 0,
+        dname: str | None = None,
+        uri: str | None = None,
+        bandwidth: int = 0,
+    ) -> virDomain:
         p2p = dconn.getURI() if int(flags) & 2 else None
         return self._run(Api.MIGRATE2, dconn, flags, self._fixed(dname, uri, bandwidth, dxml), p2p)
 
     def migrate3(self, dconn: virConnect, params: Mapping[str, Any], flags: int = 0) -> virDomain:
         return self._run(Api.MIGRATE3, dconn, flags, params, None)
 
-    def migrateToURI(self, duri: str, flags: int = 0, dname: str | None = None,
-                     bandwidth: int = 0) -> int:
+    def migrateToURI(
+        self, duri: str, flags: int = 0, dname: str | None = None, bandwidth: int = 0
+    ) -> int:
         p2p = bool(int(flags) & 2)
         params = self._fixed(dname, None if p2p else duri, bandwidth)
         self._run(Api.MIGRATE_TO_URI, None, flags, params, duri if p2p else None)
         return 0
 
-    def migrateToURI2(self, dconnuri: str | None = None, miguri: str | None = None,
-                      dxml: str | None = None, flags: int = 0, dname: str | None = None,
-                      bandwidth: int = 0) -> int:
+    def migrateToURI2(
+        self,
+        dconnuri: str | None = None,
+        miguri: str | None = None,
+        dxml: str | None = None,
+        flags: int = 0,
+        dname: str | None = None,
+        bandwidth: int = 0,
+    ) -> int:
         p2p = bool(int(flags) & 2)
         params = self._fixed(dname, miguri, bandwidth, dxml)
         self._run(Api.MIGRATE_TO_URI2, None, flags, params, dconnuri if p2p else None)

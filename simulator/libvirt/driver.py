@@ -137,9 +137,7 @@ def decide(
     dom = rec.facts
     flags = call.flags
     p2p = bool(flags & F.PEER2PEER)
-    refusal = rules.check_client(call) or (
-        _source_p2p(call, rec) if p2p else _source_v3(call, rec)
-    )
+    refusal = rules.check_client(call) or (_source_p2p(call, rec) if p2p else _source_v3(call, rec))
     if refusal:
         return refusal
     if p2p:

@@ -132,9 +132,7 @@ def _finish_offline(src: SimHost, rec: DomainRecord, target: SimHost, plan: Plan
     if existing is not None:
         existing.facts = replace(facts, migration_job=False)
     else:
-        target.domains[plan.dest_name] = DomainRecord(
-            replace(facts, migration_job=False), rec.uuid
-        )
+        target.domains[plan.dest_name] = DomainRecord(replace(facts, migration_job=False), rec.uuid)
     if plan.undefine_source:
         _undefine_source(src, rec)
 

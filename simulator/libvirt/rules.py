@@ -109,7 +109,9 @@ def check_client(call: MigrationCall) -> Refusal | None:
         if refusal:
             return refusal
         if flags & F.PEER2PEER:
-            return _domain_err(E.INVALID_ARG, "use virDomainMigrateToURI3 for peer-to-peer migration")
+            return _domain_err(
+                E.INVALID_ARG, "use virDomainMigrateToURI3 for peer-to-peer migration"
+            )
         if flags & F.TUNNELLED:
             return _domain_err(
                 E.INVALID_ARG, "cannot perform tunnelled migration without using peer2peer flag"

@@ -265,9 +265,7 @@ class Session:
         dconn = self.src if sc.to_self else self.dst
         source = self.side(self.src, DOMAIN_NAME)
         dest = (
-            source
-            if sc.to_self and sc.dest_name == DOMAIN_NAME
-            else self.side(dconn, sc.dest_name)
+            source if sc.to_self and sc.dest_name == DOMAIN_NAME else self.side(dconn, sc.dest_name)
         )
         if error is None or sc.ops:
             # Live operations change the domain's migration settings (migMaxBandwidth).
