@@ -207,9 +207,8 @@ class virDomain:
         if isinstance(outcome, Refusal):
             raise outcome.exception()
         host, name = outcome
-        from simulator.libvirt.api import virConnect
-
-        return virDomain(dconn or virConnect(host, dconnuri or ""), name)
+        conn = dconn or type(self._conn)(host, dconnuri or "")
+        return virDomain(conn, name)
 
     @staticmethod
     def _fixed(
