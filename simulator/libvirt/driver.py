@@ -87,7 +87,7 @@ def _source_p2p(call: MigrationCall, rec: DomainRecord) -> Refusal | None:
         lambda: rules.check_resume(call, dom),
         lambda: rules.check_job(dom),
         lambda: rules.check_active(dom, flags),
-        lambda: rules.check_safe(dom, flags),
+        lambda: rules.check_safe(dom, flags, call),
         lambda: rules_perform.check_tunnelled_params(call),
     )
 
@@ -100,7 +100,7 @@ def _source_v3(call: MigrationCall, rec: DomainRecord) -> Refusal | None:
         lambda: rules.check_resume(call, dom),
         lambda: rules.check_job(dom),
         lambda: rules.check_active(dom, flags),
-        lambda: rules.check_begin_phase(dom, flags),
+        lambda: rules.check_begin_phase(dom, flags, call),
     )
 
 
@@ -151,7 +151,7 @@ def decide(
                 f"unable to connect to server at '{where.hostname}:{where.port}': "
                 "Connection refused",
             )
-        refusal = rules.check_begin_phase(dom, flags)
+        refusal = rules.check_begin_phase(dom, flags, call)
         if refusal:
             return refusal
     assert target is not None

@@ -15,7 +15,7 @@ _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 _URI = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"),]*", re.I)
 _PATH = re.compile(r"(?<![\w.])/(?:[\w.+@-]+/?)+")
 _ADDR = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b")
-_NUMBER = re.compile(r"(?<![\w.])\d{2,}(?![\w.])")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?![\w.])")
 _HOST_FORMS = ("hvlab-sim-host",)
 
 

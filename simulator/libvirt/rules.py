@@ -321,7 +321,21 @@ def check_active(dom: DomainFacts, flags: int) -> Refusal | None:
     return None
 
 
-def check_safe(dom: DomainFacts, flags: int) -> Refusal | None:
+def migrate_disks(call: MigrationCall | None) -> list[str] | None:
+    """VIR_MIGRATE_PARAM_MIGRATE_DISKS of a call (a string list), or None."""
+    chosen = call.params.get("migrate_disks") if call is not None else None
+    if chosen is None:
+        return None
+    return [chosen] if isinstance(chosen, str) else [str(n) for n in chosen]  # type: ignore[attr-defined]
+
+
+def copied(call: MigrationCall | None, target: str) -> bool:
+    """qemuMigrationAnyCopyDisk: every writable disk, or those migrate_disks names."""
+    chosen = migrate_disks(call)
+    return chosen is None or target in chosen
+
+
+def check_safe(dom: DomainFacts, flags: int, call: MigrationCall | None = None) -> Refusal | None:
     """qemuMigrationSrcIsSafe: a writable disk on local storage (not a shared or
     cluster FS) is unsafe whatever its cache mode unless it is copied; on shared
     storage only cache none/directsync is safe. Every simulated disk is local.
@@ -330,7 +344,7 @@ def check_safe(dom: DomainFacts, flags: int) -> Refusal | None:
         return None
     copying = bool(flags & (F.NON_SHARED_DISK | F.NON_SHARED_INC))
     for disk in dom.disks:
-        if disk.readonly or copying:
+        if disk.readonly or (copying and copied(call, disk.target)):
             continue
         return _qemu_err(
             E.MIGRATE_UNSAFE,
@@ -339,9 +353,11 @@ def check_safe(dom: DomainFacts, flags: int) -> Refusal | None:
     return None
 
 
-def check_begin_phase(dom: DomainFacts, flags: int) -> Refusal | None:
+def check_begin_phase(
+    dom: DomainFacts, flags: int, call: MigrationCall | None = None
+) -> Refusal | None:
     """qemuMigrationSrcBeginPhase (qemu_migration.c), in source order."""
-    refusal = check_safe(dom, flags)
+    refusal = check_safe(dom, flags, call)
     if refusal:
         return refusal
     if flags & F.POSTCOPY and (not flags & F.LIVE or flags & F.PAUSED):
@@ -378,6 +394,11 @@ def check_begin_phase(dom: DomainFacts, flags: int) -> Refusal | None:
             E.OPERATION_INVALID,
             "Requested operation is not valid: zero-copy is only available for parallel migration",
         )
+    if flags & (F.NON_SHARED_DISK | F.NON_SHARED_INC):
+        known = {d.target for d in dom.disks}
+        for name in migrate_disks(call) or []:
+            if name not in known:
+                return _qemu_err(E.INVALID_ARG, f"invalid argument: disk target {name} not found")
     # Later libvirt releases refuse NON_SHARED_* with TUNNELLED here
     # (VIR_ERR_OPERATION_UNSUPPORTED "... with tunnelled migration and this QEMU");
     # 9.0 does not: it fails later, in check_perform_run (measured).

@@ -44,16 +44,7 @@ def copies_storage(call: MigrationCall, dom: DomainRecord) -> bool:
     """Whether the migration copies a disk (NON_SHARED_* and a disk to copy)."""
     if not call.flags & (F.NON_SHARED_DISK | F.NON_SHARED_INC):
         return False
-    return any(_copied(call, d.target) for d in dom.facts.disks if not d.readonly)
-
-
-def _copied(call: MigrationCall, target: str) -> bool:
-    """qemuMigrationAnyCopyDisk: every writable disk, or those migrate_disks names."""
-    chosen = call.params.get("migrate_disks")
-    if chosen is None:
-        return True
-    names = [chosen] if isinstance(chosen, str) else [str(n) for n in chosen]  # type: ignore[attr-defined]
-    return target in names
+    return any(rules.copied(call, d.target) for d in dom.facts.disks if not d.readonly)
 
 
 def check_param_values(call: MigrationCall, source: bool) -> Refusal | None:
@@ -190,7 +181,7 @@ def check_prepare_active(
     for disk in dom.facts.disks:
         if disk.source in target.files or disk.readonly:
             continue
-        if copying and _copied(call, disk.target):
+        if copying and rules.copied(call, disk.target):
             if flags & F.NON_SHARED_INC:
                 return _qemu(
                     E.OPERATION_UNSUPPORTED,

@@ -76,11 +76,12 @@ def check_perform(
             "Zero copy only available for non-compressed non-TLS multifd migration",
         )
     if flags & F.ZEROCOPY and not src.profile.memlock_permitted:
-        # qemuMigrationSrcRun -> qemuDomainSetMaxMemLock (src/qemu/qemu_domain.c).
+        # qemuMigrationSrcRun -> qemuDomainSetMaxMemLock -> virProcessSetMaxMemLock
+        # (src/util/virprocess.c): the guest's RAM (32 MiB) in bytes; the pid is masked.
         return refuse(
             E.SYSTEM_ERROR,
             D.NONE,
-            "cannot limit locked memory of the QEMU process: Operation not permitted",
+            f"cannot limit locked memory of process 0 to {32 << 20}: Operation not permitted",
         )
     if copies_storage(call, rec):
         if bandwidth > MIRROR_SPEED_MAX:
