@@ -35,11 +35,22 @@ def _not_running() -> libvirtError:
 class virDomain:
     def __init__(self, conn: virConnect, name: str) -> None:
         self._conn, self._name = conn, name
+        rec = conn.host.domains.get(name)
+        self._uuid = rec.uuid if rec is not None else ""
 
     # --- lifecycle -----------------------------------------------------------------
     @property
     def _rec(self) -> DomainRecord:
-        return self._conn.host.find(self._name)
+        """The domain this handle names: libvirt resolves a handle by its UUID
+        (qemuDomainObjFromDomain), so a domain gone since is reported by UUID."""
+        rec = self._conn.host.domains.get(self._name)
+        if rec is None or (self._uuid and rec.uuid != self._uuid):
+            raise refuse(
+                _E.NO_DOMAIN,
+                _D.QEMU,
+                f"Domain not found: no domain with matching uuid '{self._uuid}' ({self._name})",
+            ).exception()
+        return rec
 
     def _set(self, reason: int | None = None, **changes: Any) -> None:
         rec = self._rec

@@ -203,6 +203,14 @@ def check_prepare_active(
             ), True
     if flags & F.TLS and not target.profile.tls_configured:
         return tls_missing("/etc/pki/qemu"), True
+    if flags & F.PARALLEL and "mt" in rules.compression_methods(call):
+        # qemuMigrationParamsApply on the destination: QEMU 7.2's migrate_caps_check
+        # refuses the multifd capability with "compress" (multithread compression).
+        return _qemu(
+            E.INTERNAL_ERROR,
+            "internal error: unable to execute QEMU command 'migrate-set-capabilities': "
+            "Multifd is not compatible with compression",
+        ), True
     return None, False
 
 
