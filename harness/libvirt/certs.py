@@ -5,7 +5,8 @@ QEMU's ``tls-creds-x509`` object reads ``ca-cert.pem``, ``server-cert.pem``,
 ``migrate_tls_x509_cert_dir``; the destination checks the client certificate and the
 source checks that the server certificate names the host it connects to (the
 migration URI's host, or VIR_MIGRATE_PARAM_TLS_DESTINATION). The server certificate
-names this machine, ``localhost`` and 127.0.0.1.
+names :data:`simulator.libvirt.scenario.CERT_NAMES` (this machine, ``localhost``,
+127.0.0.1).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
-import socket
 from pathlib import Path
 
 from cryptography import x509
@@ -21,11 +21,20 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from simulator.libvirt.scenario import CERT_NAMES
+
 FILES = ("ca-cert.pem", "server-cert.pem", "server-key.pem", "client-cert.pem", "client-key.pem")
 
 
 def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _san(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -55,7 +64,7 @@ def write_credentials(folder: Path) -> None:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    host = socket.gethostname()
+    host = CERT_NAMES[0]
     out = {"ca-cert.pem": ca.public_bytes(serialization.Encoding.PEM)}
     for role, usage in (
         ("server", ExtendedKeyUsageOID.SERVER_AUTH),
@@ -77,13 +86,7 @@ def write_credentials(folder: Path) -> None:
             )
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
             .add_extension(
-                x509.SubjectAlternativeName(
-                    [
-                        x509.DNSName(host),
-                        x509.DNSName("localhost"),
-                        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                    ]
-                ),
+                x509.SubjectAlternativeName([_san(name) for name in CERT_NAMES]),
                 critical=False,
             )
             .sign(ca_key, hashes.SHA256())

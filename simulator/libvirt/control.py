@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from simulator.libvirt.hosts import get_host
-from simulator.libvirt.scenario import IMAGE, Env
+from simulator.libvirt.scenario import CERT_NAMES, IMAGE, Env
 from simulator.libvirt.session import Uris
 
 SIM_SRC = "sim+qemu:///system?host=src&socket=/sim/src"
@@ -45,6 +45,7 @@ class ModelControl:
         self.dst.profile = replace(
             self.dst.profile,
             tls_configured=env.dst_certs,
+            tls_names=frozenset(CERT_NAMES),
             tls_force=env.dst_tls_force,
             host_uuid=self.src.profile.host_uuid if env.same_host_uuid else self.dst_uuid,
         )

@@ -172,7 +172,7 @@ def decide(
             # MIGRATION_OUT job Begin started is never ended (measured on 9.0).
             return Failure(replace(refusal, leaves_job=True), not flags & F.OFFLINE)
     bandwidth = _bandwidth(call, rec)
-    refusal = rules_perform.check_perform(call, rec, flags, src, bandwidth)
+    refusal = rules_perform.check_perform(call, rec, flags, (src, target), bandwidth)
     if refusal:
         return Failure(refusal, True)
     offline = bool(flags & F.OFFLINE)

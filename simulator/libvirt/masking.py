@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import socket
 
+_TIME = re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z?")
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
 _URI = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"),]*", re.I)
 _PATH = re.compile(r"(?<![\w.])/(?:[\w.+@-]+/?)+")
@@ -25,8 +26,10 @@ def _hostnames() -> tuple[str, ...]:
 
 
 def mask(message: str) -> str:
-    """``message`` with its variable parts replaced by <uuid>, <uri>, <path>, <addr>, <n>."""
-    text = _UUID.sub("<uuid>", message)
+    """``message`` with its variable parts replaced by <time>, <uuid>, <uri>, <path>,
+    <addr>, <host> and <n>."""
+    text = _TIME.sub("<time>", message)
+    text = _UUID.sub("<uuid>", text)
     text = _URI.sub("<uri>", text)
     text = _PATH.sub("<path>", text)
     text = _ADDR.sub("<addr>", text)

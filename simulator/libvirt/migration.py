@@ -106,22 +106,24 @@ def _run_job(rec: DomainRecord, plan: Plan, call: MigrationCall) -> RunOutcome |
         finally:
             rec.job = None
         if job.decided == "abort":
-            return _aborted(rec)
+            return _aborted(rec, call.flags)
         if job.decided == "postcopy" and run is RunOutcome.NEEDS_POSTCOPY:
             run = RunOutcome.COMPLETED
     if run is RunOutcome.NEVER_CONVERGES or run is RunOutcome.NEEDS_POSTCOPY:
-        return _aborted(rec)
+        return _aborted(rec, call.flags)
     return run
 
 
-def _aborted(rec: DomainRecord) -> Refusal:
-    # qemuMigrationSrcRun fails; qemuMigrationSrcRestoreDomainState resumes the guest.
-    if rec.facts.active and not rec.facts.paused:
+def _aborted(rec: DomainRecord, flags: int) -> Refusal:
+    """qemuMigrationJobCheckStatus reports the canceled job. A live migration never
+    paused the guest, so its state and reason stay; a non-live one paused it
+    (PAUSED_MIGRATION) and qemuMigrationSrcRestoreDomainState resumes it."""
+    if rec.facts.active and not rec.facts.paused and not flags & 1:
         rec.reason = Reason.RUNNING_MIGRATION_CANCELED
     return refuse(
         ErrorNumber.OPERATION_ABORTED,
         ErrorDomain.QEMU,
-        "operation aborted: migration out: canceled by client",
+        "operation aborted: job 'migration out' canceled by client",
     )
 
 

@@ -90,6 +90,7 @@ class HostProfile:
     host_uuid: str = ""
     tls_configured: bool = False  # migration TLS credentials in migrate_tls_x509_cert_dir
     tls_force: bool = False  # qemu.conf migrate_tls_force
+    tls_names: frozenset[str] = frozenset()  # names the server certificate carries
     # Whether libvirtd may raise QEMU's RLIMIT_MEMLOCK (ZEROCOPY needs it:
     # qemuMigrationSrcRun -> qemuDomainSetMaxMemLock). Not permitted in this lab.
     memlock_permitted: bool = False

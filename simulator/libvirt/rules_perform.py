@@ -48,11 +48,16 @@ def check_tunnelled_params(call: MigrationCall) -> Refusal | None:
 
 
 def check_perform(
-    call: MigrationCall, rec: DomainRecord, flags: int, src: SimHost, bandwidth: float
+    call: MigrationCall,
+    rec: DomainRecord,
+    flags: int,
+    hosts: tuple[SimHost, SimHost],
+    bandwidth: float,
 ) -> Refusal | None:
     """qemuMigrationSrcPerformNative + qemuMigrationSrcRun, in source order."""
     if flags & F.OFFLINE:
         return None
+    src, target = hosts
     uri = str(call.params.get("migrate_uri") or "")
     tunnelled = bool(flags & F.TUNNELLED)
     if (
@@ -68,8 +73,14 @@ def check_perform(
         )
     if flags & F.TLS and not src.profile.tls_configured:
         return tls_missing("/etc/pki/qemu")
+    if flags & F.TLS and tunnelled:
+        # qemuMigrationParamsEnableTLS with no host name for a tunnelled stream: the
+        # tls-hostname parameter is a NULL string (src/util/virjson.c, VIR_FROM_NONE).
+        return refuse(
+            E.INTERNAL_ERROR, D.NONE, "internal error: failed to convert virJSONValue to yajl data"
+        )
     compressed = bool(flags & F.COMPRESSED) or bool(compression_methods(call))
-    if flags & F.ZEROCOPY and compressed:
+    if flags & F.ZEROCOPY and (compressed or flags & F.TLS):
         return _qemu(
             E.INTERNAL_ERROR,
             "internal error: unable to execute QEMU command 'migrate-set-capabilities': "
@@ -83,19 +94,56 @@ def check_perform(
             D.NONE,
             f"cannot limit locked memory of process 0 to {32 << 20}: Operation not permitted",
         )
+    refusal = _check_storage_copy(call, rec, tunnelled, bandwidth)
+    if refusal:
+        return refusal
+    return check_tls_peer(call, flags, target)
+
+
+def check_tls_peer(call: MigrationCall, flags: int, target: SimHost) -> Refusal | None:
+    """QEMU's TLS handshake: the server certificate must name the host the source
+    connects to (VIR_MIGRATE_PARAM_TLS_DESTINATION, else the migration URI's host,
+    which is the destination's own name). The source's job fails; in a peer-to-peer
+    migration the destination's Finish reports its QEMU's failure instead
+    (qemuMigrationSrcPerformPeer2Peer3 keeps the destination's error)."""
+    wanted = call.params.get("tls.destination")
+    if not flags & F.TLS or wanted is None or str(wanted) in target.profile.tls_names:
+        return None
+    if flags & F.PEER2PEER:
+        stamp = "2000-01-01T00:00:00.000000Z qemu-system-x86_64: "
+        lines = [f"{stamp}Cannot read from TLS channel: Input/output error"] * 3 + [
+            f"{stamp}Not a migration stream",
+            f"{stamp}load of migration failed: Invalid argument",
+        ]
+        return _qemu(
+            E.INTERNAL_ERROR,
+            "internal error: qemu unexpectedly closed the monitor: " + "\n".join(lines),
+        )
+    return _qemu(
+        E.OPERATION_FAILED,
+        f"operation failed: job 'migration out' failed: Certificate does not match the "
+        f"hostname {wanted}",
+    )
+
+
+def _check_storage_copy(
+    call: MigrationCall, rec: DomainRecord, tunnelled: bool, bandwidth: float
+) -> Refusal | None:
+    """qemuMigrationSrcNBDStorageCopy: the mirror speed, the tunnelled NBD target."""
     if copies_storage(call, rec):
+        if tunnelled:
+            # 9.0 builds the NBD blockdev without a host for a tunnelled stream
+            # (src/util/virjson.c, VIR_FROM_NONE), before the mirror speed is checked;
+            # later releases refuse it in Begin.
+            return refuse(
+                E.INTERNAL_ERROR,
+                D.NONE,
+                "internal error: argument key 'host' must not have null value",
+            )
         if bandwidth > MIRROR_SPEED_MAX:
             return refuse(
                 E.OVERFLOW,
                 D.QEMU,
                 f"numerical overflow: bandwidth must be less than {MIRROR_SPEED_MAX}",
-            )
-        if tunnelled:
-            # 9.0 builds the NBD blockdev without a host for a tunnelled stream
-            # (src/util/virjson.c, VIR_FROM_NONE); later releases refuse it in Begin.
-            return refuse(
-                E.INTERNAL_ERROR,
-                D.NONE,
-                "internal error: argument key 'host' must not have null value",
             )
     return None

@@ -11,6 +11,7 @@ persistence) and the result of every live operation made during the job.
 from __future__ import annotations
 
 import enum
+import socket
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -28,6 +29,9 @@ BUSY_MIB = 2
 DOMAIN_UUID = "6b1e3f0a-9c8d-4e2f-a1b0-0d15ea5e0001"
 OTHER_UUID = "6b1e3f0a-9c8d-4e2f-a1b0-0d15ea5e0002"
 METADATA_NS = "https://hvlab.invalid/libvirt-fz"
+#: The names the migration TLS server certificate carries (harness.libvirt.certs
+#: writes them; the model checks VIR_MIGRATE_PARAM_TLS_DESTINATION against them).
+CERT_NAMES = (socket.gethostname(), "localhost", "127.0.0.1")
 
 
 class RunState(enum.Enum):
