@@ -95,6 +95,52 @@ def compare(scenarios: list[Scenario], model: list[Verdict], real: list[Verdict]
     }
 
 
+#: Remaining differences whose cause is known: (name, test on a report row, reason).
+KNOWN: tuple[tuple[str, Callable[[dict[str, Any]], bool], str], ...] = (
+    (
+        "live operations in the Finish window",
+        lambda row: (
+            _same_call(row)
+            and "busy=False" in row["scenario"]
+            and any(o["ok"] or "switching to post-copy" in o["message"] for o in row["real"]["ops"])
+        ),
+        "timing: the guest's memory transfer took milliseconds, and the operations, made "
+        "as soon as the job showed memory stats, reached real libvirt while its job was "
+        "still in the Finish/Confirm phase; the model's job ends with the transfer, so "
+        "they see no job",
+    ),
+    (
+        "operation error without its domain",
+        lambda row: (
+            _same_call(row)
+            and any(
+                o["code"] is None or (o["code"] == 42 and o["domain"] == 0)
+                for o in row["real"]["ops"]
+            )
+        ),
+        "timing: the operation queued behind the migration job and the migrated domain "
+        "was removed meanwhile, so virDomainObjBeginJob (src/conf/virdomainjob.c, "
+        "VIR_FROM_NONE) refused it instead of qemuDomainObjFromDomain (VIR_FROM_QEMU); "
+        "or the error reached libvirt-python without its code",
+    ),
+)
+
+
+def _same_call(row: dict[str, Any]) -> bool:
+    """Model and real agree on the call itself and both hosts; only operations differ."""
+    m, r = row["model"], row["real"]
+    keys = ("accepted", "code", "domain", "source", "dest")
+    return all(m[k] == r[k] for k in keys)
+
+
+def reason_for(row: dict[str, Any]) -> str:
+    """The known cause of a difference, or "unexplained"."""
+    for name, test, reason in KNOWN:
+        if test(row):
+            return f"{name}: {reason}"
+    return "unexplained"
+
+
 def _pct(a: int, n: int) -> float:
     return round(100.0 * a / n, 3) if n else 100.0
 
@@ -118,12 +164,15 @@ def summary(report: dict[str, Any]) -> str:
         for name, e in report["entry_points"].items()
     ]
     for title, key in (("disagreements", "disagreements"), ("text only", "text_disagreements")):
-        groups: Counter[tuple[str, str]] = Counter()
+        groups: Counter[tuple[str, str, str]] = Counter()
         for row in report[key]:
-            groups[(_verdict_text(row["model"]), _verdict_text(row["real"]))] += 1
+            groups[(_verdict_text(row["model"]), _verdict_text(row["real"]), reason_for(row))] += 1
         if groups:
-            lines.append(f"{title} (count: model | real):")
-            lines += [f"  {n}: {m}\n     | {r}" for (m, r), n in groups.most_common()]
+            lines.append(f"{title} (count: model | real | reason):")
+            lines += [
+                f"  {n}: {m}\n     | {r}\n     reason: {why}"
+                for (m, r, why), n in groups.most_common()
+            ]
         else:
             lines.append(f"no {title}")
     return "\n".join(lines) + "\n"

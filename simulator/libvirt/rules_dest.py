@@ -211,7 +211,35 @@ def check_prepare_active(
             "internal error: unable to execute QEMU command 'migrate-set-capabilities': "
             "Multifd is not compatible with compression",
         ), True
+    if copying:
+        return check_nbd_server(call), True
     return None, False
+
+
+def check_nbd_server(call: MigrationCall) -> Refusal | None:
+    """qemuMigrationDstStartNBDServer: the disks URI (tcp with a host, unix with a
+    path), else the disks port's range."""
+    disks_uri = call.params.get("disks_uri")
+    if disks_uri is not None:
+        parts = urlsplit(str(disks_uri))
+        if not parts.scheme:
+            return _qemu(E.INVALID_ARG, f"invalid argument: No URI scheme specified: {disks_uri}")
+        if parts.scheme == "tcp" and not parts.hostname:
+            return _qemu(
+                E.INVALID_ARG,
+                f"invalid argument: URI with tcp scheme did not provide a server part: {disks_uri}",
+            )
+        if parts.scheme == "unix" and not parts.path:
+            return _qemu(E.INVALID_ARG, "invalid argument: UNIX disks URI does not include path")
+        if parts.scheme not in ("tcp", "unix"):
+            return _qemu(
+                E.INVALID_ARG, f"invalid argument: Unsupported scheme in disks URI: {parts.scheme}"
+            )
+        return None
+    port = int(call.params.get("disks_port", 0) or 0)  # type: ignore[call-overload]
+    if not 0 <= port <= 0xFFFF:
+        return _qemu(E.INVALID_ARG, "invalid argument: nbd port must be in range 0-65535")
+    return None
 
 
 def tls_missing(folder: str) -> Refusal:
