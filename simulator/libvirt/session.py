@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -42,6 +43,8 @@ from simulator.libvirt.scenario import (
 JOB_START_TIMEOUT = 60.0
 #: How long a migrate call may take before the scenario gives up on it.
 CALL_TIMEOUT = 300.0
+#: How often the job's statistics are polled while waiting for its memory transfer.
+POLL_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -233,10 +236,10 @@ class Session:
 
         worker = threading.Thread(target=work, name="hvlab-migrate", daemon=True)
         worker.start()
-        deadline = JOB_START_TIMEOUT
-        step = 0.02
-        while not done.wait(step) and deadline > 0:
-            deadline -= step
+        # Poll the job's statistics (libvirt has no event for "memory transfer
+        # started"); the call ending first means there is no job to act on.
+        deadline = time.monotonic() + JOB_START_TIMEOUT
+        while not done.wait(POLL_S) and time.monotonic() < deadline:
             with contextlib.suppress(self.lib.libvirtError):
                 if dom.jobStats(0).get("memory_total", 0):
                     break
