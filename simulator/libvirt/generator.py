@@ -208,7 +208,7 @@ def _one(rng: random.Random) -> Scenario:
 
 
 def generate(count: int, seed: int) -> list[Scenario]:
-    """``count`` seeded scenarios; roughly one in six is expected to migrate for real."""
+    """``count`` seeded scenarios; about one in five migrates for real."""
     rng = random.Random(seed)
     return [_one(rng) for _ in range(count)]
 
