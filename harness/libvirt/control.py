@@ -80,6 +80,9 @@ class RealControl:
         self.env = env
         return restart
 
+    def hold_jobs(self, on: bool) -> None:
+        """Nothing to do: a real job lasts through Finish and Confirm by itself."""
+
     def set_dest_image(self, present: bool) -> None:
         image = self.dst.images / Path(IMAGE).name
         if present and not image.exists():

@@ -51,6 +51,16 @@ class ModelControl:
         )
         return False
 
+    def hold_jobs(self, on: bool) -> None:
+        """While on, a migration job stays visible after its transfer (Finish/Confirm)
+        until turned off: the model's counterpart of the moments a real job lasts."""
+        for host in (self.src, self.dst):
+            host.hold_jobs = on
+            if not on:
+                for rec in list(host.domains.values()):
+                    if rec.job is not None and rec.job.finishing:
+                        rec.job.decide("release")
+
     def set_dest_image(self, present: bool) -> None:
         if present:
             self.dst.files.add(IMAGE)

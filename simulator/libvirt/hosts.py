@@ -42,12 +42,16 @@ class LiveJob:
 
     flags: int
     seconds: float  # how long the memory transfer takes at the current speed
-    decided: str | None = None  # "abort" | "postcopy" | "speed"
+    decided: str | None = None  # "abort" | "postcopy" | "speed" | "release" | "destroy"
+    finishing: bool = False  # past its transfer, in the Finish/Confirm phase
     cond: threading.Condition = field(default_factory=threading.Condition)
 
     def decide(self, how: str) -> None:
+        """The first decision ends the job; later ones (a release after an abort) do not
+        change it."""
         with self.cond:
-            self.decided = how
+            if self.decided is None:
+                self.decided = how
             self.cond.notify_all()
 
 
@@ -77,6 +81,7 @@ class SimHost:
     profile: HostProfile = field(default_factory=HostProfile)
     domains: dict[str, DomainRecord] = field(default_factory=dict)
     files: set[str] = field(default_factory=set)
+    hold_jobs: bool = False  # migration jobs wait in Finish/Confirm until released
 
     def find(self, name: str) -> DomainRecord:
         rec = self.domains.get(name)

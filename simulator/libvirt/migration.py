@@ -25,6 +25,8 @@ from simulator.libvirt.states import Reason
 ENGINE: list[ConvergenceEngine] = [PrecopyEngine()]
 #: A memory transfer shorter than this ends before another thread can act on it.
 LIVE_JOB_MIN_S = 0.5
+#: The longest a held job waits for its release (a caller that never releases it).
+HOLD_TIMEOUT_S = 30.0
 
 
 def _target(
@@ -66,7 +68,7 @@ def migrate(
     if outcome.offline:
         _finish_offline(src, rec, target, outcome)
         return target, outcome.dest_name
-    run = _run_job(rec, outcome, call)
+    run = _run_job(src, rec, outcome, call)
     if isinstance(run, Refusal):
         _dest_failed(target, rec, Failure(run, True))
         return run
@@ -85,27 +87,44 @@ def _dest_failed(target: SimHost | None, rec: DomainRecord, failure: Failure) ->
 def speed_changed(rec: DomainRecord, bandwidth: int) -> None:
     """migrateSetMaxSpeed during a live job: a fast enough speed ends it at once."""
     job = rec.job
-    if job is None or bandwidth <= 0:
+    if job is None or bandwidth <= 0 or job.finishing:
         return
     seconds = rec.facts.resident_mib / bandwidth
     if seconds < LIVE_JOB_MIN_S:
         job.decide("speed")
 
 
-def _run_job(rec: DomainRecord, plan: Plan, call: MigrationCall) -> RunOutcome | Refusal:
-    """The QEMU migration of a live domain, with another thread's operations applied."""
+def _run_job(
+    src: SimHost, rec: DomainRecord, plan: Plan, call: MigrationCall
+) -> RunOutcome | Refusal:
+    """The QEMU migration of an active domain, with another thread's operations applied.
+
+    A busy guest's memory transfer lasts ``resident / bandwidth`` seconds, during which
+    the call blocks (a real migrate call does). While the host holds jobs
+    (:meth:`simulator.libvirt.control.ModelControl.hold_jobs`, set while a caller makes
+    live operations) the job then stays in its Finish/Confirm phase until released,
+    as a real job does for the moments after its transfer.
+    """
     run = plan.run
     bandwidth = plan.bandwidth
     seconds = rec.facts.resident_mib / bandwidth if bandwidth else 0.0
-    if seconds >= LIVE_JOB_MIN_S and rec.facts.active:
+    transfer = seconds >= LIVE_JOB_MIN_S and rec.facts.active
+    if transfer or src.hold_jobs:
         job = LiveJob(call.flags, seconds)
         rec.job = job
         try:
             with job.cond:
-                job.cond.wait_for(lambda: job.decided is not None, timeout=seconds)
+                if transfer:
+                    job.cond.wait_for(lambda: job.decided is not None, timeout=seconds)
+                if job.decided is None and src.hold_jobs:
+                    job.finishing = True
+                    job.cond.wait_for(lambda: job.decided is not None, timeout=HOLD_TIMEOUT_S)
         finally:
             rec.job = None
         if job.decided == "abort":
+            if job.finishing and call.flags & 1 and not rec.facts.paused:
+                # Canceled after the switchover paused the source: QEMU resumes it.
+                rec.reason = Reason.RUNNING_UNPAUSED
             return _aborted(rec, call.flags)
         if job.decided == "postcopy" and run is RunOutcome.NEEDS_POSTCOPY:
             run = RunOutcome.COMPLETED

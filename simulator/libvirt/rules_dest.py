@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -212,8 +213,29 @@ def check_prepare_active(
             "Multifd is not compatible with compression",
         ), True
     if copying:
-        return check_nbd_server(call), True
-    return None, False
+        refusal = check_nbd_server(call)
+        if refusal:
+            return refusal, True
+    return check_incoming(call), True
+
+
+def check_incoming(call: MigrationCall) -> Refusal | None:
+    """qemuMigrationDstRun: QEMU's migrate-incoming resolves the listen address (the
+    daemons' network namespace has no name service: only literal addresses and
+    ``localhost`` resolve)."""
+    listen = call.params.get("listen_address")
+    if listen is None or call.flags & F.TUNNELLED:
+        return None
+    try:
+        ipaddress.ip_address(str(listen))
+    except ValueError:
+        if str(listen) != "localhost":
+            return _qemu(
+                E.INTERNAL_ERROR,
+                "internal error: unable to execute QEMU command 'migrate-incoming': address "
+                f"resolution failed for {listen}:49152: Temporary failure in name resolution",
+            )
+    return None
 
 
 def check_nbd_server(call: MigrationCall) -> Refusal | None:

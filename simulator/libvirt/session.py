@@ -83,6 +83,11 @@ class HostControl(Protocol):
         """Create or remove the scenario disk image on the destination host."""
         ...
 
+    def hold_jobs(self, on: bool) -> None:
+        """While on, migration jobs last until their Finish/Confirm phase ends (real
+        libvirt: always; the model: until turned off again)."""
+        ...
+
 
 @dataclass
 class Session:
@@ -235,6 +240,7 @@ class Session:
                 done.set()
 
         worker = threading.Thread(target=work, name="hvlab-migrate", daemon=True)
+        self.control.hold_jobs(True)
         worker.start()
         # Poll the job's statistics (libvirt has no event for "memory transfer
         # started"); the call ending first means there is no job to act on.
@@ -243,7 +249,10 @@ class Session:
             with contextlib.suppress(self.lib.libvirtError):
                 if dom.jobStats(0).get("memory_total", 0):
                     break
-        results = tuple(self._op(dom, op) for op in sc.ops)
+        try:
+            results = tuple(self._op(dom, op) for op in sc.ops)
+        finally:
+            self.control.hold_jobs(False)
         done.wait(CALL_TIMEOUT)
         return outcome.get("error"), results
 
