@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from simulator.libvirt import rules, rules_dest, rules_perform
+from simulator.libvirt import rules, rules_dest, rules_params, rules_perform
 from simulator.libvirt.convergence import (
     DEFAULT_DOWNTIME_S,
     UNLIMITED_MIB_S,
@@ -83,7 +83,7 @@ def _source_p2p(call: MigrationCall, rec: DomainRecord) -> Refusal | None:
     return _first(
         lambda: rules.check_driver_entry(call, "qemuDomainMigratePerform3Params"),
         lambda: rules_dest.check_param_values(call, source=True),
-        lambda: rules.check_params_from_flags(call, rules.Party.SOURCE),
+        lambda: rules_params.check_params_from_flags(call, rules_params.Party.SOURCE),
         lambda: rules.check_resume(call, dom),
         lambda: rules.check_job(dom),
         lambda: rules.check_active(dom, flags),
@@ -112,7 +112,7 @@ def _prepare(
     # peer-to-peer call); qemuDomainMigratePrepare3 gets the fixed arguments only.
     params = call.api is Api.MIGRATE3 or bool(call.flags & F.PEER2PEER)
     refusal = _first(
-        lambda: rules.check_params_from_flags(call, rules.Party.DESTINATION),
+        lambda: rules_params.check_params_from_flags(call, rules_params.Party.DESTINATION),
         lambda: rules_dest.check_param_values(call, source=False) if params else None,
         lambda: rules_dest.check_direct_uri(call),
         lambda: rules_dest.check_prepare_any(flags, target),
@@ -166,7 +166,7 @@ def decide(
     # From here on the destination's QEMU runs: a failure cancels it in Finish
     # (qemuMigrationDstFinish -> qemuProcessStop(SHUTOFF_FAILED)).
     if not p2p:
-        refusal = rules.check_params_from_flags(call, rules.Party.SOURCE)
+        refusal = rules_params.check_params_from_flags(call, rules_params.Party.SOURCE)
         if refusal:
             # virDomainMigrateVersion3Full skips Confirm when Perform fails, so the
             # MIGRATION_OUT job Begin started is never ended (measured on 9.0).

@@ -20,7 +20,7 @@ import ipaddress
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from simulator.libvirt import rules
+from simulator.libvirt import rules, rules_params
 from simulator.libvirt.errors import ErrorDomain, ErrorNumber, Refusal, refuse
 from simulator.libvirt.flags import MigrateFlag as F
 from simulator.libvirt.request import MigrationCall
@@ -204,7 +204,7 @@ def check_prepare_active(
             ), True
     if flags & F.TLS and not target.profile.tls_configured:
         return tls_missing("/etc/pki/qemu"), True
-    if flags & F.PARALLEL and "mt" in rules.compression_methods(call):
+    if flags & F.PARALLEL and "mt" in rules_params.compression_methods(call):
         # qemuMigrationParamsApply on the destination: QEMU 7.2's migrate_caps_check
         # refuses the multifd capability with "compress" (multithread compression).
         return _qemu(

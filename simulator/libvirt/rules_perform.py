@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from simulator.libvirt.errors import ErrorDomain, ErrorNumber, Refusal, refuse
 from simulator.libvirt.flags import MigrateFlag as F
 from simulator.libvirt.request import MigrationCall
-from simulator.libvirt.rules import compression_methods
 from simulator.libvirt.rules_dest import copies_storage, tls_missing
+from simulator.libvirt.rules_params import compression_methods
 
 if TYPE_CHECKING:
     from simulator.libvirt.hosts import DomainRecord, SimHost
