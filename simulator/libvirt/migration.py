@@ -121,8 +121,10 @@ def _run_job(
                     job.cond.wait_for(lambda: job.decided is not None, timeout=HOLD_TIMEOUT_S)
         finally:
             rec.job = None
-        if job.decided == "abort":
-            if job.finishing and call.flags & 1 and not rec.facts.paused:
+        if job.decided == "abort" and job.finishing and rec.facts.paused:
+            pass  # nothing left to cancel for a paused guest: the migration completes
+        elif job.decided == "abort":
+            if job.finishing and call.flags & 1:
                 # Canceled after the switchover paused the source: QEMU resumes it.
                 rec.reason = Reason.RUNNING_UNPAUSED
             return _aborted(rec, call.flags)

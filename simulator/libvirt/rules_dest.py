@@ -261,6 +261,17 @@ def check_nbd_server(call: MigrationCall) -> Refusal | None:
     port = int(call.params.get("disks_port", 0) or 0)  # type: ignore[call-overload]
     if not 0 <= port <= 0xFFFF:
         return _qemu(E.INVALID_ARG, "invalid argument: nbd port must be in range 0-65535")
+    uri = _uri(call) or ""
+    if uri.startswith("unix:"):
+        # qemuMigrationDstPrepareDirect made the unix socket's path the listen address;
+        # the NBD server listens on TCP there (qemuDomainMigratePrepare3 has no check
+        # for it, only the Params variant does).
+        path = urlsplit(uri).path
+        return _qemu(
+            E.INTERNAL_ERROR,
+            "internal error: unable to execute QEMU command 'nbd-server-start': address "
+            f"resolution failed for {path}:49153: Name or service not known",
+        )
     return None
 
 
