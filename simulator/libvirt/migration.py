@@ -117,8 +117,14 @@ def _run_job(
                 if transfer:
                     job.cond.wait_for(lambda: job.decided is not None, timeout=seconds)
                 if job.decided is None and src.hold_jobs:
+                    # finishing is set before the predicate reads hold_jobs, and
+                    # ModelControl.hold_jobs(False) clears hold_jobs before it releases
+                    # finishing jobs: either side sees the other's write.
                     job.finishing = True
-                    job.cond.wait_for(lambda: job.decided is not None, timeout=HOLD_TIMEOUT_S)
+                    job.cond.wait_for(
+                        lambda: job.decided is not None or not src.hold_jobs,
+                        timeout=HOLD_TIMEOUT_S,
+                    )
         finally:
             rec.job = None
         if job.decided == "abort" and job.finishing and rec.facts.paused:
