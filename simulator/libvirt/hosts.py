@@ -66,6 +66,7 @@ class DomainRecord:
     job: LiveJob | None = None
     max_speed: int = MIG_BANDWIDTH_MAX  # priv->migMaxBandwidth, MiB/s
     leaked_flags: int = 0  # flags of a MIGRATION_OUT job a failed Perform left behind
+    job_canceled_in_transfer: bool = False  # the last job was aborted mid-stream
 
     @property
     def state(self) -> State:

@@ -70,18 +70,23 @@ def migrate(
         return target, outcome.dest_name
     run = _run_job(src, rec, outcome, call)
     if isinstance(run, Refusal):
-        _dest_failed(target, rec, Failure(run, True))
+        # Canceled while its stream ran, the destination's QEMU quits on its own
+        # ("load of migration failed"): libvirt sees it crash (monitor EOF).
+        crashed = rec.job_canceled_in_transfer
+        _dest_failed(target, rec, Failure(run, True), crashed)
         return run
     _finish(src, rec, target, outcome, run)
     return target, outcome.dest_name
 
 
-def _dest_failed(target: SimHost | None, rec: DomainRecord, failure: Failure) -> None:
+def _dest_failed(
+    target: SimHost | None, rec: DomainRecord, failure: Failure, crashed: bool = False
+) -> None:
     """A failed incoming migration: qemuProcessStop(SHUTOFF_FAILED) on a definition
     the destination already had (virDomainObjListAdd assigned it the live config)."""
     same = target.by_uuid(rec.uuid) if target is not None else None
     if same is not None and failure.dest_failed:
-        same.reason = Reason.SHUTOFF_FAILED
+        same.reason = Reason.SHUTOFF_CRASHED if crashed else Reason.SHUTOFF_FAILED
 
 
 def speed_changed(rec: DomainRecord, bandwidth: int) -> None:
@@ -106,6 +111,7 @@ def _run_job(
     as a real job does for the moments after its transfer.
     """
     run = plan.run
+    rec.job_canceled_in_transfer = False
     bandwidth = plan.bandwidth
     seconds = rec.facts.resident_mib / bandwidth if bandwidth else 0.0
     transfer = seconds >= LIVE_JOB_MIN_S and rec.facts.active
@@ -130,6 +136,7 @@ def _run_job(
         if job.decided == "abort" and job.finishing and rec.facts.paused:
             pass  # nothing left to cancel for a paused guest: the migration completes
         elif job.decided == "abort":
+            rec.job_canceled_in_transfer = not job.finishing
             if job.finishing and call.flags & 1:
                 # Canceled after the switchover paused the source: QEMU resumes it.
                 rec.reason = Reason.RUNNING_UNPAUSED
