@@ -210,7 +210,7 @@ def check_prepare_active(
         return _qemu(
             E.INTERNAL_ERROR,
             "internal error: unable to execute QEMU command 'migrate-set-capabilities': "
-            "Multifd is not compatible with compression",
+            "Multifd is not compatible with compress",
         ), True
     if copying:
         refusal = check_nbd_server(call)
