@@ -81,9 +81,12 @@ def check_perform(
         )
     compressed = bool(flags & F.COMPRESSED) or bool(compression_methods(call))
     if flags & F.ZEROCOPY and (compressed or flags & F.TLS):
+        # qemuMigrationParamsApply sets the capabilities first (a compression
+        # capability fails there), then the parameters (tls-creds fails there).
+        command = "migrate-set-capabilities" if compressed else "migrate-set-parameters"
         return _qemu(
             E.INTERNAL_ERROR,
-            "internal error: unable to execute QEMU command 'migrate-set-capabilities': "
+            f"internal error: unable to execute QEMU command '{command}': "
             "Zero copy only available for non-compressed non-TLS multifd migration",
         )
     if flags & F.ZEROCOPY and not src.profile.memlock_permitted:
