@@ -8,17 +8,21 @@ STAMP := $(VENV)/.installed
 REPORTS ?= reports
 PYTEST_ARGS ?=
 
-.PHONY: help setup host-packages venv images run test lint typecheck unit suites clean
+.PHONY: help setup host-packages qemu-source venv images run test lint typecheck unit suites clean
 
 help:
 	@echo "make run    run the conformance suites on every local target, write $(REPORTS)/<run-id>/"
 	@echo "make test   lint + mypy + self-tests + suites on real QEMU (what CI runs)"
 	@echo "make setup  only install what is missing (Debian packages, venv, guest images)"
 
-setup: host-packages venv images
+setup: host-packages qemu-source venv images
 
 host-packages:
 	@bash setup/host-packages.sh
+
+# QEMU 7.2's own avocado tests and python/qemu, into the cache (tests/test_upstream_avocado.py)
+qemu-source: host-packages
+	@bash setup/qemu-source.sh
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -49,11 +53,13 @@ suites: setup
 
 test: setup
 	@$(MAKE) --no-print-directory lint typecheck
-	@status=0; $(VENV)/bin/pytest tests suites --report-dir $(REPORTS) $(PYTEST_ARGS) \
+	@export HVLAB_RUN=$$($(PY) -m harness.leaks $$$$); status=0; \
+	  $(VENV)/bin/pytest tests suites --netns-lab 2 --report-dir $(REPORTS) $(PYTEST_ARGS) \
 	  || status=$$?; $(PY) -m harness.cli leaks || status=1; exit $$status
 
 run: setup
-	@status=0; $(VENV)/bin/hvlab run --report-dir $(REPORTS) $(PYTEST_ARGS) || status=$$?; \
+	@export HVLAB_RUN=$$($(PY) -m harness.leaks $$$$); status=0; \
+	  $(VENV)/bin/hvlab run --report-dir $(REPORTS) $(PYTEST_ARGS) || status=$$?; \
 	  $(PY) -m harness.cli leaks || status=1; exit $$status
 
 clean:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pexpect
@@ -23,10 +24,17 @@ from harness.waits import scaled
 
 class Console:
     def __init__(
-        self, socket_path: Path, log_path: Path | None = None, name: str = "console"
+        self,
+        socket_path: Path,
+        log_path: Path | None = None,
+        name: str = "console",
+        read_log: Callable[[], str] | None = None,
     ) -> None:
+        """``read_log`` reads the hypervisor's serial log where it is not a local file
+        (a hypervisor on a lab host); by default ``log_path`` is read."""
         self.name = name
         self.log_path = log_path
+        self._read_log = read_log
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self._sock.connect(str(socket_path))
@@ -43,9 +51,12 @@ class Console:
 
     def tail(self, lines: int = 20) -> str:
         """The last lines the guest printed (from the hypervisor's serial log)."""
-        if self.log_path is None or not self.log_path.exists():
+        if self._read_log is not None:
+            text = self._read_log()
+        elif self.log_path is None or not self.log_path.exists():
             return ""
-        text = self.log_path.read_text(errors="replace")
+        else:
+            text = self.log_path.read_text(errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
     def wait_ready(self, timeout: float = 120.0) -> None:

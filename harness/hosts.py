@@ -7,6 +7,7 @@ stock guest hangs, so the answer comes from booting the test guest's kernel unde
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -22,9 +23,9 @@ import testinfra
 from harness.errors import HarnessError, LaunchError, WaitTimeout
 from harness.guest import cache_root, guest_image
 from harness.inventory import Host
-from harness.leaks import check_no_leaks
+from harness.leaks import check_no_leaks, owner_tag
 from harness.machine import Machine
-from harness.runner import private_dir
+from harness.runner import LOCAL, Runner, private_dir
 from harness.spec import Arch, MachineType, Topology, VMSpec
 from harness.targets.kvm import Accel, KvmVerdict
 from harness.targets.qemu import QEMU_BINARY, QemuTarget
@@ -47,6 +48,9 @@ class HostFacts:
     kvm_detail: str = ""
     hugepages_total: int = 0
     tools: dict[str, bool] = field(default_factory=dict)
+    mem_available_kib: int = 0
+    #: the host's kernel boot and KVM device: hosts sharing it share KVM verdicts
+    kernel_key: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,7 +113,24 @@ def gather_facts(host: Host, probe: bool = True) -> HostFacts:
         kvm_detail=detail,
         hugepages_total=int(hp.stdout.strip() or 0) if hp.rc == 0 else 0,
         tools={t: ti.exists(t) for t in ("ip", "bridge", "tc", "unshare")},
+        mem_available_kib=_mem_available() if host.connection == "local" else 0,
+        kernel_key=_kernel_key() if host.connection == "local" else "",
     )
+
+
+def _mem_available() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _kernel_key() -> str:
+    rdev = os.stat("/dev/kvm").st_rdev if os.path.exists("/dev/kvm") else 0
+    return f"{_boot_id()}-{rdev}"
 
 
 def _boot_id() -> str:
@@ -120,16 +141,23 @@ def _boot_id() -> str:
 
 
 def probe_kvm_local(arch: Arch, seconds: float = KVM_PROBE_SECONDS) -> tuple[bool, str]:
-    """Boot the test guest's kernel under KVM; it works only if the kernel prints in time.
-
-    The verdict is cached per boot of this machine and per QEMU binary.
-    """
+    """Boot the test guest's kernel under KVM here (see probe_kvm)."""
     if platform.machine() != arch.value:
         return False, f"host is {platform.machine()}, KVM cannot run {arch.value} guests"
+    return probe_kvm(arch, _kernel_key(), LOCAL, seconds)
+
+
+def probe_kvm(
+    arch: Arch, kernel_key: str, runner: Runner, seconds: float = KVM_PROBE_SECONDS
+) -> tuple[bool, str]:
+    """Boot the test guest's kernel under KVM on ``runner``'s host; it works only if the
+    kernel prints in time.
+
+    The verdict is cached per boot of the host's kernel and KVM device (``kernel_key``)
+    and per QEMU binary: hosts on one kernel (namespace lab hosts) share it.
+    """
     binary = QEMU_BINARY[arch]
-    key = (
-        f"{_boot_id()}-{binary}-{os.stat('/dev/kvm').st_rdev if os.path.exists('/dev/kvm') else 0}"
-    )
+    key = f"{kernel_key.split('-', 1)[0]}-{binary}-{kernel_key.split('-', 1)[-1]}"
     cache = cache_root() / "kvm-probe.json"
     try:
         known = json.loads(cache.read_text())
@@ -137,7 +165,7 @@ def probe_kvm_local(arch: Arch, seconds: float = KVM_PROBE_SECONDS) -> tuple[boo
         known = {}
     if key in known:
         return bool(known[key][0]), str(known[key][1])
-    works, detail = _boot_under_kvm(arch, binary, seconds)
+    works, detail = _boot_under_kvm(arch, binary, seconds, runner=runner)
     known[key] = [works, detail]
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(known))
@@ -145,7 +173,7 @@ def probe_kvm_local(arch: Arch, seconds: float = KVM_PROBE_SECONDS) -> tuple[boo
 
 
 def _boot_under_kvm(
-    arch: Arch, binary: str, seconds: float, accel: Accel = Accel.KVM
+    arch: Arch, binary: str, seconds: float, accel: Accel = Accel.KVM, runner: Runner = LOCAL
 ) -> tuple[bool, str]:
     """Launch the test guest under ``-accel kvm``; it works if the kernel prints in time.
 
@@ -157,8 +185,12 @@ def _boot_under_kvm(
         machine=MachineType.standard(arch), topology=Topology(1, 1, 1, 1), append="loglevel=7"
     )
     logs = private_dir("hvlab-kvm-")
-    owner = f"kvm-probe-{os.getpid()}"
-    vm = Machine(target, spec, guest_image(arch), "kvm-probe", logs, owner)
+    owner = owner_tag(f"kvm-probe-{os.getpid()}")
+    image = guest_image(arch)
+    image = dataclasses.replace(
+        image, kernel=runner.stage(image.kernel), initrd=runner.stage(image.initrd)
+    )
+    vm = Machine(target, spec, image, "kvm-probe", logs, owner, runner)
     start = time.monotonic()
     try:
         vm.start()
@@ -184,6 +216,7 @@ def _boot_under_kvm(
     finally:
         vm.shutdown(timeout=1.0)
         shutil.rmtree(logs, ignore_errors=True)
+        runner.kill_tagged(owner)
         check_no_leaks(owner)
 
 

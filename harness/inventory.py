@@ -18,6 +18,7 @@ gone), where it makes a number, bool, list or dict the text is the literal as wr
 from __future__ import annotations
 
 import ast
+import ipaddress
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -29,6 +30,22 @@ _SECTION = re.compile(r"^\[([A-Za-z0-9_.-]+)(?::(vars|children))?\]\s*(?:#.*)?$"
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
 _HOST_PORT = re.compile(r"^([^:]+):([0-9]+)$")
 CONNECTIONS = ("local", "ssh")
+_PORT = re.compile(r"[0-9]{1,5}", re.ASCII)
+_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}", re.ASCII)
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)", re.ASCII)
+
+
+def valid_address(text: str) -> bool:
+    """An IPv4/IPv6 literal or a DNS host name (RFC 1123): nothing ssh could read as an
+    option, a URL query (``?ssh_config=``) or a path."""
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        pass
+    return 0 < len(text) <= 253 and all(_LABEL.fullmatch(p) for p in text.split("."))
+
+
 PRIORITY = "ansible_group_priority"  # sets the group's priority; not a variable
 
 
@@ -224,9 +241,21 @@ def _make_host(name: str, groups: set[str], merged: dict[str, str], where: str) 
     port_text = merged.get("ansible_port")
     port = None
     if port_text is not None:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        # ASCII digits only: str.isdigit() also takes "٢٢" and int() reads it as 22
+        if not _PORT.fullmatch(port_text) or not 0 < int(port_text) < 65536:
             raise InventoryError(f"{where}: host {name}: ansible_port={port_text!r} is not a port")
         port = int(port_text)
+    # These reach ssh's and QEMU's command lines: only plain names and addresses pass.
+    for key, value, valid in (
+        ("ansible_host", address, valid_address),
+        ("hvlab_lab_address", merged.get("hvlab_lab_address"), valid_address),
+        ("ansible_user", merged.get("ansible_user"), _USER.fullmatch),
+    ):
+        if value is not None and not valid(value):
+            raise InventoryError(
+                f"{where}: host {name}: {key}={value!r} is not a plain "
+                f"{'user name' if key == 'ansible_user' else 'host name or IP address'}"
+            )
     arch = merged.get("hvlab_arch")
     if arch is not None and arch not in ("x86_64", "aarch64"):
         raise InventoryError(f"{where}: host {name}: hvlab_arch={arch!r} (use x86_64 or aarch64)")

@@ -36,7 +36,10 @@ class Machine:
         logs: Path,
         owner: str,
         runner: Runner = LOCAL,
+        netns: str | None = None,
     ) -> None:
+        """``netns``: run the hypervisor in that network namespace of its host (its tap
+        devices are created there; its sockets stay where they are)."""
         self.target = target
         self.spec = spec
         self.image = image
@@ -44,13 +47,17 @@ class Machine:
         self.owner = owner
         self.runner = runner
         logs.mkdir(parents=True, exist_ok=True)
-        self.paths = RunPaths(runner.private_dir(f"hvlab-{name[:12]}-"), logs)
+        run_dir = runner.private_dir(f"hvlab-{name[:12]}-")
+        # a hypervisor on another host writes its serial log there (fetched at shutdown)
+        self.paths = RunPaths(run_dir, logs, None if runner is LOCAL else run_dir)
         if spec.incoming is not None and "{dir}" in spec.incoming:
             spec = dataclasses.replace(
                 spec, incoming=spec.incoming.replace("{dir}", str(self.paths.dir))
             )
             self.spec = spec
-        self.argv = target.argv(spec, self.paths, image)
+        self.argv = target.argv(spec, self.paths, image, runner)
+        if netns is not None:
+            self.argv = ["ip", "netns", "exec", netns, *self.argv]
         self._proc: Process | None = None
         self._qmp: QMPSession | None = None
         self._console: Console | None = None
@@ -84,7 +91,10 @@ class Machine:
         if self.spec.incoming is None or self.target.traits.qmp_during_incoming:
             self.connect_qmp()
         self._console = Console(
-            self.runner.local_socket(self.paths.serial), self.paths.serial_log, self.name
+            self.runner.local_socket(self.paths.serial),
+            self.paths.serial_log,
+            self.name,
+            read_log=lambda: self.runner.read_text(self.paths.serial_log),
         )
         booting = not self.spec.start_paused and self.spec.incoming is None
         if wait_guest and booting:
@@ -154,6 +164,12 @@ class Machine:
         code = proc.poll()
         return code if code is not None else wait_for(proc.poll, timeout, f"{self.name} to exit")
 
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to the hypervisor's process group (faults: SIGKILL, SIGSTOP, ...)."""
+        if self._proc is None:
+            raise LaunchError(f"{self.name}: not launched")
+        self._proc.signal_group(sig)
+
     def pause(self, timeout: float = 10.0) -> None:
         """``stop`` and wait for its STOP event: the guest is paused once it arrived."""
         mark = self.qmp.events.mark()
@@ -190,12 +206,16 @@ class Machine:
                 # anything else left in the group (helpers the VM spawned)
                 proc.signal_group(signal.SIGKILL)
         finally:
-            for closer in (self._console, self._qmp):
+            for closer in (self._console, self._qmp, proc):
                 if closer is not None:
                     try:
                         closer.close()
                     except Exception:
                         pass
+            if self.paths.host_logs is not None:
+                self.runner.fetch(self.paths.serial_log, self.paths.logs / "serial.log")
+            for sock in (self.paths.qmp, self.paths.serial):
+                self.runner.drop_socket(sock)
             self.runner.remove_tree(self.paths.dir)
 
     def __enter__(self) -> Machine:

@@ -8,178 +8,115 @@ run here are still listed, skipped with their reason.
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import signal
-import tempfile
+import sys
 import threading
+import zlib
 from collections.abc import Generator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness import fixtures, templates
+from harness import fixtures, reap
 from harness.errors import HarnessError
 from harness.fixtures import VMFactory
-from harness.guest import GuestImage, guest_image
-from harness.hosts import HostFacts, gather_facts, kvm_verdict
-from harness.inventory import Host, load_inventory
-from harness.libvirt.target import LIBVIRT_TARGETS, LibvirtTarget, select_libvirt
+from harness.hostset import same_host
+from harness.libvirt.target import LibvirtTarget
 from harness.report import hookspecs
 from harness.report.catalog import write_catalog
-from harness.report.record import Recorder, target_name
-from harness.report.results import RUN_ID_ENV, RunReport, new_run_id
+from harness.report.record import HOSTS_PROPERTY, Recorder, target_name
 from harness.report.writer import finish_run, summary_lines
-from harness.spec import Arch
+from harness.retention import prune_artifacts
+from harness.session import LAB_ENV, Session, add_options
 from harness.targets.base import Target
-from harness.targets.kvm import KvmVerdict
-from harness.targets.registry import select, targets_for
-from harness.waits import set_timeout_factor
+from harness.waits import parse_factor, set_timeout_factor, timeout_factor
 
-_STATE = pytest.StashKey["_Hvlab"]()
+_STATE = pytest.StashKey["Session"]()
 _RECORDER = pytest.StashKey[Recorder]()
+_FAILED = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("hvlab")
-    group.addoption(
-        "--target",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="run only these targets (name or prefix, repeatable), e.g. qemu-x86_64",
-    )
-    group.addoption(
-        "--hosts",
-        default=None,
-        metavar="INI",
-        help="inventory of lab hosts (default: hosts.ini next to pytest's rootdir)",
-    )
-    group.addoption(
-        "--report-dir",
-        default=None,
-        metavar="DIR",
-        help="write a report to DIR/<run-id>/ (results.jsonl, results.json, junit.xml)",
-    )
-    group.addoption(
-        "--timeout-factor",
-        type=float,
-        default=None,
-        metavar="X",
-        help="multiply every harness timeout by X (slow or loaded hosts)",
-    )
+    add_options(parser)
 
 
-class _Hvlab:
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        hosts_opt = config.getoption("--hosts")
-        self.hosts_path = Path(hosts_opt) if hosts_opt else config.rootpath / "hosts.ini"
-        self.wanted: list[str] = config.getoption("--target")
-        self._hosts: list[Host] | None = None
-        self._facts: dict[str, HostFacts] | None = None
-        self.kvm: dict[tuple[str, Arch], KvmVerdict] = {}
-        self._targets: list[Target] | None = None
-        self._images: dict[Arch, GuestImage] = {}
-        self.templates = templates.TemplateStore()
-        self._scratch: Path | None = None
-        report_dir = config.getoption("--report-dir")
-        self.worker = hasattr(config, "workerinput")  # a pytest-xdist worker
-        if report_dir and not self.worker and not os.environ.get(RUN_ID_ENV):
-            os.environ[RUN_ID_ENV] = new_run_id()  # workers inherit it: one run folder
-        # absolute: artifact paths end up in hypervisor arguments (snapshot dirs, exec:)
-        self.report = (
-            RunReport(Path(report_dir).resolve(), primary=not self.worker) if report_dir else None
-        )
-
-    @property
-    def hosts(self) -> list[Host]:
-        if self._hosts is None:
-            self._hosts = load_inventory(self.hosts_path)
-        return self._hosts
-
-    @property
-    def facts(self) -> dict[str, HostFacts]:
-        if self._facts is None:
-            # no KVM probe here: it runs when a selected target first needs it (kvm_for)
-            self._facts = {
-                h.name: gather_facts(h, probe=False) for h in self.hosts if h.connection == "local"
-            }
-            self.record_hosts()
-        return self._facts
-
-    @property
-    def libvirt_targets(self) -> list[LibvirtTarget]:
-        return select_libvirt(self.wanted)
-
-    def kvm_for(self, host: Host, arch: Arch) -> KvmVerdict:
-        key = (host.name, arch)
-        if key not in self.kvm:
-            self.kvm[key] = kvm_verdict(host, self.facts[host.name], arch)
-        return self.kvm[key]
-
-    def record_hosts(self) -> None:
-        """Host facts into the report, with the KVM verdicts probed so far."""
-        if self.report is None or self._facts is None:
-            return
-        hosts = {k: v.to_json() for k, v in self._facts.items()}
-        for (name, arch), verdict in self.kvm.items():
-            if verdict.decided and arch.value == hosts[name]["arch"]:
-                hosts[name].update(kvm_works=verdict.works, kvm_detail=verdict.detail)
-        self.report.update_meta(hosts=hosts)
-
-    @property
-    def targets(self) -> list[Target]:
-        if self._targets is None:
-            try:
-                offered = targets_for(self.hosts, self.facts, self.kvm_for)
-                other = [t.name for t in LIBVIRT_TARGETS]
-                self._targets = select(offered, self.wanted, other_names=other)
-            except ValueError as exc:
-                raise pytest.UsageError(str(exc)) from None
-            if self.report is not None:
-                self.report.update_meta(targets=[t.name for t in self._targets])
-        return self._targets
-
-    def image(self, arch: Arch) -> GuestImage:
-        if arch not in self._images:
-            self._images[arch] = guest_image(arch)
-        return self._images[arch]
-
-    def artifacts(self, nodeid: str) -> Path:
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid)[-150:]
-        if self.report is not None:
-            return self.report.dir / "artifacts" / safe
-        if self._scratch is None:  # no --report-dir: a private folder for this session
-            self._scratch = Path(tempfile.mkdtemp(prefix="hvlab-artifacts-"))
-        return self._scratch / safe
-
-
-def _state(config: pytest.Config) -> _Hvlab:
+def _state(config: pytest.Config) -> Session:
     return config.stash[_STATE]
 
 
 def pytest_configure(config: pytest.Config) -> None:
     factor = config.getoption("--timeout-factor")
-    if factor is not None:
-        try:
-            set_timeout_factor(factor)
-        except ValueError as exc:
-            raise pytest.UsageError(str(exc)) from None
-    config.stash[_STATE] = _Hvlab(config)
+    try:
+        if factor is not None:
+            set_timeout_factor(parse_factor(factor, "--timeout-factor"))
+        timeout_factor()  # HVLAB_TIMEOUT_FACTOR, if that is where it comes from
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if not hasattr(config, "workerinput"):
+        _reap_dead_runs()
+    config.stash[_STATE] = Session(config)
+    _CONFIGS.append(config)
+    if config.getoption("--netns-lab") and not hasattr(config, "workerinput"):
+        config.stash[_STATE].lab_inventory()  # now, so that xdist workers inherit it
     if not config.pluginmanager.has_plugin("hvlab-fixtures"):
         config.pluginmanager.register(fixtures, "hvlab-fixtures")
     if threading.current_thread() is threading.main_thread():
         # SIGTERM (CI cancel, timeout) tears down like Ctrl-C: every VM gets its
         # shutdown and the partial report is finished, instead of orphaned hypervisors.
-        signal.signal(signal.SIGTERM, _terminate)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _terminate)
 
     config.addinivalue_line("markers", "catalog(*ids): behaviour-catalog ids this test verifies")
 
 
+def _reap_dead_runs() -> None:
+    """What runs killed on this machine left (their owner is gone) goes first."""
+    dead = reap.find(None)
+    if dead:
+        reap.reap(dead)
+        print(f"hvlab: reaped {len(dead.lines())} leftovers of runs that died", file=sys.stderr)
+
+
 def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    """The first SIGINT/SIGTERM stops the run; the ones after it only say it is stopping
+    (a second Ctrl-C must not cut the cleanup short with a traceback)."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _still_stopping)
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _still_stopping(signum: int, frame: object) -> None:
+    """A second Ctrl-C (or SIGTERM) while the first one's cleanup runs: no traceback, and
+    the cleanup (every VM's shutdown, the report) goes on."""
+    print("hvlab: still stopping: shutting the VMs down and writing the report", file=sys.stderr)
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    _RUNNING[:] = [nodeid]
+
+
+def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    _RUNNING.clear()
+
+
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """Say in run.json (so results.json, junit.xml and the page) that the run stopped,
+    by what, and which test was running; then ignore further signals until it is over."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _still_stopping)
+    by = str(excinfo.value) or "SIGINT"
+    for config in _CONFIGS:
+        state = config.stash.get(_STATE, None)
+        if state is not None and state.report is not None:
+            running = _RUNNING[0] if _RUNNING else None
+            state.report.update_meta(interrupted={"by": by, "running": running})
+
+
+_RUNNING: list[str] = []
+_CONFIGS: list[pytest.Config] = []
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -196,7 +133,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Two target axes: ``target`` (hypervisors) and ``libvirt_target`` (the flag rules)."""
     state = _state(metafunc.config)
     if "libvirt_target" in metafunc.fixturenames:
-        chosen = [_param(t) for t in state.libvirt_targets]
+        chosen = [_param(state, t) for t in state.libvirt_targets]
         if not chosen:
             chosen = [
                 pytest.param(None, id="no-target", marks=pytest.mark.skip(reason=_OTHER_AXIS))
@@ -208,19 +145,35 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         targets = state.targets
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
-    params = [_param(t) for t in targets]
-    if not params:
+    if not targets:
         reason = "no target selected" if not state.wanted else _OTHER_AXIS
-        params.append(pytest.param(None, id="no-target", marks=pytest.mark.skip(reason=reason)))
-    metafunc.parametrize("target", params)
+        none = pytest.param(None, id="no-target", marks=pytest.mark.skip(reason=reason))
+        if "placement" in metafunc.fixturenames:
+            metafunc.parametrize(("target", "placement"), [none])
+        else:
+            metafunc.parametrize("target", [none])
+        return
+    if "placement" not in metafunc.fixturenames:
+        metafunc.parametrize("target", [_param(state, t) for t in targets])
+        return
+    # placement is a dimension like the target: every target x each of its placements
+    combos = []
+    for t in targets:
+        down = _unavailable(state, t)
+        for p in state.hostset.placements(t):
+            why = down or (f"{p.name}: {p.problem}" if p.problem else None)
+            marks = [pytest.mark.skip(reason=f"{t.name}: {why}")] if why else []
+            ident = t.name if not p.cross else f"{t.name}@{p.name}"
+            combos.append(pytest.param(t, p, id=ident, marks=marks))
+    metafunc.parametrize(("target", "placement"), combos)
 
 
 #: a --target naming only targets of the other axis leaves these tests out of the run
 _OTHER_AXIS = "--target names no target of this kind"
 
 
-def _param(target: Target | LibvirtTarget) -> Any:
-    reason = _unavailable(target)
+def _param(state: Session, target: Target | LibvirtTarget) -> Any:
+    reason = _unavailable(state, target)
     marks = [pytest.mark.skip(reason=f"{target.name}: {reason}")] if reason else []
     return pytest.param(target, id=target.name, marks=marks)
 
@@ -228,19 +181,37 @@ def _param(target: Target | LibvirtTarget) -> Any:
 _REASONS: dict[str, str | None] = {}
 
 
-def _unavailable(target: Target | LibvirtTarget) -> str | None:
+def _shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    k, sep, n = text.partition("/")
+    if not (sep and k.isascii() and n.isascii() and k.isdigit() and n.isdigit()):
+        raise pytest.UsageError(f"--shard {text!r} is not K/N")
+    if not 1 <= int(k) <= int(n):
+        raise pytest.UsageError(f"--shard {text}: K must be between 1 and N")
+    return int(k), int(n)
+
+
+def _unavailable(state: Session, target: Target | LibvirtTarget) -> str | None:
     """Asked once per target and process (a libvirt probe starts a daemon)."""
     if target.name not in _REASONS:
-        _REASONS[target.name] = target.unavailable_reason()
+        _REASONS[target.name] = (
+            target.unavailable_reason()
+            if isinstance(target, LibvirtTarget)
+            else state.hostset.unavailable(target)
+        )
     return _REASONS[target.name]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Leave out tests whose every target was deselected by --target's other axis."""
+    """Leave out tests whose every target was deselected by --target's other axis, and
+    the tests of other shards."""
+    shard = _shard(config.getoption("--shard"))
     dropped = [
         i
         for i in items
         if any(m.kwargs.get("reason") == _OTHER_AXIS for m in i.iter_markers("skip"))
+        or (shard is not None and zlib.crc32(i.nodeid.encode()) % shard[1] != shard[0] - 1)
     ]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
@@ -252,11 +223,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def vms(request: pytest.FixtureRequest, target: Target) -> Iterator[VMFactory]:
     """A factory that owns every VM of this test; leak-checked at teardown."""
     state = _state(request.config)
+    hosts = state.hostset
+    if "placement" in request.fixturenames:
+        placement = hosts.resolve(request.getfixturevalue("placement"))
+    else:
+        home = hosts.home(target)
+        placement = same_host(home, hosts.runner(home))
     factory = VMFactory(
-        target, state.artifacts(request.node.nodeid), images=state.image, boot=state.templates
+        target,
+        state.artifacts(request.node.nodeid),
+        images=state.image,
+        boot=state.templates,
+        placement=placement,
+        on_host=hosts.on_host,
     )
     yield factory
-    factory.close()
+    try:
+        factory.close()
+    finally:
+        failed = request.node.stash.get(_FAILED, False)
+        if not failed and not request.config.getoption("--keep-artifacts"):
+            prune_artifacts(factory.artifacts)  # a passing test's big files say nothing
+        used = list(dict.fromkeys(m.runner.name for m in factory.machines))
+        request.node.user_properties.append((HOSTS_PROPERTY, used))
 
 
 # -- results (the logic lives in harness/report/) -------------------------------------
@@ -273,6 +262,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     names = [str(t) for t in state.report.meta.get("targets") or []]
     names = list(dict.fromkeys([*names, *filter(None, map(target_name, session.items))]))
     state.report.update_meta(targets=names)
+    lease = os.environ.get("HVLAB_POOL_LEASE")
+    if lease:  # hvlab run --coordinator: which place and hosts this run held
+        state.report.update_meta(pool=json.loads(lease), shard=session.config.getoption("--shard"))
     source = session.config.hook.pytest_hvlab_catalog(config=session.config)
     if source is not None:
         write_catalog(state.report.dir, source.entries(names))
@@ -283,6 +275,8 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     rep = yield
+    if rep.failed:
+        item.stash[_FAILED] = True
     state = _state(item.config)
     if state.report is not None:
         recorder = item.config.stash.setdefault(_RECORDER, Recorder())
@@ -303,6 +297,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
     if state is not None:
         state.templates.close()
+        if state._hostset is not None:
+            state._hostset.close()
+        if state.lab is not None:
+            state.lab.down()
+            os.environ.pop(LAB_ENV, None)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -12,17 +12,28 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Protocol
 
 from harness.errors import LaunchError
-from harness.leaks import OWNER_ENV
+from harness.leaks import (
+    OWNER_ENV,
+    OWNER_FILE,
+    ProcInfo,
+    kill_tagged,
+    run_tag,
+    tagged_processes,
+)
 
 
 def private_dir(prefix: str = "hvlab-") -> Path:
-    """A 0700 directory under /tmp (short enough for AF_UNIX socket paths)."""
-    return Path(tempfile.mkdtemp(prefix=prefix))
+    """A 0700 directory under /tmp (short enough for AF_UNIX socket paths), marked with
+    this run's tag so that what a killed run left can be found and reaped."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    (path / OWNER_FILE).write_text(run_tag())
+    return path
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -46,12 +57,42 @@ class Process(Protocol):
     def signal_group(self, sig: int) -> None:
         """Send ``sig`` to the process group (the hypervisor and what it spawned)."""
 
+    def close(self) -> None:
+        """Let go of the process (it has exited or been killed)."""
+
 
 class Runner(Protocol):
     """A host that runs hypervisors."""
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def address(self) -> str:
+        """Where a migration stream reaches this host (its lab-link address)."""
+
+    def free_port(self) -> int:
+        """A TCP port free on ``address`` a moment ago."""
+
+    def stage(self, local: Path) -> Path:
+        """``local`` (a guest image) as a path on the host, copied there if needed."""
+
+    def read_text(self, path: Path) -> str:
+        """A host-side file's text ("" if it cannot be read)."""
+
+    def fetch(self, remote: Path, local: Path) -> None:
+        """Copy a host-side file into a local one (logs into artifacts)."""
+
+    def simulator_command(self) -> list[str]:
+        """The argv prefix that runs hvlab's simulator on the host."""
+
+    def tagged(self, owner: str | None) -> list[ProcInfo]:
+        """Processes on the host tagged with ``owner`` (None: any hvlab owner)."""
+
+    def kill_tagged(self, owner: str) -> list[ProcInfo]: ...
+
+    def drop_socket(self, path: Path) -> None:
+        """Forget what ``local_socket(path)`` set up (a forward), if anything."""
 
     def spawn(self, argv: list[str], owner: str, stdout: Path, stderr: Path) -> Process:
         """Start ``argv`` in its own session with the owner tag; output into the files."""
@@ -90,6 +131,9 @@ class LocalProcess:
         except (ProcessLookupError, PermissionError):
             pass
 
+    def close(self) -> None:
+        pass
+
 
 class LocalRunner:
     """This machine."""
@@ -124,6 +168,38 @@ class LocalRunner:
 
     def local_socket(self, path: Path) -> Path:
         return path
+
+    def drop_socket(self, path: Path) -> None:
+        pass
+
+    @property
+    def address(self) -> str:
+        return "127.0.0.1"
+
+    def free_port(self) -> int:
+        return free_port(self.address)
+
+    def stage(self, local: Path) -> Path:
+        return local
+
+    def read_text(self, path: Path) -> str:
+        try:
+            return path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def fetch(self, remote: Path, local: Path) -> None:
+        if remote != local:
+            shutil.copyfile(remote, local)
+
+    def simulator_command(self) -> list[str]:
+        return [sys.executable, "-m", "simulator"]
+
+    def tagged(self, owner: str | None) -> list[ProcInfo]:
+        return tagged_processes(owner)
+
+    def kill_tagged(self, owner: str) -> list[ProcInfo]:
+        return kill_tagged(owner)
 
 
 LOCAL = LocalRunner()

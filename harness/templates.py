@@ -15,14 +15,13 @@ import dataclasses
 import hashlib
 import os
 import shlex
-import shutil
 from pathlib import Path
 
 from harness import migration
 from harness.errors import HarnessError
 from harness.guest import GuestImage
 from harness.machine import Machine
-from harness.runner import private_dir
+from harness.runner import LOCAL, Runner
 from harness.spec import VMSpec
 from harness.targets.base import Target
 
@@ -40,43 +39,55 @@ class TemplateStore:
     """Per-process store of saved guests, in a private directory removed at the end."""
 
     def __init__(self) -> None:
-        self._dir: Path | None = None
+        self._dirs: dict[str, tuple[Runner, Path]] = {}  # host name -> its template folder
         self._files: dict[str, Path] = {}
         self.built = 0
         self.restored = 0
 
-    def _key(self, target: Target, spec: VMSpec, image: GuestImage) -> str:
-        text = repr((target.name, spec, str(image.kernel), str(image.initrd)))
+    def _key(self, target: Target, spec: VMSpec, image: GuestImage, runner: Runner) -> str:
+        text = repr((runner.name, target.name, spec, str(image.kernel), str(image.initrd)))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def restore_spec(
-        self, target: Target, spec: VMSpec, image: GuestImage, owner: str, logs: Path
+        self,
+        target: Target,
+        spec: VMSpec,
+        image: GuestImage,
+        owner: str,
+        logs: Path,
+        runner: Runner = LOCAL,
     ) -> VMSpec:
-        """``spec`` with -incoming from a template, building the template if needed."""
-        key = self._key(target, spec, image)
+        """``spec`` with -incoming from a template on ``runner``'s host, built if needed."""
+        key = self._key(target, spec, image, runner)
         if key not in self._files:
-            self._files[key] = self._build(target, spec, image, owner, logs, key)
+            self._files[key] = self._build(target, spec, image, owner, logs, key, runner)
             self.built += 1
         self.restored += 1
         return dataclasses.replace(spec, incoming=f"exec:cat {shlex.quote(str(self._files[key]))}")
 
     def _build(
-        self, target: Target, spec: VMSpec, image: GuestImage, owner: str, logs: Path, key: str
+        self,
+        target: Target,
+        spec: VMSpec,
+        image: GuestImage,
+        owner: str,
+        logs: Path,
+        key: str,
+        runner: Runner,
     ) -> Path:
-        if self._dir is None:
-            self._dir = private_dir("hvlab-templates-")
-        path = self._dir / f"{key}.vmstate"
-        with Machine(target, spec, image, f"template-{key[:6]}", logs, owner) as vm:
+        if runner.name not in self._dirs:
+            self._dirs[runner.name] = (runner, runner.private_dir("hvlab-templates-"))
+        path = self._dirs[runner.name][1] / f"{key}.vmstate"
+        with Machine(target, spec, image, f"template-{key[:6]}", logs, owner, runner) as vm:
             vm.launch()
-            watch = migration.start(vm, f"exec:cat > {shlex.quote(str(path))}")
+            watch = migration.start(vm, f"exec:umask 077 && cat > {shlex.quote(str(path))}")
             result = migration.finish(watch, None, timeout=120)
             if result.status != "completed":
                 raise HarnessError(f"saving the boot template failed: {result.final}")
-        os.chmod(path, 0o600)
         return path
 
     def close(self) -> None:
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
+        for runner, folder in self._dirs.values():
+            runner.remove_tree(folder)
+        self._dirs.clear()
         self._files.clear()

@@ -3,19 +3,27 @@
 Accepts the forms the seeds and ``harness/targets/*.py`` produce (docs/config_guidebook.md
 for StratoVirt, qemu-options.hx for QEMU 7.2) plus the simulator's own long options:
 ``--profile``, ``--seed``, ``--workload ws=SIZE,rate=SIZE[,pattern=cyclic|random|hot-cold]``,
-``--resident SIZE``, ``--time-scale X`` and ``--qmp-rate-limit N``. Anything it cannot
-accept raises :class:`CmdlineError` with one line, which ``__main__`` prints (exit 1).
+``--resident SIZE``, ``--time-scale X``, ``--qmp-rate-limit N``, ``--arch x86_64|aarch64``
+(the build it stands in for) and ``--build-features vfio,...`` (a StratoVirt build's cargo
+features). Anything it cannot accept raises :class:`CmdlineError` with one line, which
+``__main__`` prints (exit 1).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from simulator.chardev import compat_socket, socket_chardev, virtio_console
+from simulator.cmdline_checks import (
+    check_cold_devices,
+    parse_arch,
+    parse_build_features,
+    with_build_features,
+)
 from simulator.cmdline_values import (
     CmdlineError,
     Endpoint,
     check_incoming,
-    check_server,
     parse_device,
     parse_endpoint,
     parse_machine,
@@ -25,7 +33,8 @@ from simulator.cmdline_values import (
     parse_workload,
     split_props,
 )
-from simulator.model import PROFILES, CpuTopology, Device, MachineType, Workload
+from simulator.model import PROFILES, Arch, CpuTopology, Device, MachineType, Profile, Workload
+from simulator.model.profiles import BuildFeature
 from simulator.model.units import MiB
 
 __all__ = ["CmdlineError", "Endpoint", "Serial", "SimConfig", "parse", "parse_endpoint"]
@@ -53,8 +62,6 @@ _IGNORED_VALUE_FLAGS = frozenset(
         "-display",
         "-object",
         "-global",
-        "-D",
-        "-pidfile",
         "-mem-path",
         "-vga",
         "-monitor",
@@ -98,6 +105,15 @@ class SimConfig:
     resident: int = 64 * MiB
     time_scale: float = 1.0
     qmp_rate_limit: int | None = None  # commands per second (StratoVirt: 100)
+    arch: Arch = Arch.X86_64
+    build_features: frozenset[BuildFeature] | None = None  # None: the profile's default
+    daemonize: bool = False  # -daemonize: detach once the sockets exist (simulator/daemon.py)
+    pidfile: str | None = None  # -pidfile FILE: the process id, removed at exit
+    logfile: str | None = None  # -D FILE: the product's own log (simulator/product_log.py)
+
+    def product_profile(self) -> Profile:
+        """The profile of the build this process stands in for."""
+        return with_build_features(PROFILES[self.profile], self.build_features)
 
 
 class _Args:
@@ -109,6 +125,19 @@ class _Args:
         if self.i >= len(self.argv):
             raise CmdlineError(f"{flag} requires an argument")
         return self.argv[self.i]
+
+
+#: Guest RAM holding data when an OS has booted and no --resident says otherwise.
+BOOTED_RESIDENT = 64 * MiB
+
+
+def _resident(own: dict[str, str], prof: Profile, machine: MachineType, boots: bool) -> int:
+    """Guest RAM holding data at start: --resident, else a booted OS's, else (nothing to
+    boot: SeaBIOS says "No bootable device" and idles) what the firmware wrote."""
+    if "resident" in own:
+        return parse_size(own["resident"])
+    firmware = prof.firmware.get(machine)
+    return firmware.ram_nonzero if firmware is not None and not boots else BOOTED_RESIDENT
 
 
 def parse(argv: list[str]) -> SimConfig:
@@ -126,6 +155,8 @@ def parse(argv: list[str]) -> SimConfig:
             "resident",
             "time-scale",
             "qmp-rate-limit",
+            "arch",
+            "build-features",
         ):
             key, eq, val = arg[2:].partition("=")
             own[key] = val if eq else a.value(arg)
@@ -151,6 +182,8 @@ def parse(argv: list[str]) -> SimConfig:
             "-device",
             "-netdev",
             "-incoming",
+            "-pidfile",
+            "-D",
         ):
             raw.setdefault("-machine" if arg == "-M" else arg, []).append(a.value(arg))
         else:
@@ -160,14 +193,16 @@ def parse(argv: list[str]) -> SimConfig:
     profile = own.get("profile", "qemu-7.2")
     if profile not in PROFILES:
         raise CmdlineError(f"--profile: unknown profile '{profile}' (one of {', '.join(PROFILES)})")
-    prof = PROFILES[profile]
+    arch = parse_arch(own.get("arch", Arch.X86_64.value))
+    features = parse_build_features(own["build-features"]) if "build-features" in own else None
+    prof = with_build_features(PROFILES[profile], features)
     rules = prof.cmdline
 
     def one(flag: str) -> str | None:
         vals = raw.get(flag, [])
         return vals[-1] if vals else None
 
-    machine = parse_machine(one("-machine") or rules.default_machine, rules)
+    machine = parse_machine(one("-machine") or rules.default_machine, rules, arch)
     smp = parse_smp(one("-smp") or "1")
     memory = parse_memory(one("-m") or rules.default_memory, rules)
 
@@ -175,20 +210,16 @@ def parse(argv: list[str]) -> SimConfig:
     for text in raw.get("-chardev", []):
         backend, props = split_props(text, first_key="backend")
         cid = props.get("id")
-        if backend != "socket" or not cid or "path" not in props:
+        if backend != "socket" or not cid:
             raise CmdlineError(
                 f"-chardev {text}: only 'socket,id=ID,path=PATH,server' is supported"
             )
-        check_server(props, f"-chardev {cid}", rules)
-        chardevs[cid] = (Endpoint("unix", path=props["path"]), props.get("logfile"))
+        chardevs[cid] = (socket_chardev(props, f"-chardev {text}", rules), props.get("logfile"))
 
     qmp_text = one("-qmp")
     qmp: Endpoint | None = None
     if qmp_text is not None:
-        addr, _, rest = qmp_text.partition(",")
-        _, props = split_props(rest)
-        check_server(props, "-qmp", rules)
-        qmp = parse_endpoint(addr, "-qmp")
+        qmp = compat_socket(qmp_text, f"-qmp {qmp_text}", rules)
     for text in raw.get("-mon", []):
         _, props = split_props(text)
         cid = props.get("chardev", "")
@@ -210,13 +241,18 @@ def parse(argv: list[str]) -> SimConfig:
             if "-daemonize" in flags:
                 raise CmdlineError("-serial stdio cannot be combined with -daemonize")
             serial = Serial("stdio")
-        elif serial_text.startswith("unix:"):
-            addr, _, rest = serial_text.partition(",")
-            _, props = split_props(rest)
-            check_server(props, "-serial", rules)
-            serial = Serial("socket", parse_endpoint(addr, "-serial"))
-        elif serial_text != "none":
+        elif serial_text.startswith(("unix:", "tcp:")):
+            serial = Serial("socket", compat_socket(serial_text, f"-serial {serial_text}", rules))
+        elif serial_text not in ("none", "null"):
             raise CmdlineError(f"-serial {serial_text}: unsupported serial backend")
+
+    console = virtio_console(raw.get("-device", []), chardevs, rules)
+    if console is not None:  # the guest's shell lives on its virtio console (hvc0)
+        serial = Serial("socket", *console)
+
+    pidfile = one("-pidfile")
+    if pidfile is not None and rules.pidfile_needs_daemonize and "-daemonize" not in flags:
+        raise CmdlineError("-pidfile must be used with -daemonize together.")
 
     drives: dict[str, str] = {}
     for text in raw.get("-drive", []):
@@ -236,6 +272,7 @@ def parse(argv: list[str]) -> SimConfig:
     ids = [d.id for d in devices]
     if len(set(ids)) != len(ids):
         raise CmdlineError("Duplicate device ids on the command line")
+    check_cold_devices(devices, machine, prof)
 
     kernel = one("-kernel")
     initrd = one("-initrd")
@@ -259,7 +296,7 @@ def parse(argv: list[str]) -> SimConfig:
     if not time_scale > 0:
         raise CmdlineError("--time-scale must be > 0")
     workload = parse_workload(own["workload"]) if "workload" in own else Workload()
-    resident = parse_size(own.get("resident", "64M"))
+    resident = _resident(own, prof, machine, kernel is not None or bool(drives))
     if workload.working_set + workload.ws_offset > memory:
         raise CmdlineError("--workload: the working set does not fit in guest memory")
     return SimConfig(
@@ -282,4 +319,9 @@ def parse(argv: list[str]) -> SimConfig:
         resident=min(resident, memory),
         time_scale=time_scale,
         qmp_rate_limit=rate_limit if rate_limit is not None else prof.qmp_rate_limit,
+        arch=arch,
+        build_features=features,
+        daemonize="-daemonize" in flags,
+        pidfile=pidfile,
+        logfile=one("-D"),
     )

@@ -18,6 +18,7 @@ from suites.vmpair import migration_capabilities, tuning
 SLOW_MIB = 48  # guest data sent at a throttled rate so the transfer lasts a while
 
 
+@pytest.mark.usefixtures("placement")
 @pytest.mark.catalog("CANCEL-ACTIVE", "CANCEL-SOURCE-RUNS", "CANCEL-DST-EXITS", "CANCEL-RETRY")
 def test_cancel_during_transfer_then_retry(
     vms: VMFactory, standard_spec: VMSpec, expect: Callable[[str], Expect]

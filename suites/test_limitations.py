@@ -15,6 +15,10 @@ from harness.migration import Transport
 from harness.spec import DeviceSpec, MachineType, Topology, VMSpec
 from suites.catalog import FAILED, ErrorReply, Expect
 
+#: every limitation is checked with both VMs on one host and, where the inventory has a
+#: pair, from host A to host B over the lab link
+pytestmark = pytest.mark.usefixtures("placement")
+
 
 def assert_migration_refused(
     vms: VMFactory, src_spec: VMSpec, dst_spec: VMSpec, refusal: ErrorReply | str

@@ -82,6 +82,7 @@ class VMView:
     omitted: int = 0
     bad_lines: int = 0
     logs: list[LogView] = field(default_factory=list)
+    wire: list[tuple[str, str]] = field(default_factory=list)  # network summary
 
 
 def _fmt_msg(msg: object) -> str:
@@ -149,6 +150,15 @@ def _vm_view(vm: VMArtifacts, plots: Mapping[str, str]) -> VMView:
             s if isinstance(s, str) else json.dumps(s, ensure_ascii=False)
             for s in data.get("status_history") or []
         ]
+    if "summary.json" in vm.files:  # a network probe's summary (harness/net/wire.py)
+        try:
+            summary = json.loads((vm.dir / "summary.json").read_text())
+        except (OSError, ValueError):
+            summary = {}
+        view.wire = [
+            (k, json.dumps(v) if isinstance(v, list) else str(v)) for k, v in summary.items()
+        ]
+        view.plot = UP + plots[vm.name] if vm.name in plots else view.plot
     if "qmp.jsonl" in vm.files:
         tr = read_transcript(vm.dir / "qmp.jsonl")
         if tr is not None:

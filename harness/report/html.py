@@ -19,7 +19,7 @@ from harness.report.catalog import build_matrix, load_catalog, ordered_targets
 from harness.report.detail import PAGES, render_test_page
 from harness.report.overview import render_index
 from harness.report.page import test_slug
-from harness.report.plots import plot_migration, read_migration
+from harness.report.plots import plot_migration, plot_wire, read_migration
 from harness.report.results import read_results
 
 PLOTS = "plots"
@@ -76,6 +76,10 @@ def write_html(run_dir: Path, progress: Progress | None = None) -> Path:
     for i, (r, slug) in enumerate(zip(results, slugs, strict=True)):
         plots: dict[str, str] = {}
         for vm in vm_artifacts(run_dir, r.artifacts):
+            if "wire.json" in vm.files:
+                png = f"{PLOTS}/{slug}-{vm.name}.png"
+                if plot_wire(vm.dir / "wire.json", run_dir / png, f"{r.name} — on the wire"):
+                    plots[vm.name] = png
             if "migration.json" not in vm.files:
                 continue
             data = read_migration(vm.dir / "migration.json")

@@ -112,3 +112,45 @@ def plot_migration(data: dict[str, Any], png: Path, title: str) -> bool:
     plt.close(fig)
     tmp.replace(png)
     return True
+
+
+def plot_wire(wire: Path, png: Path, title: str) -> bool:
+    """Echo round trips over time (lost pings on top in red), the guest's heartbeat gaps
+    and the announce frames, from a network probe's record (harness/net/probe.py)."""
+    try:
+        data = json.loads(wire.read_text())
+    except (OSError, ValueError):
+        return False
+    pings = data.get("pings") or []
+    if not pings:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    t0 = float(pings[0][1])
+    fig, ax = plt.subplots(figsize=(10, 3.6), layout="constrained")
+    ok = [(float(s) - t0, (float(r) - float(s)) * 1000) for _, s, r in pings if r is not None]
+    lost = [float(s) - t0 for _, s, r in pings if r is None]
+    if ok:
+        ax.plot(*zip(*ok, strict=True), ".", markersize=2, color="#0b57d0", label="echo RTT")
+    top = max((y for _, y in ok), default=1.0) * 1.1 or 1.0
+    if lost:
+        ax.plot(lost, [top] * len(lost), "|", color="#b3261e", label=f"lost ({len(lost)})")
+    colors = {"rarp": "#1e7d32", "garp": "#8a4b00"}
+    for kind, color in colors.items():
+        times = [f["t"] - t0 for f in data.get("frames") or [] if f.get("kind") == kind]
+        for i, t in enumerate(times):
+            ax.axvline(t, color=color, linewidth=0.8, alpha=0.7, label=kind if i == 0 else None)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("RTT (ms)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.suptitle(title, fontsize=11)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    tmp = png.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    tmp.replace(png)
+    return True

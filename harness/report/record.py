@@ -96,6 +96,17 @@ def outcome_of(phases: Mapping[str, pytest.TestReport]) -> tuple[str, str, str]:
     return outcome, message, phase
 
 
+#: the user property (set by the ``vms`` fixture) naming the hosts a test's VMs ran on
+HOSTS_PROPERTY = "hvlab_hosts"
+
+
+def _hosts(item: pytest.Item) -> list[str]:
+    for key, value in item.user_properties:
+        if key == HOSTS_PROPERTY and isinstance(value, list):
+            return [str(v) for v in value]
+    return []
+
+
 class Recorder:
     """Collects a test's phase reports (and failure contexts) until its teardown."""
 
@@ -131,4 +142,5 @@ class Recorder:
             doc=doc,
             artifacts=artifacts,
             context=contexts.get(phase, {}) if outcome in ("failed", "error") else {},
+            hosts=_hosts(item),
         )

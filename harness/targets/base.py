@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Protocol
 
 from harness.guest import GuestImage
+from harness.runner import LOCAL, Runner
 from harness.spec import Arch, VMSpec
 from harness.targets.traits import Traits
 
@@ -16,8 +17,11 @@ from harness.targets.traits import Traits
 class RunPaths:
     """Per-VM files: sockets in a private short-lived dir, logs where reports keep them."""
 
-    dir: Path  # sockets (0700, removed at teardown; short path for AF_UNIX)
-    logs: Path  # serial log, process output, QMP transcript (kept as artifacts)
+    dir: Path  # sockets (0700, removed at teardown; short path for AF_UNIX), on the host
+    logs: Path  # process output, QMP transcript (kept as artifacts), here
+    #: where the hypervisor writes its own logs (serial): ``logs`` when it runs here, a
+    #: folder on the host otherwise (fetched into ``logs`` at shutdown)
+    host_logs: Path | None = None
 
     @property
     def qmp(self) -> Path:
@@ -33,7 +37,7 @@ class RunPaths:
 
     @property
     def serial_log(self) -> Path:
-        return self.logs / "serial.log"
+        return (self.host_logs or self.logs) / "serial.log"
 
     @property
     def stdout(self) -> Path:
@@ -48,11 +52,16 @@ class RunPaths:
         return self.logs / "qmp.jsonl"
 
 
-def device_args(spec: VMSpec, netdev_arg: Callable[[str], str]) -> list[str]:
-    """The argv tail both products share: -netdev, -device, -S, -incoming."""
+def device_args(spec: VMSpec, netdev_arg: Callable[[str], str], tap_options: str = "") -> list[str]:
+    """The argv tail both products share: -netdev, -device, -S, -incoming.
+
+    ``tap_options`` follow ``tap,id=..,ifname=..`` for named taps (QEMU: no ifup
+    scripts)."""
     argv: list[str] = []
     for netdev in spec.netdevs:
         argv += ["-netdev", netdev_arg(netdev)]
+    for tap in spec.taps:
+        argv += ["-netdev", f"tap,id={tap.id},ifname={tap.ifname}{tap_options}"]
     for dev in spec.devices:
         props = "".join(f",{k}={v}" for k, v in dev.props)
         argv += ["-device", f"{dev.driver},id={dev.id}{props}"]
@@ -81,5 +90,7 @@ class Target(Protocol):
     def unsupported_reason(self, spec: VMSpec) -> str | None:
         """None when ``spec`` can run on this target, else why not."""
 
-    def argv(self, spec: VMSpec, paths: RunPaths, image: GuestImage) -> list[str]:
-        """The full command line (argv list, never a shell string)."""
+    def argv(
+        self, spec: VMSpec, paths: RunPaths, image: GuestImage, runner: Runner = LOCAL
+    ) -> list[str]:
+        """The full command line (argv list, never a shell string) to run on ``runner``."""

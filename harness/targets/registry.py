@@ -10,21 +10,21 @@ from harness.spec import Arch
 from harness.targets.base import Target
 from harness.targets.kvm import KvmVerdict
 from harness.targets.qemu import QemuTarget
-from harness.targets.sim import sim_targets
+from harness.targets.sim import SIM_ARCHES, sim_targets
 from harness.targets.stratovirt import StratoVirtTarget
 
 KvmFor = Callable[[Host, Arch], KvmVerdict]
 
 
 def targets_for(hosts: list[Host], facts: dict[str, HostFacts], kvm: KvmFor) -> list[Target]:
-    """Targets offered by the inventory; remote hosts' targets are named but skipped.
+    """Targets offered by the hosts in ``facts`` (hosts without facts offer nothing).
 
     ``kvm(host, arch)`` gives a verdict that is probed only when a target asks for it
     (a selected target's first launch), never while targets are listed.
     """
     out: list[Target] = []
     for host in hosts:
-        if host.connection != "local":
+        if host.name not in facts:
             continue
         native = Arch.parse(facts[host.name].arch)
         if "qemu" in host.groups:
@@ -34,7 +34,8 @@ def targets_for(hosts: list[Host], facts: dict[str, HostFacts], kvm: KvmFor) -> 
             for arch in _arches(host, default=(native,)):
                 out.append(StratoVirtTarget(arch, kvm(host, arch)))
         if "simulator" in host.groups:
-            out += sim_targets(_arches(host, default=(Arch.X86_64,))[0])
+            features = host.var("hvlab_stratovirt_features")
+            out += sim_targets(_arches(host, default=SIM_ARCHES), features)
     return out
 
 

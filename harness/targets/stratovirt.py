@@ -11,10 +11,12 @@ import shutil
 from dataclasses import dataclass, field
 
 from harness.guest import GuestImage
+from harness.runner import LOCAL, Runner
 from harness.spec import Arch, MachineType, VMSpec
 from harness.targets.base import RunPaths, device_args
 from harness.targets.kvm import NO_KVM, KvmVerdict
 from harness.targets.traits import (
+    CpuHotplug,
     CpuQuery,
     GuestKind,
     QmpDialect,
@@ -29,6 +31,7 @@ STRATOVIRT_TRAITS = Traits(
     dialect=QmpDialect.STRATOVIRT,
     source_after_migration=SourceAfterMigration.EXITS,
     cpu_query=CpuQuery.QUERY_CPUS,
+    cpu_hotplug=CpuHotplug.CPU_ID,
     qmp_during_incoming=False,
     migration_events=False,
     migration_tuning=False,
@@ -69,7 +72,9 @@ class StratoVirtTarget:
             return f"StratoVirt has no {spec.machine.value} machine on {self.arch.value}"
         return None
 
-    def argv(self, spec: VMSpec, paths: RunPaths, image: GuestImage) -> list[str]:
+    def argv(
+        self, spec: VMSpec, paths: RunPaths, image: GuestImage, runner: Runner = LOCAL
+    ) -> list[str]:
         # Shapes from docs/config_guidebook.md: -qmp needs both server and nowait.
         argv = [
             self.binary,

@@ -3,12 +3,14 @@
 Microvm: replaceable virtio-mmio slots (machine/src/micro_common/mod.rs: 4 blk + 2 net in
 code, 6 blk in the docs); the device id must equal the backend id; DEVICE_DELETED at once.
 PCI machines: only into a pcie-root-port at addr 0 (devices/src/pci/root_port.rs);
-DEVICE_DELETED only after the guest acknowledges (``guest_ack_unplug``).
+QEMU pc: onto pci.0 (ACPI PCI hotplug); isapc has no PCI bus. DEVICE_DELETED only after
+the guest acknowledges (``guest_ack_unplug``).
 """
 
 from __future__ import annotations
 
-from simulator.model.devices import DRIVERS, Device, DeviceClass, Hotplug
+from simulator.model import vm_cpus
+from simulator.model.devices import DRIVERS, SLOT_BUS, Device, DeviceClass, Hotplug
 from simulator.model.errors import JSON, Event, QmpFailure, Reply
 from simulator.model.vm import VM, command
 
@@ -101,25 +103,52 @@ def _mmio_add(vm: VM, args: JSON, dev_id: str, driver: str) -> Device:
         )
     if p.microvm_needs_backend_arg and need not in args:
         raise QmpFailure(f"No {need} set")
-    bus = f"virtio-mmio-{cls.value}"
+    bus = SLOT_BUS[cls]
     if vm.table.at(bus, slot) is not None:
         raise QmpFailure(f"The slot {slot} is occupied already.")
     return Device(dev_id, cls, driver, bus, slot, args.get("mac"), dev_id, hotplugged=True)
 
 
-def _pci_add(vm: VM, args: JSON, dev_id: str, driver: str) -> Device:
-    if dev_id in vm.table.devices:
-        raise QmpFailure(f"Device id {dev_id} existed")
+def _pci_class(vm: VM, args: JSON, driver: str) -> DeviceClass:
+    """The device class of a PCI device_add, once its driver and backend are checked
+    (the id was checked by device_add)."""
     cls = DRIVERS.get(driver)
-    if cls not in (DeviceClass.BLK, DeviceClass.NET, DeviceClass.VFIO):
+    if cls not in (DeviceClass.BLK, DeviceClass.NET, DeviceClass.VFIO) or not _built(vm, driver):
         raise QmpFailure(f"Failed to add device: Driver {driver} is not support")
-    bus = args.get("bus")
     if cls is DeviceClass.BLK and args.get("drive") not in vm.table.blockdevs:
         raise QmpFailure("Failed to add virtio pci blk: No drive configured matched for blk device")
     if cls is DeviceClass.NET and args.get("netdev") not in vm.table.netdevs:
         raise QmpFailure(
             f'Failed to add virtio pci net: Netdev: "{args.get("netdev")}" not found for net device'
         )
+    return cls
+
+
+def _acpi_pci_add(vm: VM, args: JSON, dev_id: str, driver: str) -> Device:
+    """QEMU pc: onto the root bus (hw/i386/acpi-build.c, hw/acpi/pcihp.c); without ``addr``
+    the first free slot (slots 0 and 1 hold the host bridge and the PIIX3)."""
+    root = vm.rules.buses[0]
+    bus = str(args.get("bus", root))
+    if bus != root:
+        raise QmpFailure(f"Bus '{bus}' not found")
+    cls = _pci_class(vm, args, driver)
+    used = {d.addr for d in vm.table.devices.values() if d.bus == root}
+    if "addr" in args:
+        slot = _addr(vm, dev_id, args["addr"])
+        if slot in used or slot < 2:
+            raise QmpFailure(f"PCI: slot {slot} function 0 not available for {driver}")
+    else:
+        free = [n for n in range(2, 32) if n not in used]
+        if not free:
+            raise QmpFailure(f"PCI: no slot/function available for {driver}, all in use")
+        slot = free[0]
+    backend = args.get("drive") or args.get("netdev")
+    return Device(dev_id, cls, driver, root, slot, args.get("mac"), backend, hotplugged=True)
+
+
+def _pci_add(vm: VM, args: JSON, dev_id: str, driver: str) -> Device:
+    cls = _pci_class(vm, args, driver)
+    bus = args.get("bus")
     port = vm.table.devices.get(str(bus)) if bus else None
     if bus == "pcie.0":
         raise QmpFailure(
@@ -138,13 +167,32 @@ def _pci_add(vm: VM, args: JSON, dev_id: str, driver: str) -> Device:
     return Device(dev_id, cls, driver, str(bus), addr, args.get("mac"), backend, hotplugged=True)
 
 
+def _built(vm: VM, driver: str) -> bool:
+    """The build has the driver (a feature-gated one needs its cargo feature)."""
+    feature = vm.profile.driver_features.get(driver)
+    return feature is None or feature in vm.profile.build_features
+
+
 @command("device_add")
 def _device_add(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     dev_id, driver = str(args["id"]), str(args["driver"])
+    if not dev_id and (vm.rules.pci or vm.profile.empty_id_checked_on_microvm):
+        raise QmpFailure(vm.profile.empty_id_error)
     if vm.rules.hotplug is Hotplug.MMIO_SLOTS:
         dev = _mmio_add(vm, args, dev_id, driver)
     else:
-        dev = _pci_add(vm, args, dev_id, driver)
+        # machine/src/lib.rs check_device_id_existed: devices on the PCI buses
+        known = vm.table.devices.get(dev_id)
+        if known is not None and known.cls is not DeviceClass.CPU:
+            raise QmpFailure(f"Device id {dev_id} existed")
+        if vm_cpus.is_cpu_driver(vm, driver):
+            return vm_cpus.plug(vm, args, dev_id, driver)
+        if vm.rules.hotplug is Hotplug.NONE:
+            raise QmpFailure(f"No 'PCI' bus found for device '{driver}'")
+        if vm.rules.hotplug is Hotplug.ACPI_PCI:
+            dev = _acpi_pci_add(vm, args, dev_id, driver)
+        else:
+            dev = _pci_add(vm, args, dev_id, driver)
     vm.table.devices[dev_id] = dev
     return {}, []
 
@@ -155,6 +203,8 @@ def _device_del(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     dev = vm.table.devices.get(dev_id)
     if dev is None:
         raise QmpFailure(f"Device {dev_id} not found")
+    if dev.cls is DeviceClass.CPU:
+        return vm_cpus.unplug(vm, dev)
     if vm.rules.hotplug is Hotplug.MMIO_SLOTS:
         del vm.table.devices[dev_id]
         vm.table.blockdevs.pop(dev_id, None)
@@ -173,8 +223,11 @@ def guest_ack_unplug(vm: VM, dev_id: str) -> list[Event]:
     if dev_id not in vm.table.pending_unplug:
         return []
     vm.table.pending_unplug.discard(dev_id)
-    vm.table.devices.pop(dev_id, None)
-    path = vm.profile.deleted_path_prefix + dev_id
-    ev: list[Event] = [("DEVICE_DELETED", {"device": dev_id, "path": path})]
+    dev = vm.table.devices.pop(dev_id, None)
+    if dev is not None and dev.cls is DeviceClass.CPU:
+        ev = vm_cpus.ejected(vm, dev)
+    else:
+        path = vm.profile.deleted_path_prefix + dev_id
+        ev = [("DEVICE_DELETED", {"device": dev_id, "path": path})]
     vm.pending.extend(ev)
     return ev

@@ -1,0 +1,1 @@
+"""The lab: hosts reached over SSH, the namespace lab the self-tests build, the pool."""

@@ -1,0 +1,176 @@
+"""The host side of a network test, run inside the test's namespace (scapy).
+
+    ip netns exec NS python -m harness.net.probe --out FILE.json [--pcap FILE.pcap]
+        [--ping GUEST_IP --interval 0.005] [--heartbeat GUEST_IP] [--capture IFACE ...]
+
+It sends sequence-numbered ICMP echo requests to the guest at a fixed interval and
+records each reply; records the guest's own echo requests to the host (its heartbeat);
+captures every frame on the ``--capture`` interfaces (the destination's tap: the
+self-announce frames) into a pcap. On SIGTERM, SIGINT or EOF on stdin it stops and
+writes what it saw as JSON. It prints "ready" once its sniffers run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from scapy.all import AsyncSniffer, Raw, conf, wrpcap
+from scapy.layers.inet import ICMP, IP
+from scapy.layers.l2 import ARP, Ether
+
+ETH_RARP = 0x8035
+PING_ID = 0x4856  # "HV"
+
+
+def frame_kind(pkt: Any) -> str:
+    """RARP (QEMU's self-announce), a gratuitous ARP (the guest's), ARP, IPv4 or other."""
+    if not pkt.haslayer(Ether):
+        return "other"
+    if pkt[Ether].type == ETH_RARP:
+        return "rarp"
+    if pkt.haslayer(ARP):
+        arp = pkt[ARP]
+        return "garp" if arp.psrc == arp.pdst else "arp"
+    return "ipv4" if pkt.haslayer(IP) else "other"
+
+
+class Probe:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.sent: dict[int, float] = {}
+        self.replies: dict[int, float] = {}
+        self.heartbeats: list[tuple[float, int]] = []
+        self.frames: list[Any] = []
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+
+    def on_icmp(self, pkt: Any) -> None:
+        if not pkt.haslayer(ICMP) or not pkt.haslayer(IP):
+            return
+        icmp, ip = pkt[ICMP], pkt[IP]
+        with self.lock:
+            if icmp.type == 0 and icmp.id == PING_ID and ip.src == self.args.ping:
+                self.replies.setdefault(int(icmp.seq), float(pkt.time))
+            elif icmp.type == 8 and ip.src == self.args.heartbeat:
+                self.heartbeats.append((float(pkt.time), int(icmp.seq)))
+
+    def on_frame(self, pkt: Any) -> None:
+        """Announce frames are reported as they come (the harness waits on them)."""
+        kind = frame_kind(pkt)
+        if kind in ("rarp", "garp"):
+            line = json.dumps({"kind": kind, "src": pkt[Ether].src, "t": float(pkt.time)})
+            with self.lock:
+                print(line, flush=True)
+
+    def pinger(self) -> None:
+        sock = conf.L3socket()
+        seq = 0
+        start = time.time()
+        try:
+            while not self.stop.is_set():
+                seq += 1
+                pkt = IP(dst=self.args.ping) / ICMP(id=PING_ID, seq=seq & 0xFFFF) / Raw(b"hvlab")
+                with self.lock:
+                    self.sent[seq & 0xFFFF] = time.time()
+                sock.send(pkt)
+                # a fixed schedule: the n-th request leaves at start + n * interval
+                self.stop.wait(max(0.0, start + seq * self.args.interval - time.time()))
+        finally:
+            sock.close()
+
+    def run(self) -> int:
+        a = self.args
+        sniffers = [
+            AsyncSniffer(
+                iface=a.bridge, store=False, prn=self.on_icmp, lfilter=lambda p: p.haslayer(ICMP)
+            )
+        ]
+        sniffers += [AsyncSniffer(iface=i, store=True, prn=self.on_frame) for i in a.capture]
+        for s in sniffers:
+            s.start()
+        time.sleep(0.3)  # the sniffers' sockets are open
+        pinger = threading.Thread(target=self.pinger, daemon=True) if a.ping else None
+        if pinger is not None:
+            pinger.start()
+        print("ready", flush=True)
+        threading.Thread(target=self._watch_stdin, daemon=True).start()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop.set())
+        self.stop.wait()
+        if pinger is not None:
+            pinger.join(2)
+        time.sleep(0.2)  # the last replies
+        captured: list[Any] = []
+        for s in sniffers:
+            result = s.stop()
+            if result is not None:
+                captured.extend(result)
+        captured.sort(key=lambda p: float(p.time))
+        if a.pcap and captured:
+            wrpcap(a.pcap, captured)
+        out = {
+            "interval": a.interval,
+            "pings": [[seq, t, self.replies.get(seq)] for seq, t in sorted(self.sent.items())],
+            "heartbeats": self.heartbeats,
+            "frames": [
+                {"t": float(p.time), "src": p[Ether].src if p.haslayer(Ether) else "",
+                 "dst": p[Ether].dst if p.haslayer(Ether) else "", "kind": frame_kind(p)}
+                for p in captured
+            ],
+        }  # fmt: skip
+        tmp = a.out + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(out, fh)
+        os.replace(tmp, a.out)
+        return 0
+
+    def _watch_stdin(self) -> None:
+        try:
+            sys.stdin.read()
+        finally:
+            self.stop.set()
+
+
+def ask(ip: str, bridge: str, count: int) -> dict[str, Any]:
+    """Who has ``ip`` (ARP, with scapy), and how many of ``count`` echo requests it answers."""
+    from scapy.all import sr1, srp1
+
+    arp = srp1(Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(pdst=ip), iface=bridge, timeout=1, verbose=0)
+    replies = 0
+    for seq in range(1, count + 1):
+        answer = sr1(IP(dst=ip) / ICMP(id=PING_ID, seq=seq), timeout=0.5, verbose=0)
+        if answer is not None and answer.haslayer(ICMP) and answer[ICMP].type == 0:
+            replies += 1
+    return {"arp_mac": arp[ARP].hwsrc if arp is not None else None, "echo_replies": replies}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="harness.net.probe")
+    p.add_argument("--ask", metavar="IP", help="ARP and ping IP once, print JSON, exit")
+    p.add_argument("--count", type=int, default=3)
+    p.add_argument("--out", default="")
+    p.add_argument("--pcap", default="")
+    p.add_argument("--bridge", default="br0")
+    p.add_argument("--ping", default="")
+    p.add_argument("--interval", type=float, default=0.005)
+    p.add_argument("--heartbeat", default="")
+    p.add_argument("--capture", action="append", default=[])
+    conf.verb = 0
+    args = p.parse_args(argv)
+    if args.ask:
+        print(json.dumps(ask(args.ask, args.bridge, args.count)))
+        return 0
+    if not args.out:
+        p.error("--out is required")
+    return Probe(args).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
