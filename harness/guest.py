@@ -20,7 +20,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from harness.cpio import CpioWriter
 from harness.errors import SetupError
 from harness.kmods import module_bytes, module_load_order, plain_name, releases
 from harness.spec import Arch
+from harness.tools import run_tool
 from simulator import guest_shell as _shell
 
 BUILDER_VERSION = "4"  # 4: dependencies from kmod, compressed modules unpacked
@@ -134,17 +134,7 @@ class GuestImage:
 
 
 def _run(argv: list[str], cwd: Path | None = None) -> str:
-    try:
-        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
-    except FileNotFoundError as exc:
-        raise SetupError(f"{argv[0]} not found: install it (make setup does)") from exc
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise SetupError(
-            f"{' '.join(argv)} failed (exit {done.returncode}): {last}",
-            {"argv": argv, "stderr": done.stderr[-2000:]},
-        )
-    return done.stdout
+    return run_tool(argv, cwd)
 
 
 def resolve_kernel_package(arch: Arch) -> str:

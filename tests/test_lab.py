@@ -33,6 +33,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def _closed_port() -> int:
+    """A loopback port nothing listens on (a host nobody answers for)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @pytest.fixture(scope="module")
 def lab() -> Iterator[NetLab]:
     netlab = NetLab(("labA", "labB")).up()
@@ -126,9 +133,7 @@ def test_ssh_refuses_what_it_must(lab: NetLab, runners: dict[str, SshRunner]) ->
     subprocess.run(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other_key)], check=True
     )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
+    closed = _closed_port()
     cases = [
         (dict(known_hosts=empty), "Host key verification failed"),
         (dict(key=other_key), "Permission denied"),
@@ -204,9 +209,7 @@ def test_dead_host_in_inventory_gives_clean_skips(lab: NetLab, tmp_path: Path) -
     2. The placement to the dead host is skipped with a reason naming the host.
     """
     assert lab.dir is not None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
+    closed = _closed_port()
     inventory = tmp_path / "hosts.ini"
     inventory.write_text(
         textwrap.dedent(f"""\
@@ -237,9 +240,7 @@ def test_hosts_check_reports_each_host(lab: NetLab, tmp_path: Path) -> None:
     2. The dead host is named with why it cannot be used; the exit code is 1.
     """
     assert lab.dir is not None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
+    closed = _closed_port()
     inventory = tmp_path / "hosts.ini"
     inventory.write_text(
         lab.inventory()
