@@ -12,7 +12,8 @@
  * usage: hvlab-stress -w MIB -r MIBPS [-p cyclic|random] [-b HEARTBEAT_MS]
  *                     [-o FILE] [-t SECONDS]
  * Output lines (to FILE, default stdout):
- *   "stress filled <W> MiB"                      once, after the fill
+ *   "stress filled <W> MiB"                      once, after the fill (word 0 of each
+ *                                                page: 0x68766c6162 << 24 | index)
  *   "stress rate <MiB/s> pages <n>"              once a second: achieved rate
  *   "hb <seq>"                                   every HEARTBEAT_MS, if given
  *   "stress verify ok <pages>" / "stress verify bad page <i>"   on SIGUSR1: every
@@ -47,9 +48,14 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-/* the fill value of word w of page p: never zero, different for every page and word */
+/* the fill value of word w of page p: never zero, different for every page and word.
+ * Word 0 is a tag plus the page's index in the working set, so a dump of guest memory
+ * shows where each working-set page sits (the fidelity bench reads it). */
+#define TAG 0x68766c6162000000ULL /* "hvlab" in the top bytes */
 static uint64_t fill_word(uint64_t p, uint64_t w)
 {
+    if (w == 0)
+        return TAG | p;
     uint64_t x = (p * 0x9E3779B97F4A7C15ULL) ^ (w * 0xC2B2AE3D27D4EB4FULL) ^ 0x68766c6162ULL;
     x ^= x >> 29;
     return x | 1;

@@ -1,0 +1,149 @@
+"""One configuration on real QEMU: two local processes, hvlab-stress in the guest.
+
+The source boots (from a boot template where the store has one), starts hvlab-stress
+and waits until it has filled its working set; its RAM is dumped for the layout; the
+destination starts with ``-incoming``; capabilities go to both sides (QEMU needs
+postcopy-ram, multifd and xbzrle on both), parameters to the source; ``migrate``; then
+query-migrate every 50 ms on a fixed schedule (guestperf's period) while both consoles'
+heartbeats are timestamped. A configuration that has not completed by ``max_s`` is
+cancelled (not converged). Post-copy starts once dirty-sync-count reaches the
+configuration's count (guestperf's post_copy_iters).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from harness import migration
+from harness.errors import HarnessError
+from harness.fidelity import guestperf, heartbeat
+from harness.fidelity import layout as layout_mod
+from harness.fidelity.matrix import HEARTBEAT_MS, POLL_S, Config
+from harness.fixtures import VMFactory, destination
+from harness.migration import Transport
+from harness.spec import Arch, MachineType, Topology, VMSpec
+from harness.waits import wait_for
+
+JSON = dict[str, Any]
+_BOTH_SIDES = ("postcopy-ram", "multifd", "xbzrle")
+_MULTIFD_BOTH = ("multifd-channels",)
+
+
+def spec(cfg: Config, arch: Arch) -> VMSpec:
+    return VMSpec(
+        machine=MachineType.standard(arch),
+        topology=Topology(cpus=2, sockets=1, cores=2, threads=1, maxcpus=2),
+        memory_mib=cfg.guest_mib,
+    )
+
+
+def stress_command(cfg: Config) -> str:
+    return (
+        f"hvlab-stress -w {cfg.ws_mib} -r {cfg.rate_mib} -p {cfg.pattern} -b {HEARTBEAT_MS} & true"
+    )
+
+
+def _caps(names: list[str]) -> JSON:
+    return {"capabilities": [{"capability": c, "state": True} for c in names]}
+
+
+def run(cfg: Config, arch: Arch, vms: VMFactory, work: Path) -> JSON:
+    """One real migration of ``cfg``; its guestperf-style report."""
+    vm_spec = spec(cfg, arch)
+    src = vms.launch(vm_spec, "src")
+    status, out = src.console.run(stress_command(cfg))
+    if status != 0:
+        raise HarnessError(f"hvlab-stress did not start ({status}): {out}")
+    src.console.expect(r"stress filled \d+ MiB", 300, "hvlab-stress to fill its working set")
+    lay = layout_mod.read(src, arch, cfg.guest_mib, work)
+    dst = destination(vms, vm_spec, Transport.TCP)
+    both = [c for c in cfg.caps if c in _BOTH_SIDES]
+    if both:
+        dst.qmp.execute("migrate-set-capabilities", _caps(both))
+    dst_params = {k: v for k, v in cfg.params.items() if k in _MULTIFD_BOTH}
+    if dst_params:
+        dst.qmp.execute("migrate-set-parameters", dst_params)
+    src.qmp.execute("migrate-set-capabilities", _caps([*cfg.caps, "events"]))
+    src.qmp.execute("migrate-set-parameters", cfg.params)
+    taps = heartbeat.Tap(src.console).start(), heartbeat.Tap(dst.console).start()
+    history: list[JSON] = []
+    infos: list[tuple[float, JSON]] = []
+    state = {"postcopy_at": None, "cancel_at": None}
+    start = time.monotonic()
+    try:
+        src.qmp.execute("migrate", {"uri": migration.destination_uri(dst, Transport.TCP)})
+
+        def poll() -> JSON | None:
+            now = time.monotonic() - start
+            info = dict(src.qmp.execute("query-migrate"))
+            infos.append((now, info))
+            history.append(guestperf.progress(info, round(now, 4)))
+            st = info.get("status")
+            if st in migration.TERMINAL:
+                return info
+            syncs = info.get("ram", {}).get("dirty-sync-count", 0)
+            if (
+                cfg.postcopy_after_syncs is not None
+                and state["postcopy_at"] is None
+                and syncs >= cfg.postcopy_after_syncs
+            ):
+                src.qmp.execute("migrate-start-postcopy")
+                state["postcopy_at"] = now  # type: ignore[assignment]
+            if now >= cfg.max_s and state["cancel_at"] is None and st == "active":
+                src.qmp.execute("migrate_cancel")
+                state["cancel_at"] = now  # type: ignore[assignment]
+            return None
+
+        final = wait_for(poll, cfg.max_s + 120, f"{cfg.name}: migration end", POLL_S, False)
+        if final.get("status") == "completed" and not final.get("total-time"):
+            final = dict(src.qmp.execute("query-migrate"))  # set a moment after "completed"
+        if final.get("status") == "completed":
+            migration.wait_runstate(dst, {"running"}, timeout=30)
+            # a few destination heartbeats so the first one after the switch is seen
+            wait_for(
+                lambda: len([b for b in taps[1].beats]) >= 3,
+                20,
+                "heartbeats from the destination",
+            )
+    finally:
+        for tap in taps:
+            tap.stop()
+    pause = heartbeat.pause_ms(taps[0], taps[1], HEARTBEAT_MS)
+    last = infos[-1][1] if infos else {}
+    hv = {
+        "kind": "real",
+        "arch": arch.value,
+        "config": cfg.name,
+        "final": final,
+        "last_active": _last_active(infos),
+        "postcopy_requested_at_s": state["postcopy_at"],
+        "cancelled_at_s": state["cancel_at"],
+        "pause_ms": pause,
+        "heartbeats": {"src": len(taps[0].beats), "dst": len(taps[1].beats)},
+        "layout": lay.to_json(),
+        "ram_total": last.get("ram", {}).get("total") or final.get("ram", {}).get("total"),
+    }
+    image = vms.machines[0].argv
+    return guestperf.report(
+        scenario=cfg.scenario(),
+        hw=guestperf.hardware(vm_spec.topology.cpus, cfg.guest_mib),
+        history=history,
+        binary=image[0],
+        kernel=_arg_after(image, "-kernel"),
+        initrd=_arg_after(image, "-initrd"),
+        hvlab=hv,
+    )
+
+
+def _last_active(infos: list[tuple[float, JSON]]) -> JSON:
+    """The last query-migrate answer while still active (the state at a cancel)."""
+    for _, info in reversed(infos):
+        if info.get("status") in ("active", "postcopy-active"):
+            return info
+    return {}
+
+
+def _arg_after(argv: list[str], flag: str) -> str:
+    return argv[argv.index(flag) + 1] if flag in argv else ""
