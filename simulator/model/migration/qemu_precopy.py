@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from simulator.model.host import Host
 from simulator.model.memory import MemoryLayout, Workload, dirty_log
-from simulator.model.migration import bitmap
+from simulator.model.migration import bitmap, postcopy
 from simulator.model.migration.costs import PageCosts, RamCounters
 from simulator.model.migration.effects import Effect, Sample, Timeline
 from simulator.model.migration.params import Capability, MigrationParameters
@@ -54,6 +54,9 @@ class QemuPrecopy:
         self.start = self.t = start
         gib = cfg.layout.total_bytes / GiB
         self.setup_end = start + cfg.host.setup_fixed_s + cfg.host.setup_per_gib_s * gib
+        # migration.c: a window closes at the first migration_rate_limit call at least
+        # BUFFER_DELAY after it began (ms clock, semaphore wake-up): slightly later
+        self.window = BUFFER_DELAY + cfg.host.window_overrun_s
         self.status = S.NONE
         self._set(start, S.SETUP)
         self.vm_running = cfg.vm_running
@@ -82,6 +85,7 @@ class QemuPrecopy:
         self.downtime: float | None = None
         self.end: float | None = None
         self.postcopy_requested = False
+        self._requests = 0.0
         self.cancel_requested = False
         self.error_desc: str | None = None
         self._stopped_at: float | None = None
@@ -144,7 +148,7 @@ class QemuPrecopy:
 
     def _window(self) -> None:
         w0, sent, t, calls = self.t, 0, self.t, 0
-        budget, w_end = self._budget(), self.t + BUFFER_DELAY
+        budget, w_end = self._budget(), self.t + self.window
         pages0 = self.c.pages_sent
         while True:
             pending = self.dirty * PAGE_SIZE
@@ -182,20 +186,20 @@ class QemuPrecopy:
         if c is None:
             return False
         tau = self.costs.per_page(seg[3])[1]
-        p = min(math.ceil(budget / c), math.floor(BUFFER_DELAY / tau))
+        p = min(math.ceil(budget / c), math.floor(self.window / tau))
         if p <= 0 or self.dirty * PAGE_SIZE < self.threshold:
             return False
         wb = p * c + EOS_WIRE
-        thr1 = wb / (BUFFER_DELAY * 1000) * self.cfg.params.downtime_limit
+        thr1 = wb / (self.window * 1000) * self.cfg.params.downtime_limit
         j_max = (self.dirty * PAGE_SIZE - thr1) // (p * PAGE_SIZE)
-        k = int(min(seg[2] // p - 1, j_max + 1, (t_end - self.t) // BUFFER_DELAY))
+        k = int(min(seg[2] // p - 1, j_max + 1, (t_end - self.t) // self.window))
         if k < 2:
             return False
         self.cursor = seg[0]
         self._take(i, k * p)
         self._add(self.costs.account(self.c, k * p, seg[3]) + k * EOS_WIRE)
-        self.t += k * BUFFER_DELAY
-        self._counters(wb, p, BUFFER_DELAY)
+        self.t += k * self.window
+        self._counters(wb, p, self.window)
         return True
 
     def _take(self, i: int, p: int) -> None:
@@ -206,7 +210,11 @@ class QemuPrecopy:
         if addr == length:
             s[2] = 0
         else:
-            self.segs[i : i + 1] = [[s[0], s[0] + addr, 0, s[3]], [s[0] + addr, s[1], d - p, s[3]]]
+            c = s[4] * addr // length
+            self.segs[i : i + 1] = [
+                [s[0], s[0] + addr, 0, s[3], c],
+                [s[0] + addr, s[1], d - p, s[3], s[4] - c],
+            ]
         self.cursor = s[0] + addr
         self.dirty -= p
 
@@ -218,13 +226,19 @@ class QemuPrecopy:
             if i >= len(self.segs):
                 i, self.cursor = 0, 0
                 bitmap.coalesce(self.segs)
-                self.costs.xbzrle_active = self.costs.xbzrle  # complete_round
+                # ram.c find_dirty_block: complete_round -> xbzrle_enabled after the
+                # bulk stage; every page has reached the destination once by now
+                self.costs.xbzrle_active = self.costs.xbzrle
+                self.costs.first_round = False
                 continue
             seg = self.segs[i]
             if seg[2] == 0:
                 i += 1
                 continue
-            avg, tau = self.costs.per_page(seg[3])
+            xb = seg[3] and self.costs.xbzrle_on
+            length = seg[1] - seg[0]
+            hit = seg[4] / length if xb else 0.0
+            avg, tau = self.costs.per_page(seg[3], hit)
             p = seg[2]
             if budget != _INF:
                 p = min(p, math.ceil((budget - sent) / avg))
@@ -232,11 +246,21 @@ class QemuPrecopy:
                 p = min(p, math.floor((t_stop - t) / tau))
             if p <= 0:
                 break
+            hits = round(p * hit)
             self._take(i, p)
-            sent += self._add(self.costs.account(self.c, p, seg[3]))
+            sent += self._add(self.costs.account(self.c, p, seg[3], hits))
+            if xb and self.bucket == "precopy":
+                self._cache_inserts(i, p - hits)
             t += p * tau
             i += 1
         return sent, t
+
+    def _cache_inserts(self, i: int, misses: int) -> None:
+        """save_xbzrle_page inserts every missed page (not in the last stage) while its
+        slot is its own (``cache_share`` of a range's pages)."""
+        s = self.segs[i]
+        cap = round((s[1] - s[0]) * self.costs.cache_share)
+        s[4] = min(cap, s[4] + misses)
 
     def _add(self, nbytes: int) -> int:
         self.c.transferred += nbytes
@@ -343,10 +367,12 @@ class QemuPrecopy:
         w = self.cfg.workload
         before = self.dirty
         _, t = self._send(budget, self.t, self.t + BUFFER_DELAY)
-        dt = max(t - self.t, 1e-6)
         if w.ws_pages and before:
-            frac = min(1.0, before / w.ws_pages)
-            self.c.postcopy_requests += round(w.effective_rate(0) * dt * frac / 2)
+            share = min(1.0, (before + self.dirty) / 2 / w.ws_pages)
+            self._requests += postcopy.window_requests(
+                w, share, max(t - self.t, 0.0), self.cfg.host.postcopy_fault_s
+            )
+            self.c.postcopy_requests = round(self._requests)
         self.t = self.t + BUFFER_DELAY if self.dirty else t
         self._sample()
         if self.dirty == 0:
