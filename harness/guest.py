@@ -67,6 +67,14 @@ while read -r m; do
 done < /etc/hvlab/modules
 hostname hvlab-guest
 ip link set lo up
+# hvlab.stress=W,R[,PATTERN] on the kernel command line starts hvlab-stress at boot
+# (for guests nobody types into, e.g. libvirt domains)
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in hvlab.stress=*)
+    set -- $(echo "${arg#hvlab.stress=}" | tr ',' ' ')
+    hvlab-stress -w "$1" -r "$2" -p "${3:-cyclic}" -o /tmp/hvlab-stress.log &;;
+  esac
+done
 echo "hvlab-guest ready: $(uname -r) $(uname -m)"
 while true; do
   setsid cttyhack sh -l
@@ -284,9 +292,7 @@ def guest_image(arch: Arch, progress: Progress | None = None) -> GuestImage:
         stage.mkdir()
         vmlinuz = next((work / "kernel/boot").glob("vmlinuz-*"))
         shutil.copyfile(vmlinuz, stage / "vmlinuz")
-        _build_initramfs(
-            work / "busybox/bin/busybox", moddir, order, programs, stage / "initrd.gz"
-        )
+        _build_initramfs(work / "busybox/bin/busybox", moddir, order, programs, stage / "initrd.gz")
         (stage / "manifest.json").write_text(
             json.dumps(
                 {

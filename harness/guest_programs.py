@@ -20,7 +20,10 @@ SOURCE_DIR = Path(__file__).with_name("guest_src")
 #: program name in the guest -> its C source
 PROGRAMS = {"hvlab-stress": SOURCE_DIR / "hvlab-stress.c"}
 CFLAGS = ("-static", "-O2", "-s", "-Wall", "-Wextra", "-Werror")
-_PACKAGES = {Arch.X86_64: "gcc libc6-dev", Arch.AARCH64: "gcc-aarch64-linux-gnu libc6-dev-arm64-cross"}
+_PACKAGES = {
+    Arch.X86_64: "gcc libc6-dev",
+    Arch.AARCH64: "gcc-aarch64-linux-gnu libc6-dev-arm64-cross",
+}
 
 
 def compiler(arch: Arch) -> str:

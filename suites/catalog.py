@@ -35,6 +35,7 @@ from suites.claim import (
     Verdict,
     family_of,
 )
+from suites.claims_features import FEATURE_CLAIMS
 from suites.claims_hypervisor import HYPERVISOR_CLAIMS
 from suites.claims_network import NETWORK_CLAIMS
 
@@ -66,6 +67,7 @@ def _flag(claim_id: str, source: str, section: str, text: str) -> Claim:
 _CLAIMS = [
     *HYPERVISOR_CLAIMS,
     *NETWORK_CLAIMS,
+    *FEATURE_CLAIMS,
     _flag(
         "FLAG-TUNNELLED-P2P",
         S002,

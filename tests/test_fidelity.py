@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import shutil
 import sys
 from pathlib import Path
@@ -50,7 +51,7 @@ def test_recorder_and_guestperf_format(smoke: Path) -> None:
         assert key in rep
     hist = rep["progress_history"]
     assert len(hist) >= 3
-    gaps = [b["now"] - a["now"] for a, b in zip(hist, hist[1:], strict=False)]
+    gaps = [b["now"] - a["now"] for a, b in itertools.pairwise(hist)]
     assert sorted(gaps)[len(gaps) // 2] == pytest.approx(POLL_S, abs=0.03)
     assert set(hist[0]["ram"]) >= {"transferred_bytes", "remaining_bytes", "iterations"}
     assert rep["hvlab"]["layout"]["pages"] == SMOKE.guest_mib * 256

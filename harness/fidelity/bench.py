@@ -118,7 +118,9 @@ def score_all(cfgs: list[Config], out: Path, calibration_cfg: Config) -> tuple[s
     (out / "table.md").write_text(text)
     summary = {
         "aggregate": agg,
-        "configs": [{"name": s.name, "real": s.real, "sim": s.sim, "errors": s.errors} for s in scores],
+        "configs": [
+            {"name": s.name, "real": s.real, "sim": s.sim, "errors": s.errors} for s in scores
+        ],
         "calibration": cal.to_json(),
         "invariants_broken": broken,
         "silent_destinations": hung,

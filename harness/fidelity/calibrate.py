@@ -16,12 +16,11 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-from simulator.model.host import Host
-from simulator.model.units import MiB
-
 from harness.fidelity import simulate
 from harness.fidelity.layout import Layout
 from harness.fidelity.matrix import Config
+from simulator.model.host import Host
+from simulator.model.units import MiB
 
 JSON = dict[str, Any]
 _FIT_STEPS = 24
@@ -69,13 +68,22 @@ def calibrate(cfg: Config, runs: list[JSON], base: Host | None = None) -> simula
 
     # two rounds: the overrun moves the switch-over a little, the touch cost the total
     for _ in range(2):
-        touch = _fit(lambda x: sim(dataclasses.replace(host, first_touch_s=x), "downtime"),
-                     downtime_ms, 1e-4)
+        touch = _fit(_varied(sim, host, "first_touch_s", "downtime"), downtime_ms, 1e-4)
         host = dataclasses.replace(host, first_touch_s=touch)
-        overrun = _fit(lambda x: sim(dataclasses.replace(host, window_overrun_s=x), "total"),
-                       total_ms, 0.02)
+        overrun = _fit(_varied(sim, host, "window_overrun_s", "total"), total_ms, 0.02)
         host = dataclasses.replace(host, window_overrun_s=overrun)
     return simulate.Calibration(host, rom, device_bytes)
+
+
+def _varied(
+    sim: Callable[[Host, str], float], host: Host, field: str, figure: str
+) -> Callable[[float], float]:
+    """The simulated ``figure`` as a function of one host constant."""
+
+    def f(x: float) -> float:
+        return sim(dataclasses.replace(host, **{field: x}), figure)
+
+    return f
 
 
 def _fit(f: Callable[[float], float], target: float, hi: float) -> float:

@@ -1,9 +1,15 @@
-"""Heartbeat lines timestamped on arrival: the guest-visible pause of a migration.
+"""The guest-visible pause of a migration, seen from the host.
 
-hvlab-stress prints ``hb N`` every few ms on the serial console. The guest's clock stops
-while the VM is stopped, so the guest cannot measure its own pause; the host can: the
-pause is the gap between the last heartbeat that arrives from the source and the first
-that arrives from the destination, less one heartbeat period.
+The guest's clock stops while the VM is stopped, so the guest cannot measure its own
+pause; the host can. hvlab-stress keeps two heartbeats: ``hb N`` lines on its output
+(``-b MS``; :class:`Tap` timestamps them as they arrive on a console) and a counter in
+memory (word 3 of its working-set page 0, bumped every 1 ms step; :class:`MemTap` reads
+it with HMP ``xp`` through QMP every few ms). The bench uses the memory heartbeat: on
+QEMU 7.2 with TCG, a guest that keeps writing to its serial console while it migrates
+under heavy dirtying was found to crash on the destination (kernel oops in
+hrtimer/list code right after the switch), so the bench keeps the console quiet. The
+pause is the gap between the last change seen on the source and the first seen on the
+destination.
 """
 
 from __future__ import annotations
@@ -15,17 +21,22 @@ from dataclasses import dataclass, field
 
 from harness.console import Console
 from harness.errors import HarnessError
+from harness.machine import Machine
 
 _HB = re.compile(r"^hb (\d+)\s*$")
 
 
 @dataclass
 class Tap:
-    """Reads a console in a thread and keeps (arrival time, sequence) of each heartbeat."""
+    """Reads a console in a thread and keeps (arrival time, sequence) of each heartbeat.
+
+    It must read: QEMU's serial port stops taking the guest's output when nobody reads
+    its chardev socket (the guest's tty then blocks, and with it hvlab-stress).
+    """
 
     console: Console
     beats: list[tuple[float, int]] = field(default_factory=list)
-    error: str | None = None
+    errors: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -40,8 +51,10 @@ class Tap:
             try:
                 text = self.console.read_available(0.02)
             except HarnessError as exc:
-                self.error = str(exc)
-                return
+                self.errors.append(str(exc))
+                if self._stop.wait(0.05):
+                    return
+                continue
             if not text:
                 continue
             now = time.monotonic()
@@ -58,7 +71,75 @@ class Tap:
             self._thread.join(timeout=5)
 
 
-def pause_ms(src: Tap, dst: Tap, period_ms: float) -> float | None:
+@dataclass
+class MemTap:
+    """Polls one guest-physical word of a VM (HMP ``xp`` over QMP) and keeps the host
+    times at which its value changed."""
+
+    vm: Machine
+    addr: int
+    period: float = 0.005
+    beats: list[tuple[float, int]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> MemTap:
+        self._thread = threading.Thread(target=self._poll, daemon=True, name="hb-mem")
+        self._thread.start()
+        return self
+
+    def _poll(self) -> None:
+        last: int | None = None
+        cmd = {"command-line": f"xp /1gx {self.addr:#x}"}
+        while not self._stop.wait(self.period):
+            try:
+                out = str(self.vm.qmp.execute("human-monitor-command", cmd, timeout=5))
+            except HarnessError as exc:
+                if len(self.errors) < 5:
+                    self.errors.append(str(exc))
+                continue
+            m = _XP.search(out)
+            if not m:
+                continue
+            value = int(m.group(1), 16)
+            if last is not None and value != last:
+                self.beats.append((time.monotonic(), value))
+            last = value
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+_XP = re.compile(r":\s*0x([0-9a-fA-F]+)")
+
+
+def read_word(vm: Machine, addr: int) -> int:
+    """One guest-physical 64-bit word (HMP xp)."""
+    out = str(vm.qmp.execute("human-monitor-command", {"command-line": f"xp /1gx {addr:#x}"}))
+    m = _XP.search(out)
+    if not m:
+        raise HarnessError(f"{vm.name}: xp {addr:#x} answered {out!r}")
+    return int(m.group(1), 16)
+
+
+def resumed(dst: MemTap, frozen: int) -> float | None:
+    """When the destination's guest first moved its counter past the source's frozen
+    value (earlier changes are copies of the page arriving, not the guest running)."""
+    return next((t for t, v in dst.beats if v > frozen), None)
+
+
+def mem_pause_ms(src: MemTap, dst: MemTap, frozen: int) -> float | None:
+    """Last change seen on the source to the guest's first step on the destination."""
+    if not src.beats:
+        return None
+    first = resumed(dst, frozen)
+    return None if first is None else max(0.0, (first - src.beats[-1][0]) * 1000)
+
+
+def pause_ms(src: Tap | MemTap, dst: Tap | MemTap, period_ms: float) -> float | None:
     """Guest-visible pause: first destination beat after the last source beat, minus
     one period (what an uninterrupted guest would show); None if either side has none."""
     if not src.beats or not dst.beats:

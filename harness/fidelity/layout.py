@@ -89,7 +89,7 @@ def scan(dump: Path) -> Layout:
         for first in range(0, pages, _CHUNK_PAGES):
             n = min(_CHUNK_PAGES, pages - first)
             words = np.frombuffer(f.read(n * PAGE), dtype="<u8").reshape(n, PAGE // 8)
-            nonzero += _runs(words.any(axis=1), first)
+            nonzero += _runs(np.asarray(words.any(axis=1)), first)
             head = words[:, 0]
             tagged = np.flatnonzero((head & np.uint64(_TAG_MASK)) == np.uint64(_TAG))
             phys.append(tagged + first)

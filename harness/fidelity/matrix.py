@@ -11,8 +11,6 @@ from simulator.model.units import MiB
 GUEST_MIB = 1024
 #: query-migrate period of the recorder (guestperf polls every 50 ms too).
 POLL_S = 0.05
-#: Heartbeat period of hvlab-stress (ms): the guest-visible pause resolution.
-HEARTBEAT_MS = 10
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,6 @@ class Config:
         }
 
 
-
 MATRIX: tuple[Config, ...] = (
     Config("idle", tags=("calibration",)),
     Config("static-512", ws_mib=512, rate_mib=0),
@@ -93,7 +90,9 @@ MATRIX: tuple[Config, ...] = (
         caps=("xbzrle",),
         extra_params=(("xbzrle-cache-size", 512 * MiB),),
     ),
-    Config("heavy-postcopy", ws_mib=256, rate_mib=200, caps=("postcopy-ram",), postcopy_after_syncs=3),
+    Config(
+        "heavy-postcopy", ws_mib=256, rate_mib=200, caps=("postcopy-ram",), postcopy_after_syncs=3
+    ),
     Config("heavy-multifd", ws_mib=256, rate_mib=200, caps=("multifd",), max_s=20.0),
     # the sweep: W, r, bandwidth and downtime limit around the moderate point
     Config("sweep-w64-r50", ws_mib=64, rate_mib=50),
@@ -113,5 +112,7 @@ def by_name(names: list[str]) -> list[Config]:
     known = {c.name: c for c in (*MATRIX, SMOKE)}
     missing = [n for n in names if n not in known]
     if missing:
-        raise ValueError(f"unknown configuration(s) {', '.join(missing)} (have: {', '.join(known)})")
+        raise ValueError(
+            f"unknown configuration(s) {', '.join(missing)} (have: {', '.join(known)})"
+        )
     return [known[n] for n in names]

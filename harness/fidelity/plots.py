@@ -9,7 +9,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 JSON = dict[str, Any]
 
@@ -28,7 +28,9 @@ def _curve(report: JSON) -> tuple[list[float], list[float]]:
 def _draw(ax: Any, name: str, real: list[JSON], sim: list[JSON]) -> None:
     for i, r in enumerate(real):
         xs, ys = _curve(r)
-        ax.plot(xs, ys, color="tab:blue", alpha=0.6, lw=1, label="real QEMU 7.2" if i == 0 else None)
+        ax.plot(
+            xs, ys, color="tab:blue", alpha=0.6, lw=1, label="real QEMU 7.2" if i == 0 else None
+        )
     for i, r in enumerate(sim):
         xs, ys = _curve(r)
         ax.plot(xs, ys, color="tab:orange", ls="--", lw=1.5, label="simulator" if i == 0 else None)

@@ -1,11 +1,12 @@
 """One configuration on real QEMU: two local processes, hvlab-stress in the guest.
 
 The source boots (from a boot template where the store has one), starts hvlab-stress
-and waits until it has filled its working set; its RAM is dumped for the layout; the
+(output to a file: the console stays quiet) and waits until it has filled its working
+set; its RAM is dumped for the layout (which also says where the memory heartbeat is); the
 destination starts with ``-incoming``; capabilities go to both sides (QEMU needs
 postcopy-ram, multifd and xbzrle on both), parameters to the source; ``migrate``; then
-query-migrate every 50 ms on a fixed schedule (guestperf's period) while both consoles'
-heartbeats are timestamped. A configuration that has not completed by ``max_s`` is
+query-migrate every 50 ms on a fixed schedule (guestperf's period) while both sides'
+memory heartbeats are polled every 5 ms. A configuration that has not completed by ``max_s`` is
 cancelled (not converged). Post-copy starts once dirty-sync-count reaches the
 configuration's count (guestperf's post_copy_iters).
 """
@@ -17,11 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import migration
+from harness import migration, stress
 from harness.errors import HarnessError, WaitTimeout
 from harness.fidelity import guestperf, heartbeat
 from harness.fidelity import layout as layout_mod
-from harness.fidelity.matrix import HEARTBEAT_MS, POLL_S, Config
+from harness.fidelity.matrix import POLL_S, Config
 from harness.fixtures import VMFactory, destination
 from harness.migration import Transport
 from harness.spec import Arch, MachineType, Topology, VMSpec
@@ -40,10 +41,8 @@ def spec(cfg: Config, arch: Arch) -> VMSpec:
     )
 
 
-def stress_command(cfg: Config) -> str:
-    return (
-        f"hvlab-stress -w {cfg.ws_mib} -r {cfg.rate_mib} -p {cfg.pattern} -b {HEARTBEAT_MS} & true"
-    )
+#: hvlab-stress's memory heartbeat: word 3 of working-set page 0 (hvlab-stress.c)
+BEAT_WORD = 3
 
 
 def _caps(names: list[str]) -> JSON:
@@ -53,12 +52,11 @@ def _caps(names: list[str]) -> JSON:
 def run(cfg: Config, arch: Arch, vms: VMFactory, work: Path) -> JSON:
     """One real migration of ``cfg``; its guestperf-style report."""
     vm_spec = spec(cfg, arch)
-    src = vms.launch(vm_spec, "src")
-    status, out = src.console.run(stress_command(cfg))
-    if status != 0:
-        raise HarnessError(f"hvlab-stress did not start ({status}): {out}")
-    src.console.expect(r"stress filled \d+ MiB", 300, "hvlab-stress to fill its working set")
+    src = stress.launch(vms, vm_spec, stress.Stress(cfg.ws_mib, cfg.rate_mib, cfg.pattern))
     lay = layout_mod.read(src, arch, cfg.guest_mib, work)
+    if not lay.ws:
+        raise HarnessError(f"{cfg.name}: hvlab-stress's pages are not in the RAM dump")
+    beat_addr = layout_mod.RAM_BASE[arch] + lay.ws[0][0] * layout_mod.PAGE + 8 * BEAT_WORD
     dst = destination(vms, vm_spec, Transport.TCP)
     both = [c for c in cfg.caps if c in _BOTH_SIDES]
     if both:
@@ -68,7 +66,7 @@ def run(cfg: Config, arch: Arch, vms: VMFactory, work: Path) -> JSON:
         dst.qmp.execute("migrate-set-parameters", dst_params)
     src.qmp.execute("migrate-set-capabilities", _caps([*cfg.caps, "events"]))
     src.qmp.execute("migrate-set-parameters", cfg.params)
-    taps = heartbeat.Tap(src.console).start(), heartbeat.Tap(dst.console).start()
+    taps = heartbeat.MemTap(src, beat_addr).start(), heartbeat.MemTap(dst, beat_addr).start()
     history: list[JSON] = []
     infos: list[tuple[float, JSON]] = []
     state = {"postcopy_at": None, "cancel_at": None}
@@ -100,16 +98,17 @@ def run(cfg: Config, arch: Arch, vms: VMFactory, work: Path) -> JSON:
         final = wait_for(poll, cfg.max_s + 120, f"{cfg.name}: migration end", POLL_S, False)
         if final.get("status") == "completed" and not final.get("total-time"):
             final = dict(src.qmp.execute("query-migrate"))  # set a moment after "completed"
+        frozen = heartbeat.read_word(src, beat_addr)
         if final.get("status") == "completed":
             migration.wait_runstate(dst, {"running"}, timeout=30)
-            # a few destination heartbeats so the first one after the switch is seen; a
-            # guest that stays silent is recorded (dst_alive false), not fatal
+            # the guest's first steps on the destination; a guest that stays silent is
+            # recorded (dst_alive false), not fatal
             with contextlib.suppress(WaitTimeout):
-                wait_for(lambda: len(taps[1].beats) >= 3, 20, "heartbeats from the destination")
+                wait_for(lambda: heartbeat.resumed(taps[1], frozen), 20, "the destination's guest")
     finally:
         for tap in taps:
             tap.stop()
-    pause = heartbeat.pause_ms(taps[0], taps[1], HEARTBEAT_MS)
+    pause = heartbeat.mem_pause_ms(taps[0], taps[1], frozen)
     last = infos[-1][1] if infos else {}
     hv = {
         "kind": "real",
@@ -121,7 +120,9 @@ def run(cfg: Config, arch: Arch, vms: VMFactory, work: Path) -> JSON:
         "cancelled_at_s": state["cancel_at"],
         "pause_ms": pause,
         "heartbeats": {"src": len(taps[0].beats), "dst": len(taps[1].beats)},
-        "dst_alive": final.get("status") != "completed" or len(taps[1].beats) >= 3,
+        "tap_errors": [e for tap in taps for e in tap.errors][:5],
+        "heartbeat_addr": beat_addr,
+        "dst_alive": final.get("status") != "completed" or pause is not None,
         "layout": lay.to_json(),
         "ram_total": last.get("ram", {}).get("total") or final.get("ram", {}).get("total"),
     }

@@ -11,19 +11,19 @@ dirty-sync-count reaches the configuration's count, migrate_cancel at ``max_s``.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
+from harness.fidelity import guestperf
+from harness.fidelity.layout import Layout
+from harness.fidelity.matrix import POLL_S, Config
 from simulator.model import Capability, MemoryLayout, MigrationParameters, PrecopyConfig
 from simulator.model.host import Host
 from simulator.model.memory import DirtyPattern, Workload
 from simulator.model.migration.qemu_precopy import QemuPrecopy
 from simulator.model.migration.query import query_migrate
 from simulator.model.units import PAGE_SIZE, MiB
-
-from harness.fidelity import guestperf
-from harness.fidelity.layout import Layout
-from harness.fidelity.matrix import POLL_S, Config
 
 JSON = dict[str, Any]
 #: hvlab-stress's store: the counter's low bytes change, so a delta is one zero run
@@ -55,7 +55,9 @@ class Calibration:
         )
 
 
-def precopy_config(cfg: Config, lay: Layout, cal: Calibration, capacity: float | None) -> PrecopyConfig:
+def precopy_config(
+    cfg: Config, lay: Layout, cal: Calibration, capacity: float | None
+) -> PrecopyConfig:
     """The model's input for ``cfg`` on a guest with layout ``lay``."""
     ws = lay.ws if cfg.rate_mib > 0 else ()
     ws_bytes = sum(b - a for a, b in ws) * PAGE_SIZE
@@ -102,10 +104,10 @@ def run(cfg: Config, lay: Layout, cal: Calibration, capacity: float | None = Non
         if e.status.terminal:
             break
         syncs = info.get("ram", {}).get("dirty-sync-count", 0)
-        if cfg.postcopy_after_syncs is not None and postcopy_at is None:
-            if syncs >= cfg.postcopy_after_syncs:
-                e.request_postcopy()
-                postcopy_at = t
+        wanted = cfg.postcopy_after_syncs
+        if wanted is not None and postcopy_at is None and syncs >= wanted:
+            e.request_postcopy()
+            postcopy_at = t
         if t >= cfg.max_s and cancel_at is None and st == "active":
             e.cancel(t)
             cancel_at = t
@@ -161,9 +163,9 @@ def invariants(e: QemuPrecopy, pc: PrecopyConfig) -> list[str]:
         if e.downtime is None or e.downtime < 0:
             bad.append("no downtime for a completed migration")
     values = [s.transferred for s in e.tl.samples]
-    if any(b < a for a, b in zip(values, values[1:], strict=False)):
+    if any(b < a for a, b in itertools.pairwise(values)):
         bad.append("transferred decreased")
     syncs = [s.dirty_sync_count for s in e.tl.samples]
-    if any(b < a for a, b in zip(syncs, syncs[1:], strict=False)):
+    if any(b < a for a, b in itertools.pairwise(syncs)):
         bad.append("dirty-sync-count decreased")
     return bad

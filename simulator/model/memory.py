@@ -101,7 +101,9 @@ def unique_dirtied(w: Workload, rate_pages: float, dt: float) -> float:
     return got
 
 
-def _index_log(w: Workload, rate_pages: float, dt: float, pos: float) -> tuple[list[LogRange], float]:
+def _index_log(
+    w: Workload, rate_pages: float, dt: float, pos: float
+) -> tuple[list[LogRange], float]:
     """The period's dirty ranges in writer-index space (0 .. W pages)."""
     total = w.ws_pages
     if w.pattern is DirtyPattern.CYCLIC:
