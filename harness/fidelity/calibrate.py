@@ -81,7 +81,9 @@ def _varied(
     """The simulated ``figure`` as a function of one host constant."""
 
     def f(x: float) -> float:
-        return sim(dataclasses.replace(host, **{field: x}), figure)
+        values = host.to_json()
+        values[field] = x
+        return sim(Host.from_json(values), figure)
 
     return f
 
