@@ -18,12 +18,16 @@ from __future__ import annotations
 from simulator.model.memory import DirtyPattern, Workload
 
 
-def window_requests(w: Workload, pending_share: float, dt: float, fault_s: float) -> float:
+def window_requests(
+    w: Workload, pending_share: float, dt: float, fault_s: float, first: bool = False
+) -> float:
     """Expected page requests in ``dt`` seconds of guest run time.
 
     ``pending_share``: share of the working set not received yet. The writer's rate is
     reduced by its own waits: with f faults per touched page, a touch costs
-    1/r + f * fault_s seconds.
+    1/r + f * fault_s seconds. ``first``: the window right after the switch, where the
+    writer's first touch is a jump too (the stream starts at the bottom of RAM, not
+    where the writer is).
     """
     rate = w.effective_rate(0)
     if rate <= 0 or dt <= 0 or pending_share <= 0:
@@ -32,4 +36,4 @@ def window_requests(w: Workload, pending_share: float, dt: float, fault_s: float
     if w.pattern is DirtyPattern.CYCLIC:
         per_touch /= max(1.0, w.mean_run())
     touches = dt / (1.0 / rate + per_touch * fault_s)
-    return touches * per_touch
+    return touches * per_touch + (pending_share if first else 0.0)

@@ -86,6 +86,7 @@ class QemuPrecopy:
         self.end: float | None = None
         self.postcopy_requested = False
         self._requests = 0.0
+        self._first_pc = True
         self.cancel_requested = False
         self.error_desc: str | None = None
         self._stopped_at: float | None = None
@@ -370,8 +371,9 @@ class QemuPrecopy:
         if w.ws_pages and before:
             share = min(1.0, (before + self.dirty) / 2 / w.ws_pages)
             self._requests += postcopy.window_requests(
-                w, share, max(t - self.t, 0.0), self.cfg.host.postcopy_fault_s
+                w, share, max(t - self.t, 0.0), self.cfg.host.postcopy_fault_s, self._first_pc
             )
+            self._first_pc = False
             self.c.postcopy_requests = round(self._requests)
         self.t = self.t + BUFFER_DELAY if self.dirty else t
         self._sample()
