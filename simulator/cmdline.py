@@ -3,13 +3,15 @@
 Accepts the forms the seeds and ``harness/targets/*.py`` produce (docs/config_guidebook.md
 for StratoVirt, qemu-options.hx for QEMU 7.2) plus the simulator's own long options:
 ``--profile``, ``--seed``, ``--workload ws=SIZE,rate=SIZE[,pattern=cyclic|random|hot-cold]``,
-``--resident SIZE``, ``--time-scale X`` and ``--qmp-rate-limit N``. Anything it cannot
+``--resident SIZE``, ``--time-scale X``, ``--qmp-rate-limit N`` and ``--host FILE`` (host
+constants as JSON, e.g. the ``host.json`` that ``hvlab bench fidelity`` calibrates). Anything it cannot
 accept raises :class:`CmdlineError` with one line, which ``__main__`` prints (exit 1).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from simulator.cmdline_values import (
     CmdlineError,
@@ -26,6 +28,7 @@ from simulator.cmdline_values import (
     split_props,
 )
 from simulator.model import PROFILES, CpuTopology, Device, MachineType, Workload
+from simulator.model.host import Host, load_host
 from simulator.model.units import MiB
 
 __all__ = ["CmdlineError", "Endpoint", "Serial", "SimConfig", "parse", "parse_endpoint"]
@@ -98,6 +101,7 @@ class SimConfig:
     resident: int = 64 * MiB
     time_scale: float = 1.0
     qmp_rate_limit: int | None = None  # commands per second (StratoVirt: 100)
+    host: Host = field(default_factory=Host)  # --host FILE: calibrated host constants
 
 
 class _Args:
@@ -126,6 +130,7 @@ def parse(argv: list[str]) -> SimConfig:
             "resident",
             "time-scale",
             "qmp-rate-limit",
+            "host",
         ):
             key, eq, val = arg[2:].partition("=")
             own[key] = val if eq else a.value(arg)
@@ -259,6 +264,10 @@ def parse(argv: list[str]) -> SimConfig:
     if not time_scale > 0:
         raise CmdlineError("--time-scale must be > 0")
     workload = parse_workload(own["workload"]) if "workload" in own else Workload()
+    try:
+        host = load_host(Path(own["host"])) if "host" in own else Host()
+    except ValueError as exc:
+        raise CmdlineError(f"--host: {exc}") from None
     resident = parse_size(own.get("resident", "64M"))
     if workload.working_set + workload.ws_offset > memory:
         raise CmdlineError("--workload: the working set does not fit in guest memory")
@@ -282,4 +291,5 @@ def parse(argv: list[str]) -> SimConfig:
         resident=min(resident, memory),
         time_scale=time_scale,
         qmp_rate_limit=rate_limit if rate_limit is not None else prof.qmp_rate_limit,
+        host=host,
     )
