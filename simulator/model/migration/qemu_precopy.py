@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from simulator.model.host import Host
 from simulator.model.memory import MemoryLayout, Workload, dirty_log
-from simulator.model.migration import bitmap, postcopy
+from simulator.model.migration import bitmap, postcopy, throttle
 from simulator.model.migration.costs import PageCosts, RamCounters
 from simulator.model.migration.effects import Effect, Sample, Timeline
 from simulator.model.migration.params import Capability, MigrationParameters
@@ -307,25 +307,14 @@ class QemuPrecopy:
         """ram.c migration_trigger_throttle + mig_throttle_guest_down (cpu-throttle.c)."""
         if Capability.AUTO_CONVERGE not in self.cfg.caps:
             return
-        p = self.cfg.params
         xfer = self.c.transferred - self.bytes_xfer_prev
         dirty_bytes = self.period_pages * PAGE_SIZE
-        limit = xfer * p.throttle_trigger_threshold // 100
-        if dirty_bytes > limit:
-            self.high_cnt += 1
-            if self.high_cnt >= 2:
-                self.high_cnt = 0
-                if not self.throttle:
-                    new = p.cpu_throttle_initial
-                else:
-                    inc = p.cpu_throttle_increment
-                    if p.cpu_throttle_tailslow:
-                        cpu_now = 100 - self.throttle
-                        ideal = int(cpu_now * (limit / dirty_bytes))
-                        inc = min(cpu_now - ideal, inc)
-                    new = min(self.throttle + inc, p.max_cpu_throttle)
-                self.throttle = max(1, min(99, new))  # CPU_THROTTLE_PCT_MIN/MAX
-                self.tl.throttle_steps.append((t, self.throttle))
+        stepped, self.high_cnt = throttle.trigger(
+            self.cfg.params, self.throttle, self.high_cnt, xfer, dirty_bytes
+        )
+        if stepped is not None:
+            self.throttle = stepped
+            self.tl.throttle_steps.append((t, self.throttle))
 
     # ----------------------------------------------------------------- endings
     def _complete(self, t: float) -> None:
