@@ -5,7 +5,8 @@ for StratoVirt, qemu-options.hx for QEMU 7.2) plus the simulator's own long opti
 ``--profile``, ``--seed``, ``--workload ws=SIZE,rate=SIZE[,pattern=cyclic|random|hot-cold]``,
 ``--resident SIZE``, ``--time-scale X``, ``--qmp-rate-limit N`` and ``--host FILE`` (host
 constants as JSON, e.g. the ``host.json`` that ``hvlab bench fidelity`` calibrates).
-Anything it cannot accept raises :class:`CmdlineError` with one line, which ``__main__`` prints (exit 1).
+Anything it cannot accept raises :class:`CmdlineError` with one line, which
+``__main__`` prints (exit 1).
 """
 
 from __future__ import annotations
