@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.fidelity import calibrate, guestperf, plots, real, score, simulate
+from harness.fidelity import calibrate, guestperf, hostprobe, plots, real, score, simulate
 from harness.fidelity.layout import Layout
 from harness.fidelity.matrix import MATRIX, SMOKE, Config, by_name
 from harness.spec import Arch
@@ -36,6 +36,9 @@ def run_real(cfgs: list[Config], arch: Arch, out: Path, runs: int | None) -> Non
 
     store = TemplateStore()
     logs = private_dir("hvlab-fidelity-")
+    probe = out / "hostprobe.json"
+    if not probe.exists():  # measured before the runs, on the same quiet host
+        probe.write_text(json.dumps({"loopback_bandwidth": hostprobe.loopback_bandwidth()}))
     try:
         for cfg in cfgs:
             for i in range(runs or cfg.runs):
@@ -78,7 +81,11 @@ def score_all(cfgs: list[Config], out: Path, calibration_cfg: Config) -> tuple[s
     reals = load(out / "real")
     if calibration_cfg.name not in reals:
         raise HarnessError(f"no real runs of {calibration_cfg.name} to calibrate on in {out}")
-    cal = calibrate.calibrate(calibration_cfg, reals[calibration_cfg.name])
+    probe = out / "hostprobe.json"
+    if not probe.exists():
+        probe.write_text(json.dumps({"loopback_bandwidth": hostprobe.loopback_bandwidth()}))
+    link = float(json.loads(probe.read_text())["loopback_bandwidth"])
+    cal = calibrate.calibrate(calibration_cfg, reals[calibration_cfg.name], link)
     (out / "host.json").write_text(json.dumps(cal.host.to_json(), indent=1))
     (out / "calibration.json").write_text(json.dumps(cal.to_json(), indent=1))
     scores = []
@@ -109,7 +116,8 @@ def score_all(cfgs: list[Config], out: Path, calibration_cfg: Config) -> tuple[s
         + ", ".join(
             f"{k}={v:.3g}"
             for k, v in cal.host.to_json().items()
-            if k in ("first_touch_s", "window_overrun_s", "resume_s", "setup_fixed_s")
+            if k
+            in ("nic_bandwidth", "first_touch_s", "window_overrun_s", "resume_s", "setup_fixed_s")
         ),
         f"physical invariants: {'all hold' if not broken else '; '.join(broken)}",
         f"destination guest silent after the switch (no heartbeat): {', '.join(hung) or 'none'}",

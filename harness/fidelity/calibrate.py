@@ -1,6 +1,8 @@
 """Host constants from the idle configuration alone (never per configuration).
 
-From the idle runs' medians: the machine's extra RAM blocks (ram.total - guest RAM),
+The host's loopback throughput is measured directly (hostprobe.py: it is what
+stop-and-copy of pages the destination already holds runs at). From the idle runs'
+medians: the machine's extra RAM blocks (ram.total - guest RAM),
 setup time, device state (the completion mbps counts it, ram.transferred does not:
 migration.c migration_calculate_complete), the destination's first-touch cost per page
 (fitted by simulation: the idle guest's downtime is its non-zero first-pass tail
@@ -30,8 +32,11 @@ def _median(values: list[float]) -> float:
     return float(statistics.median(values)) if values else 0.0
 
 
-def calibrate(cfg: Config, runs: list[JSON], base: Host | None = None) -> simulate.Calibration:
-    """Fit the host constants on the idle configuration's real runs."""
+def calibrate(
+    cfg: Config, runs: list[JSON], link: float | None = None, base: Host | None = None
+) -> simulate.Calibration:
+    """Fit the host constants on the idle configuration's real runs; ``link`` is the
+    host's measured loopback throughput (harness/fidelity/hostprobe.py), if known."""
     ok = [r for r in runs if r["hvlab"]["final"].get("status") == "completed"]
     if not ok:
         raise ValueError(f"{cfg.name}: no completed real run to calibrate on")
@@ -52,6 +57,7 @@ def calibrate(cfg: Config, runs: list[JSON], base: Host | None = None) -> simula
     ]
     host = dataclasses.replace(
         host,
+        nic_bandwidth=link or host.nic_bandwidth,
         setup_fixed_s=setup_s,
         setup_per_gib_s=0.0,
         resume_s=max(0.0, _median(pauses) / 1000) if pauses else host.resume_s,
