@@ -49,11 +49,13 @@ suites: setup
 
 test: setup
 	@$(MAKE) --no-print-directory lint typecheck
-	@status=0; $(VENV)/bin/pytest tests suites --netns-lab 2 --report-dir $(REPORTS) $(PYTEST_ARGS) \
+	@export HVLAB_RUN=$$($(PY) -m harness.leaks $$$$); status=0; \
+	  $(VENV)/bin/pytest tests suites --netns-lab 2 --report-dir $(REPORTS) $(PYTEST_ARGS) \
 	  || status=$$?; $(PY) -m harness.cli leaks || status=1; exit $$status
 
 run: setup
-	@status=0; $(VENV)/bin/hvlab run --report-dir $(REPORTS) $(PYTEST_ARGS) || status=$$?; \
+	@export HVLAB_RUN=$$($(PY) -m harness.leaks $$$$); status=0; \
+	  $(VENV)/bin/hvlab run --report-dir $(REPORTS) $(PYTEST_ARGS) || status=$$?; \
 	  $(PY) -m harness.cli leaks || status=1; exit $$status
 
 clean:

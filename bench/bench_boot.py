@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 from harness.guest import guest_image
-from harness.leaks import check_no_leaks
+from harness.leaks import check_no_leaks, owner_tag
 from harness.machine import Machine
 from harness.runner import private_dir
 from harness.spec import Arch, MachineType, Topology, VMSpec
@@ -34,7 +34,7 @@ def timed_start(target: QemuTarget, spec: VMSpec, logs: Path, owner: str, restor
 
 def main(rounds: int = 3) -> int:
     logs = private_dir("hvlab-bench-")
-    owner = f"bench-{uuid.uuid4().hex[:12]}"
+    owner = owner_tag(f"bench-{uuid.uuid4().hex[:12]}")
     store = TemplateStore()
     print(f"{'arch':<9}{'cold boot s':>12}{'restore s':>11}{'ratio':>8}")
     try:

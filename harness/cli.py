@@ -21,8 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from harness.cli_run import add_run_parsers
+from harness.cli_run import _positive_int, add_run_parsers
 from harness.errors import HarnessError
+from harness.leaks import RUN_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -104,7 +105,8 @@ def _cmd_lab_export(args: argparse.Namespace) -> int:
 def _cmd_leaks(args: argparse.Namespace) -> int:
     from harness.lab.commands import leaks
 
-    return leaks(Path(args.tmp), Path(args.hosts) if args.hosts else None)
+    run = None if args.all else os.environ.get(RUN_ENV) or None
+    return leaks(Path(args.tmp), Path(args.hosts) if args.hosts else None, run, args.reap)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -169,7 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fuzz.add_argument("--seed", type=int, help="random seed (default: a fresh one, printed)")
     fuzz.add_argument(
-        "--examples", type=int, default=200, metavar="N", help="scenarios to try (default 200)"
+        "--examples",
+        type=_positive_int,
+        default=200,
+        metavar="N",
+        help="scenarios to try (default 200)",
     )
     fuzz.add_argument(
         "--target",
@@ -206,6 +212,14 @@ def build_parser() -> argparse.ArgumentParser:
     leaks.add_argument("--tmp", default="/tmp", help=argparse.SUPPRESS)
     leaks.add_argument(
         "--hosts", default=None, metavar="INI", help="also check the ssh hosts of this inventory"
+    )
+    leaks.add_argument(
+        "--all",
+        action="store_true",
+        help="everything hvlab on this machine (default with HVLAB_RUN set: that run only)",
+    )
+    leaks.add_argument(
+        "--reap", action="store_true", help="first remove what runs that died left behind"
     )
     leaks.set_defaults(func=_cmd_leaks)
     return parser

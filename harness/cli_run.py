@@ -64,6 +64,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     hosts = Path(args.hosts)
     if not hosts.is_file():
         raise HarnessError(f"inventory {hosts} does not exist (use --hosts FILE)")
+    _preflight(args, hosts)  # bad input stops here: nothing created, reports/latest kept
     run_id = new_run_id()
     run_dir = Path(args.report_dir) / run_id
     argv = [
@@ -108,7 +109,44 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if (run_dir / "results.jsonl").exists() or (run_dir / "run.json").exists():
         index = _ensure_html(run_dir)
         print(f"hvlab: report {index}")
-    return status
+    # a stopped run exits 130 (as a shell reports SIGINT), never as a pass or a failure
+    return 130 if status == int(pytest.ExitCode.INTERRUPTED) else status
+
+
+def _preflight(args: argparse.Namespace, hosts: Path) -> None:
+    """Every input checked before pytest starts (one line each, exit 2)."""
+    from harness.inventory import load_inventory
+    from harness.waits import timeout_factor
+
+    timeout_factor()  # HVLAB_TIMEOUT_FACTOR, if set, must be a sane number
+    inventory = load_inventory(hosts)
+    report = Path(args.report_dir)
+    if report.exists() and not report.is_dir():
+        raise HarnessError(f"--report-dir {report} is not a folder")
+    probe = report if report.exists() else report.parent
+    if not os.access(probe if probe.exists() else Path("."), os.W_OK):
+        raise HarnessError(f"--report-dir {report}: no permission to write there")
+    if args.target:
+        from harness.hostset import HostSet
+        from harness.libvirt.target import LIBVIRT_TARGETS
+        from harness.targets.registry import select
+
+        hostset = HostSet(inventory)
+        try:
+            select(hostset.targets(), args.target, [t.name for t in LIBVIRT_TARGETS])
+        except ValueError as exc:
+            raise HarnessError(str(exc)) from None
+        finally:
+            hostset.close()
+
+
+def _factor(text: str) -> float:
+    from harness.waits import parse_factor
+
+    try:
+        return parse_factor(text, "--timeout-factor")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _lease(args: argparse.Namespace, hosts: Path, run_id: str) -> Any:
@@ -155,7 +193,30 @@ def _run_folder(name: str, report_dir: str) -> Path:
             raise HarnessError(f"{name}: no such run folder, nor a run id in {report_dir}")
     if not (run / "results.jsonl").exists() and not (run / "run.json").exists():
         raise HarnessError(f"{run}: not a run folder (no results.jsonl or run.json)")
+    _check_readable(run)
     return run.resolve()
+
+
+def _check_readable(run: Path) -> None:
+    """A run folder whose files are not hvlab's is refused (one line), not reported as
+    "0 results"; lines that are not results are named (and left out)."""
+    from harness.report.results import read_results
+
+    meta = run / "run.json"
+    if meta.exists():
+        try:
+            if not isinstance(json.loads(meta.read_text()), dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise HarnessError(f"{meta}: not an hvlab run.json ({exc})") from None
+    jsonl = run / "results.jsonl"
+    problems: list[str] = []
+    results = read_results(run, problems) if jsonl.exists() else []
+    for problem in problems[:10]:
+        print(f"hvlab: warning: {run.name}/{problem} (left out)", file=sys.stderr)
+    if jsonl.exists() and jsonl.stat().st_size and not results:
+        first = problems[0] if problems else "no line is a test result"
+        raise HarnessError(f"{jsonl}: not hvlab results ({first})")
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -164,6 +225,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from harness.report.results import read_results, summarize
     from harness.report.writer import rebuild
 
+    if args.prune:
+        from harness.retention import prune_runs
+
+        if args.runs:
+            raise HarnessError("--prune takes no RUN: it keeps the newest --keep runs")
+        gone = prune_runs(Path(args.report_dir), args.keep)
+        print(f"hvlab: removed {len(gone)} old run(s), kept the newest {args.keep}")
+        return 0
+    if not args.runs:
+        raise HarnessError("report needs a RUN (or --prune)")
     if len(args.runs) > 2 and not args.merge:
         raise HarnessError("report takes one run (rebuild it) or two (compare them)")
     runs = [_run_folder(name, args.report_dir) for name in args.runs]
@@ -242,7 +313,7 @@ def add_run_parsers(sub: Any) -> None:
         help="where run folders are written (default: reports/)",
     )
     run.add_argument(
-        "--timeout-factor", type=float, metavar="X", help="multiply every timeout by X"
+        "--timeout-factor", type=_factor, metavar="X", help="multiply every timeout by X"
     )
     run.add_argument(
         "--jobs",
@@ -267,9 +338,13 @@ def add_run_parsers(sub: Any) -> None:
     )
     report.add_argument(
         "runs",
-        nargs="+",
+        nargs="*",
         metavar="RUN",
         help="a run folder, or a run id (or 'latest') under --report-dir; one or two",
+    )
+    report.add_argument("--prune", action="store_true", help="remove old run folders (see --keep)")
+    report.add_argument(
+        "--keep", type=_positive_int, default=10, metavar="N", help="runs --prune keeps"
     )
     report.add_argument(
         "--merge",

@@ -27,7 +27,7 @@ from harness import snapshot, templates, workload
 from harness.errors import HarnessError, SetupError
 from harness.guest import GuestImage
 from harness.hostset import Placement, same_host
-from harness.leaks import check_no_leaks
+from harness.leaks import check_no_leaks, owner_tag
 from harness.machine import Machine
 from harness.migration import Transport, incoming_uri
 from harness.runner import LOCAL, Runner
@@ -64,7 +64,7 @@ class VMFactory:
         self.placement = placement or same_host("localhost", LOCAL)
         self._on_host = on_host
         self.artifacts = artifacts
-        self.owner = f"t-{uuid.uuid4().hex[:16]}"
+        self.owner = owner_tag(f"t-{uuid.uuid4().hex[:16]}")
         self.machines: list[Machine] = []
 
     def _where(self, role: Role) -> tuple[str, Runner]:
@@ -92,7 +92,7 @@ class VMFactory:
         machine = Machine(
             target,
             spec,
-            self._image(spec.arch, runner),
+            self._image(self.target.arch, runner),
             vm_name,
             self.artifacts / vm_name,
             self.owner,
@@ -144,7 +144,7 @@ class VMFactory:
             restored = self._boot.restore_spec(
                 self._on_host(self.target, host) if self._on_host else self.target,
                 spec,
-                self._image(spec.arch, runner),
+                self._image(self.target.arch, runner),
                 self.owner,
                 self.artifacts / "boot-template",
                 runner,

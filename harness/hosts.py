@@ -23,7 +23,7 @@ import testinfra
 from harness.errors import HarnessError, LaunchError, WaitTimeout
 from harness.guest import cache_root, guest_image
 from harness.inventory import Host
-from harness.leaks import check_no_leaks
+from harness.leaks import check_no_leaks, owner_tag
 from harness.machine import Machine
 from harness.runner import LOCAL, Runner, private_dir
 from harness.spec import Arch, MachineType, Topology, VMSpec
@@ -185,7 +185,7 @@ def _boot_under_kvm(
         machine=MachineType.standard(arch), topology=Topology(1, 1, 1, 1), append="loglevel=7"
     )
     logs = private_dir("hvlab-kvm-")
-    owner = f"kvm-probe-{os.getpid()}"
+    owner = owner_tag(f"kvm-probe-{os.getpid()}")
     image = guest_image(arch)
     image = dataclasses.replace(
         image, kernel=runner.stage(image.kernel), initrd=runner.stage(image.initrd)

@@ -21,6 +21,7 @@ from harness.hosts import HostFacts, gather_facts, kvm_verdict, probe_kvm
 from harness.inventory import Host
 from harness.lab.endpoint import endpoint
 from harness.lab.ssh import SshRunner
+from harness.leaks import owner_tag
 from harness.runner import LOCAL, Runner, private_dir
 from harness.spec import Arch
 from harness.targets.base import Target
@@ -58,7 +59,7 @@ class HostSet:
 
     def __init__(self, hosts: list[Host], owner: str = "") -> None:
         self.hosts = hosts
-        self.owner = owner or f"ssh-{uuid.uuid4().hex[:12]}"
+        self.owner = owner or owner_tag(f"ssh-{uuid.uuid4().hex[:12]}")
         self._runners: dict[str, Runner] = {}
         self._facts: dict[str, HostFacts] = {}
         self._problems: dict[str, str] = {}

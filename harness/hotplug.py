@@ -12,10 +12,10 @@ import os
 from pathlib import Path
 from typing import Any, assert_never
 
-from harness.errors import QMPCommandError
+from harness.errors import HarnessError, QMPCommandError
 from harness.machine import Machine
-from harness.spec import DeviceSpec
-from harness.targets.traits import QmpDialect
+from harness.spec import DeviceSpec, Topology
+from harness.targets.traits import CpuHotplug, CpuQuery, QmpDialect
 from harness.waits import wait_for
 
 
@@ -104,6 +104,62 @@ def add_nic(vm: Machine, dev_id: str, netdev: str, mac: str, bus: str, addr: str
             "addr": addr,
         },
     )
+
+
+def vcpus(vm: Machine) -> list[dict[str, Any]]:
+    """The vCPU list (StratoVirt query-cpus; QEMU query-cpus-fast, query-cpus is gone)."""
+    match vm.target.traits.cpu_query:
+        case CpuQuery.QUERY_CPUS:
+            out: list[dict[str, Any]] = vm.qmp.execute("query-cpus")
+        case CpuQuery.QUERY_CPUS_FAST:
+            out = vm.qmp.execute("query-cpus-fast")
+        case other:
+            assert_never(other)
+    return out
+
+
+def position(props: dict[str, Any]) -> tuple[int, int, int]:
+    """(socket, core, thread) of a vCPU list entry's or hotpluggable slot's props."""
+    return (int(props["socket-id"]), int(props["core-id"]), int(props.get("thread-id", 0)))
+
+
+def present_cpus(vm: Machine) -> set[int]:
+    """The vCPUs the guest has (online or not): /sys/devices/system/cpu/present."""
+    status, out = vm.console.run("cat /sys/devices/system/cpu/present")
+    if status != 0:
+        raise HarnessError(f"{vm.name}: cannot read the guest's present vCPUs: {out}")
+    cpus: set[int] = set()
+    for part in filter(None, out.strip().split(",")):
+        first, _, last = part.partition("-")
+        cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
+
+
+def add_cpu(vm: Machine, dev_id: str, index: int, topology: Topology) -> Any:
+    """device_add of vCPU ``index`` (x86_64 q35), in the target's way of naming it.
+
+    StratoVirt (docs/cpu_hotplug.md): driver generic-x86-cpu and cpu-id ``index``. QEMU
+    (docs/system/cpu-hotplug.rst): the type query-hotpluggable-cpus lists and the
+    socket/core/thread ids of ``index`` in the -smp topology.
+    """
+    args: dict[str, Any] = {"id": dev_id}
+    match vm.target.traits.cpu_hotplug:
+        case CpuHotplug.CPU_ID:
+            args.update({"driver": "generic-x86-cpu", "cpu-id": index})
+        case CpuHotplug.TOPOLOGY:
+            slots = vm.qmp.execute("query-hotpluggable-cpus")
+            socket, core, thread = topology.position(index)
+            args.update(
+                {
+                    "driver": slots[0]["type"],
+                    "socket-id": socket,
+                    "core-id": core,
+                    "thread-id": thread,
+                }
+            )
+        case other:
+            assert_never(other)
+    return vm.qmp.execute("device_add", args)
 
 
 def unplug(vm: Machine, dev_id: str, timeout: float = 60.0) -> dict[str, Any]:

@@ -1,34 +1,85 @@
-"""Find processes that outlived their test.
+"""Find processes that outlived their test, and what runs that died left behind.
 
-Every child the harness launches carries ``HVLAB_OWNER=<tag>`` in its environment.
+Every child the harness launches carries ``HVLAB_OWNER=<run>/<tag>`` in its environment.
 Processes keep their environment even after they leave their process group or
 daemonize, so scanning /proc for the tag finds leaks that a group kill would miss.
+
+``<run>`` names the run: ``<pid>.<start time>`` of the process that started it (hvlab
+run, pytest, or ``make test``'s shell), inherited by every worker and child through
+``HVLAB_RUN``. A run is over when that process is gone (the start time tells a reused
+pid apart), so what it left can be told from what a run still going owns: two runs on
+one machine never count each other's processes as leaks, and the next start reaps what
+a killed run left (harness/reap.py). Folders a run makes carry its tag in
+``.hvlab-owner``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import LeakError
 
+_RUN = re.compile(r"[0-9]+\.[0-9]+")
+
 OWNER_ENV = "HVLAB_OWNER"
+RUN_ENV = "HVLAB_RUN"
+OWNER_FILE = ".hvlab-owner"
 
 
 @dataclass(frozen=True)
 class ProcInfo:
     pid: int
     cmdline: str
+    owner: str = ""
 
 
-def tagged_processes(tag: str | None) -> list[ProcInfo]:
-    """Live processes whose environment holds HVLAB_OWNER=<tag> (zombies excluded).
+def process_start(pid: int) -> str | None:
+    """The process's start time (clock ticks after boot), or None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
 
-    ``tag=None``: any hvlab owner at all (the end-of-run check).
-    """
-    needle = f"{OWNER_ENV}={tag}".encode() if tag is not None else None
+
+def run_of_pid(pid: int) -> str:
+    start = process_start(pid)
+    if start is None:
+        raise LeakError(f"no process {pid} to own a run")
+    return f"{pid}.{start}"
+
+
+def run_tag() -> str:
+    """This run's tag (made from this process if no parent started the run)."""
+    tag = os.environ.get(RUN_ENV, "")
+    if not _RUN.fullmatch(tag):
+        tag = run_of_pid(os.getpid())
+        os.environ[RUN_ENV] = tag
+    return tag
+
+
+def owner_tag(local: str) -> str:
+    """An owner tag of this run: ``<run>/<local>``."""
+    return f"{run_tag()}/{local}"
+
+
+def run_alive(run: str) -> bool:
+    if not _RUN.fullmatch(run):
+        return True  # not a run tag: nobody can tell, so leave it alone
+    pid, start = run.split(".")
+    return process_start(int(pid)) == start
+
+
+def run_of(owner: str) -> str:
+    return owner.split("/", 1)[0]
+
+
+def hvlab_processes() -> list[ProcInfo]:
+    """Every live process with an hvlab owner tag (zombies excluded), with the tag."""
     prefix = f"{OWNER_ENV}=".encode()
     found = []
     for entry in Path("/proc").iterdir():
@@ -36,9 +87,8 @@ def tagged_processes(tag: str | None) -> list[ProcInfo]:
             continue
         try:
             environ = (entry / "environ").read_bytes().split(b"\0")
-            if needle is not None and needle not in environ:
-                continue
-            if needle is None and not any(e.startswith(prefix) for e in environ):
+            owner = next((e[len(prefix) :] for e in environ if e.startswith(prefix)), None)
+            if owner is None:
                 continue
             stat = (entry / "stat").read_text()
             if stat.rsplit(")", 1)[1].split()[0] == "Z":
@@ -46,15 +96,31 @@ def tagged_processes(tag: str | None) -> list[ProcInfo]:
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except (OSError, IndexError):
             continue
-        found.append(ProcInfo(int(entry.name), cmd.strip()))
+        found.append(ProcInfo(int(entry.name), cmd.strip(), owner.decode(errors="replace")))
     return found
 
 
-def leftover_sockets(tmp: Path) -> list[Path]:
-    """Unix sockets under ``tmp``/hvlab-*; entries that vanish while we look are skipped
-    (other runs on the machine create and remove theirs all the time)."""
+def tagged_processes(tag: str | None) -> list[ProcInfo]:
+    """Live processes whose owner tag is ``tag`` (None: any hvlab owner at all)."""
+    return [p for p in hvlab_processes() if tag is None or p.owner == tag]
+
+
+def run_processes(run: str) -> list[ProcInfo]:
+    """Live processes of run ``run`` (whatever their tag within it)."""
+    return [p for p in hvlab_processes() if run_of(p.owner) == run]
+
+
+def leftover_sockets(tmp: Path, run: str | None = None) -> list[Path]:
+    """Unix sockets under ``tmp``/hvlab-* (of folders of run ``run`` if given); entries
+    that vanish while we look are skipped (other runs create and remove theirs)."""
     found: list[Path] = []
     for top in sorted(tmp.glob("hvlab-*")):
+        if run is not None:
+            try:
+                if (top / OWNER_FILE).read_text().strip() != run:
+                    continue
+            except OSError:
+                continue
         for root, _dirs, files in os.walk(top, onerror=lambda _exc: None):
             for name in files:
                 path = Path(root) / name
@@ -94,3 +160,9 @@ def check_no_leaks(tag: str, paths: list[Path] | None = None) -> None:
         f"left behind after teardown: {'; '.join(parts)}",
         {"processes": [p.__dict__ for p in leaked], "paths": [str(p) for p in stale]},
     )
+
+
+if __name__ == "__main__":  # the run tag of a process: make test's shell names its run
+    import sys
+
+    print(run_of_pid(int(sys.argv[1])))

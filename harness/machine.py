@@ -164,6 +164,12 @@ class Machine:
         code = proc.poll()
         return code if code is not None else wait_for(proc.poll, timeout, f"{self.name} to exit")
 
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to the hypervisor's process group (faults: SIGKILL, SIGSTOP, ...)."""
+        if self._proc is None:
+            raise LaunchError(f"{self.name}: not launched")
+        self._proc.signal_group(sig)
+
     def pause(self, timeout: float = 10.0) -> None:
         """``stop`` and wait for its STOP event: the guest is paused once it arrived."""
         mark = self.qmp.events.mark()

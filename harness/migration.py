@@ -21,7 +21,7 @@ from harness.errors import HarnessError, WaitTimeout
 from harness.machine import Machine
 from harness.runner import LOCAL, Runner
 from harness.targets.traits import SourceAfterMigration, Traits
-from harness.waits import wait_for
+from harness.waits import scaled, wait_for
 
 TERMINAL = frozenset({"completed", "failed", "cancelled", "canceled"})
 T = TypeVar("T")
@@ -114,6 +114,15 @@ class MigrationResult:
         path.write_text(json.dumps(self.to_json(), indent=1, default=str))
 
 
+class MigrationStall(HarnessError):
+    """A migration that is still "running" but has moved no byte for a while.
+
+    QEMU itself never notices a destination that stopped reading (SIGSTOP, a dead link
+    with TCP still retrying): the stream's socket stays up with data queued and the
+    status stays active. The watcher does: the documented way out is migrate_cancel.
+    """
+
+
 class Watch:
     """Polls query-migrate on the source and collects status history and samples."""
 
@@ -123,6 +132,7 @@ class Watch:
         self.history: list[str] = []
         self.samples: list[Sample] = []
         self.event_mark = src.qmp.events.mark()
+        self._moved = (time.monotonic(), -1)  # (when, transferred) at the last progress
 
     def poll(self) -> dict[str, Any]:
         info: dict[str, Any] = self._query()
@@ -130,7 +140,14 @@ class Watch:
         self.samples.append(sample)
         if not self.history or self.history[-1] != sample.status:
             self.history.append(sample.status)
+        moved = sample.transferred if sample.transferred is not None else -1
+        if moved != self._moved[1] or sample.status not in ("active", "postcopy-active"):
+            self._moved = (time.monotonic(), moved)
         return info
+
+    def stalled_for(self) -> float:
+        """Seconds since the stream last moved a byte while active (0 if it moves)."""
+        return time.monotonic() - self._moved[0]
 
     def _query(self) -> dict[str, Any]:
         """query-migrate; a source that exits 0 by itself has completed.
@@ -148,12 +165,28 @@ class Watch:
                 raise
             return {"status": "completed"}
 
-    def until(self, statuses: frozenset[str] | set[str], timeout: float) -> dict[str, Any]:
-        """Poll until the status is one of ``statuses``; return that query-migrate answer."""
+    def until(
+        self, statuses: frozenset[str] | set[str], timeout: float, stall: float | None = None
+    ) -> dict[str, Any]:
+        """Poll until the status is one of ``statuses``; return that query-migrate answer.
+
+        ``stall``: raise MigrationStall (with the phase) once nothing moved for that many
+        seconds (scaled), instead of waiting out the whole timeout."""
+        limit = scaled(stall) if stall is not None else None
 
         def probe() -> dict[str, Any] | None:
             info = self.poll()
-            return info if info.get("status") in statuses else None
+            if info.get("status") in statuses:
+                return info
+            if limit is not None and self.stalled_for() >= limit:
+                status = str(info.get("status"))
+                moved = (info.get("ram") or {}).get("transferred")
+                raise MigrationStall(
+                    f"{self.src.name}: migration {status} made no progress for "
+                    f"{self.stalled_for():.0f}s (transferred {moved} bytes)",
+                    {"phase": status, "transferred": moved, "history": list(self.history)},
+                )
+            return None
 
         return wait_for(
             probe, timeout, f"{self.src.name} migration status in {sorted(statuses)}", interval=0.1

@@ -10,190 +10,54 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
-import tempfile
+import sys
 import threading
-import uuid
 import zlib
 from collections.abc import Generator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness import fixtures, templates
+from harness import fixtures, reap
 from harness.errors import HarnessError
 from harness.fixtures import VMFactory
-from harness.guest import GuestImage, guest_image
-from harness.hostset import HostSet, same_host
-from harness.inventory import Host, load_inventory, parse_inventory
-from harness.lab.netlab import NetLab
-from harness.libvirt.target import LIBVIRT_TARGETS, LibvirtTarget, select_libvirt
+from harness.hostset import same_host
+from harness.libvirt.target import LibvirtTarget
 from harness.report import hookspecs
 from harness.report.catalog import write_catalog
 from harness.report.record import HOSTS_PROPERTY, Recorder, target_name
-from harness.report.results import RUN_ID_ENV, RunReport, new_run_id
 from harness.report.writer import finish_run, summary_lines
-from harness.spec import Arch
+from harness.retention import prune_artifacts
+from harness.session import Session, add_options
 from harness.targets.base import Target
-from harness.targets.registry import select
-from harness.waits import set_timeout_factor
+from harness.waits import parse_factor, set_timeout_factor, timeout_factor
 
-_STATE = pytest.StashKey["_Hvlab"]()
+_STATE = pytest.StashKey["Session"]()
 _RECORDER = pytest.StashKey[Recorder]()
+_FAILED = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("hvlab")
-    group.addoption(
-        "--target",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="run only these targets (name or prefix, repeatable), e.g. qemu-x86_64",
-    )
-    group.addoption(
-        "--hosts",
-        default=None,
-        metavar="INI",
-        help="inventory of lab hosts (default: hosts.ini next to pytest's rootdir)",
-    )
-    group.addoption(
-        "--report-dir",
-        default=None,
-        metavar="DIR",
-        help="write a report to DIR/<run-id>/ (results.jsonl, results.json, junit.xml)",
-    )
-    group.addoption(
-        "--netns-lab",
-        type=int,
-        default=0,
-        metavar="N",
-        help="build a lab of N hosts in network namespaces (own sshd each) for this run "
-        "and add them to the inventory (needs root; torn down at the end)",
-    )
-    group.addoption(
-        "--lab-hosts",
-        default=None,
-        metavar="NAMES",
-        help="use only these ssh hosts of the inventory (comma list; the hosts a pool "
-        "lease gave this run); local hosts stay",
-    )
-    group.addoption(
-        "--shard",
-        default=None,
-        metavar="K/N",
-        help="run only the K-th of N shards (tests split by a stable hash of their id)",
-    )
-    group.addoption(
-        "--timeout-factor",
-        type=float,
-        default=None,
-        metavar="X",
-        help="multiply every harness timeout by X (slow or loaded hosts)",
-    )
+    add_options(parser)
 
 
-class _Hvlab:
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        hosts_opt = config.getoption("--hosts")
-        self.hosts_path = Path(hosts_opt) if hosts_opt else config.rootpath / "hosts.ini"
-        self.wanted: list[str] = config.getoption("--target")
-        self._hostset: HostSet | None = None
-        self.lab: NetLab | None = None
-        self.owner = uuid.uuid4().hex[:12]
-        self._targets: list[Target] | None = None
-        self._images: dict[Arch, GuestImage] = {}
-        self.templates = templates.TemplateStore()
-        self._scratch: Path | None = None
-        report_dir = config.getoption("--report-dir")
-        self.worker = hasattr(config, "workerinput")  # a pytest-xdist worker
-        if report_dir and not self.worker and not os.environ.get(RUN_ID_ENV):
-            os.environ[RUN_ID_ENV] = new_run_id()  # workers inherit it: one run folder
-        # absolute: artifact paths end up in hypervisor arguments (snapshot dirs, exec:)
-        self.report = (
-            RunReport(Path(report_dir).resolve(), primary=not self.worker) if report_dir else None
-        )
-
-    @property
-    def hostset(self) -> HostSet:
-        if self._hostset is None:
-            hosts = load_inventory(self.hosts_path)
-            allowed = self.config.getoption("--lab-hosts")
-            if allowed is not None:
-                names = {n.strip() for n in allowed.split(",") if n.strip()}
-                unknown = names - {h.name for h in hosts}
-                if unknown:
-                    raise pytest.UsageError(f"--lab-hosts: no such host {', '.join(unknown)}")
-                hosts = [h for h in hosts if h.connection == "local" or h.name in names]
-            count = self.config.getoption("--netns-lab")
-            if count and not self.worker:
-                hosts += self._netns_lab(count)
-            self._hostset = HostSet(hosts, owner=f"ssh-{self.owner}")
-        return self._hostset
-
-    def _netns_lab(self, count: int) -> list[Host]:
-        """Lab hosts in namespaces for this run (self-tests of cross-host placement)."""
-        if count < 2 or count > 8:
-            raise pytest.UsageError(f"--netns-lab {count}: use 2 to 8 hosts")
-        names = tuple(f"lab{chr(ord('A') + i)}" for i in range(count))
-        try:
-            self.lab = NetLab(names, owner=f"lab-{self.owner}").up()
-        except HarnessError as exc:
-            raise pytest.UsageError(f"--netns-lab: {exc}") from None
-        return parse_inventory(self.lab.inventory(), source="--netns-lab")
-
-    @property
-    def libvirt_targets(self) -> list[LibvirtTarget]:
-        return select_libvirt(self.wanted)
-
-    def record_hosts(self) -> None:
-        """Host facts into the report, with the KVM verdicts probed so far."""
-        if self.report is not None and self._hostset is not None:
-            self.report.update_meta(hosts=self._hostset.facts_json())
-
-    @property
-    def targets(self) -> list[Target]:
-        if self._targets is None:
-            try:
-                offered = self.hostset.targets()
-                self.record_hosts()
-                other = [t.name for t in LIBVIRT_TARGETS]
-                self._targets = select(offered, self.wanted, other_names=other)
-            except ValueError as exc:
-                raise pytest.UsageError(str(exc)) from None
-            if self.report is not None:
-                self.report.update_meta(targets=[t.name for t in self._targets])
-        return self._targets
-
-    def image(self, arch: Arch) -> GuestImage:
-        if arch not in self._images:
-            self._images[arch] = guest_image(arch)
-        return self._images[arch]
-
-    def artifacts(self, nodeid: str) -> Path:
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid)[-150:]
-        if self.report is not None:
-            return self.report.dir / "artifacts" / safe
-        if self._scratch is None:  # no --report-dir: a private folder for this session
-            self._scratch = Path(tempfile.mkdtemp(prefix="hvlab-artifacts-"))
-        return self._scratch / safe
-
-
-def _state(config: pytest.Config) -> _Hvlab:
+def _state(config: pytest.Config) -> Session:
     return config.stash[_STATE]
 
 
 def pytest_configure(config: pytest.Config) -> None:
     factor = config.getoption("--timeout-factor")
-    if factor is not None:
-        try:
-            set_timeout_factor(factor)
-        except ValueError as exc:
-            raise pytest.UsageError(str(exc)) from None
-    config.stash[_STATE] = _Hvlab(config)
+    try:
+        if factor is not None:
+            set_timeout_factor(parse_factor(factor, "--timeout-factor"))
+        timeout_factor()  # HVLAB_TIMEOUT_FACTOR, if that is where it comes from
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if not hasattr(config, "workerinput"):
+        _reap_dead_runs()
+    config.stash[_STATE] = Session(config)
+    _CONFIGS.append(config)
     if not config.pluginmanager.has_plugin("hvlab-fixtures"):
         config.pluginmanager.register(fixtures, "hvlab-fixtures")
     if threading.current_thread() is threading.main_thread():
@@ -204,8 +68,48 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "catalog(*ids): behaviour-catalog ids this test verifies")
 
 
+def _reap_dead_runs() -> None:
+    """What runs killed on this machine left (their owner is gone) goes first."""
+    dead = reap.find(None)
+    if dead:
+        reap.reap(dead)
+        print(f"hvlab: reaped {len(dead.lines())} leftovers of runs that died", file=sys.stderr)
+
+
 def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _still_stopping(signum: int, frame: object) -> None:
+    """A second Ctrl-C (or SIGTERM) while the first one's cleanup runs: no traceback, and
+    the cleanup (every VM's shutdown, the report) goes on."""
+    print("hvlab: still stopping: shutting the VMs down and writing the report", file=sys.stderr)
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    _RUNNING[:] = [nodeid]
+
+
+def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    _RUNNING.clear()
+
+
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """Say in run.json (so results.json, junit.xml and the page) that the run stopped,
+    by what, and which test was running; then ignore further signals until it is over."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _still_stopping)
+    by = str(excinfo.value) or "SIGINT"
+    for config in _CONFIGS:
+        state = config.stash.get(_STATE, None)
+        if state is not None and state.report is not None:
+            running = _RUNNING[0] if _RUNNING else None
+            state.report.update_meta(interrupted={"by": by, "running": running})
+
+
+_RUNNING: list[str] = []
+_CONFIGS: list[pytest.Config] = []
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -261,7 +165,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 _OTHER_AXIS = "--target names no target of this kind"
 
 
-def _param(state: _Hvlab, target: Target | LibvirtTarget) -> Any:
+def _param(state: Session, target: Target | LibvirtTarget) -> Any:
     reason = _unavailable(state, target)
     marks = [pytest.mark.skip(reason=f"{target.name}: {reason}")] if reason else []
     return pytest.param(target, id=target.name, marks=marks)
@@ -281,7 +185,7 @@ def _shard(text: str | None) -> tuple[int, int] | None:
     return int(k), int(n)
 
 
-def _unavailable(state: _Hvlab, target: Target | LibvirtTarget) -> str | None:
+def _unavailable(state: Session, target: Target | LibvirtTarget) -> str | None:
     """Asked once per target and process (a libvirt probe starts a daemon)."""
     if target.name not in _REASONS:
         _REASONS[target.name] = (
@@ -330,6 +234,9 @@ def vms(request: pytest.FixtureRequest, target: Target) -> Iterator[VMFactory]:
     try:
         factory.close()
     finally:
+        failed = request.node.stash.get(_FAILED, False)
+        if not failed and not request.config.getoption("--keep-artifacts"):
+            prune_artifacts(factory.artifacts)  # a passing test's big files say nothing
         used = list(dict.fromkeys(m.runner.name for m in factory.machines))
         request.node.user_properties.append((HOSTS_PROPERTY, used))
 
@@ -361,6 +268,8 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     rep = yield
+    if rep.failed:
+        item.stash[_FAILED] = True
     state = _state(item.config)
     if state.report is not None:
         recorder = item.config.stash.setdefault(_RECORDER, Recorder())

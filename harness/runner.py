@@ -18,12 +18,22 @@ from pathlib import Path
 from typing import Protocol
 
 from harness.errors import LaunchError
-from harness.leaks import OWNER_ENV, ProcInfo, kill_tagged, tagged_processes
+from harness.leaks import (
+    OWNER_ENV,
+    OWNER_FILE,
+    ProcInfo,
+    kill_tagged,
+    run_tag,
+    tagged_processes,
+)
 
 
 def private_dir(prefix: str = "hvlab-") -> Path:
-    """A 0700 directory under /tmp (short enough for AF_UNIX socket paths)."""
-    return Path(tempfile.mkdtemp(prefix=prefix))
+    """A 0700 directory under /tmp (short enough for AF_UNIX socket paths), marked with
+    this run's tag so that what a killed run left can be found and reaped."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    (path / OWNER_FILE).write_text(run_tag())
+    return path
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -45,6 +45,7 @@ def save(vm: Machine, where: Path, timeout: float = 120.0) -> tuple[Snapshot, Mi
     """Snapshot a (paused) VM into ``where`` and wait for the migrate to finish."""
     where = where.resolve()  # the hypervisor's working directory is not ours to assume
     where.mkdir(parents=True, exist_ok=True)
+    where.chmod(0o700)  # guest memory: private folder, and the stream file is 0600
     method = vm.target.traits.snapshot
     match method:
         case SnapshotMethod.FILE_DIR:

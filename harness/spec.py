@@ -76,6 +76,12 @@ class Topology:
     def max_cpus(self) -> int:
         return self.maxcpus if self.maxcpus is not None else self.cpus
 
+    def position(self, index: int) -> tuple[int, int, int]:
+        """(socket, core, thread) of vCPU ``index`` (threads vary fastest, as both
+        products number them; an index past maxcpus gives a socket past the last)."""
+        per_socket = self.cores * self.threads
+        return index // per_socket, index % per_socket // self.threads, index % self.threads
+
     def smp_arg(self) -> str:
         text = f"{self.cpus},sockets={self.sockets},cores={self.cores},threads={self.threads}"
         if self.maxcpus is not None:
@@ -106,6 +112,21 @@ class TapNetdev:
 
 
 @dataclass(frozen=True)
+class TlsCreds:
+    """A TLS credentials object for migration (QEMU: tls-creds-x509 / tls-creds-psk)."""
+
+    kind: str  # "x509" or "psk"
+    dir: str
+    endpoint: str  # "server" (the destination) or "client" (the source)
+    id: str = "tls0"
+    username: str = ""  # psk client
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("x509", "psk") or self.endpoint not in ("server", "client"):
+            raise ValueError(f"tls creds {self.kind}/{self.endpoint}: unknown kind or endpoint")
+
+
+@dataclass(frozen=True)
 class VMSpec:
     """Everything a target needs to turn into a hypervisor command line."""
 
@@ -115,6 +136,7 @@ class VMSpec:
     devices: tuple[DeviceSpec, ...] = ()
     netdevs: tuple[str, ...] = ()  # ids of network backends (QEMU: user mode; StratoVirt: tap)
     taps: tuple[TapNetdev, ...] = ()  # network backends on named tap devices
+    tls: TlsCreds | None = None  # credentials for a TLS migration stream
     append: str = ""
     start_paused: bool = False
     incoming: str | None = None

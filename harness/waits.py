@@ -6,6 +6,7 @@ hosts (TCG, nested virtualisation) stretch every wait without editing tests.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -16,24 +17,46 @@ from harness.errors import WaitTimeout
 
 T = TypeVar("T")
 
-_factor: float = float(os.environ.get("HVLAB_TIMEOUT_FACTOR", "1") or "1")
+FACTOR_ENV = "HVLAB_TIMEOUT_FACTOR"
+MAX_FACTOR = 1000.0
+
+
+def parse_factor(text: str, what: str = "timeout factor") -> float:
+    """A timeout factor from text: a finite number in (0, 1000]; ValueError (one line)
+    otherwise. nan would make no wait ever time out, 0 every wait time out at once."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{what} {text!r} is not a number") from None
+    if not math.isfinite(value) or not 0 < value <= MAX_FACTOR:
+        raise ValueError(f"{what} {text!r} must be a number above 0 and at most {MAX_FACTOR:g}")
+    return value
+
+
+_factor: float | None = None
 
 
 def set_timeout_factor(factor: float) -> None:
     """Set the global factor applied to every timeout."""
     global _factor
-    if factor <= 0:
-        raise ValueError(f"timeout factor must be > 0, got {factor}")
-    _factor = factor
+    _factor = parse_factor(repr(factor))
+
+
+def _current() -> float:
+    global _factor
+    if _factor is None:
+        text = os.environ.get(FACTOR_ENV, "")
+        _factor = parse_factor(text, FACTOR_ENV) if text else 1.0
+    return _factor
 
 
 def timeout_factor() -> float:
-    return _factor
+    return _current()
 
 
 def scaled(seconds: float) -> float:
     """A timeout in seconds, scaled by the run's factor."""
-    return seconds * _factor
+    return seconds * _current()
 
 
 def wait_for(

@@ -2,7 +2,8 @@
 
 Takes a StratoVirt- or QEMU-style command line (``-machine q35 -smp 2 -m 1024
 -qmp unix:PATH,server,nowait -incoming tcp:127.0.0.1:4444 ...``) plus ``--profile``,
-``--seed``, ``--workload ws=SIZE,rate=SIZE``, ``--resident SIZE``, ``--time-scale X``.
+``--seed``, ``--workload ws=SIZE,rate=SIZE``, ``--resident SIZE``, ``--time-scale X``,
+``--arch x86_64|aarch64`` and ``--build-features vfio[,...]``.
 A command line it cannot accept gets one line on stderr and exit code 1.
 """
 

@@ -3,10 +3,11 @@
 Accepts the forms the seeds and ``harness/targets/*.py`` produce (docs/config_guidebook.md
 for StratoVirt, qemu-options.hx for QEMU 7.2) plus the simulator's own long options:
 ``--profile``, ``--seed``, ``--workload ws=SIZE,rate=SIZE[,pattern=cyclic|random|hot-cold]``,
-``--resident SIZE``, ``--time-scale X``, ``--qmp-rate-limit N`` and ``--host FILE`` (host
-constants as JSON, e.g. the ``host.json`` that ``hvlab bench fidelity`` calibrates).
-Anything it cannot accept raises :class:`CmdlineError` with one line, which
-``__main__`` prints (exit 1).
+``--resident SIZE``, ``--time-scale X``, ``--qmp-rate-limit N``, ``--arch x86_64|aarch64``
+(the build it stands in for), ``--build-features vfio,...`` (a StratoVirt build's cargo
+features) and ``--host FILE`` (host constants as JSON, e.g. the ``host.json`` that
+``hvlab bench fidelity`` calibrates). Anything it cannot accept raises
+:class:`CmdlineError` with one line, which ``__main__`` prints (exit 1).
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from simulator.cmdline_checks import (
+    check_cold_devices,
+    parse_arch,
+    parse_build_features,
+    with_build_features,
+)
 from simulator.cmdline_values import (
     CmdlineError,
     Endpoint,
@@ -28,8 +35,9 @@ from simulator.cmdline_values import (
     parse_workload,
     split_props,
 )
-from simulator.model import PROFILES, CpuTopology, Device, MachineType, Workload
+from simulator.model import PROFILES, Arch, CpuTopology, Device, MachineType, Profile, Workload
 from simulator.model.host import Host, load_host
+from simulator.model.profiles import BuildFeature
 from simulator.model.units import MiB
 
 __all__ = ["CmdlineError", "Endpoint", "Serial", "SimConfig", "parse", "parse_endpoint"]
@@ -103,6 +111,12 @@ class SimConfig:
     time_scale: float = 1.0
     qmp_rate_limit: int | None = None  # commands per second (StratoVirt: 100)
     host: Host = field(default_factory=Host)  # --host FILE: calibrated host constants
+    arch: Arch = Arch.X86_64
+    build_features: frozenset[BuildFeature] | None = None  # None: the profile's default
+
+    def product_profile(self) -> Profile:
+        """The profile of the build this process stands in for."""
+        return with_build_features(PROFILES[self.profile], self.build_features)
 
 
 class _Args:
@@ -132,6 +146,8 @@ def parse(argv: list[str]) -> SimConfig:
             "time-scale",
             "qmp-rate-limit",
             "host",
+            "arch",
+            "build-features",
         ):
             key, eq, val = arg[2:].partition("=")
             own[key] = val if eq else a.value(arg)
@@ -166,14 +182,16 @@ def parse(argv: list[str]) -> SimConfig:
     profile = own.get("profile", "qemu-7.2")
     if profile not in PROFILES:
         raise CmdlineError(f"--profile: unknown profile '{profile}' (one of {', '.join(PROFILES)})")
-    prof = PROFILES[profile]
+    arch = parse_arch(own.get("arch", Arch.X86_64.value))
+    features = parse_build_features(own["build-features"]) if "build-features" in own else None
+    prof = with_build_features(PROFILES[profile], features)
     rules = prof.cmdline
 
     def one(flag: str) -> str | None:
         vals = raw.get(flag, [])
         return vals[-1] if vals else None
 
-    machine = parse_machine(one("-machine") or rules.default_machine, rules)
+    machine = parse_machine(one("-machine") or rules.default_machine, rules, arch)
     smp = parse_smp(one("-smp") or "1")
     memory = parse_memory(one("-m") or rules.default_memory, rules)
 
@@ -242,6 +260,7 @@ def parse(argv: list[str]) -> SimConfig:
     ids = [d.id for d in devices]
     if len(set(ids)) != len(ids):
         raise CmdlineError("Duplicate device ids on the command line")
+    check_cold_devices(devices, machine, prof)
 
     kernel = one("-kernel")
     initrd = one("-initrd")
@@ -293,4 +312,6 @@ def parse(argv: list[str]) -> SimConfig:
         time_scale=time_scale,
         qmp_rate_limit=rate_limit if rate_limit is not None else prof.qmp_rate_limit,
         host=host,
+        arch=arch,
+        build_features=features,
     )

@@ -9,8 +9,17 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from simulator.model import CpuTopology, Device, DeviceClass, DirtyPattern, MachineType, Workload
+from simulator.model import (
+    Arch,
+    CpuTopology,
+    Device,
+    DeviceClass,
+    DirtyPattern,
+    MachineType,
+    Workload,
+)
 from simulator.model.devices import DRIVERS
+from simulator.model.migration.uri import MigrationUri, UriError, UriMode, parse_uri
 from simulator.model.profiles import CmdlineRules, Profile
 from simulator.model.units import GiB, KiB, MiB
 
@@ -28,6 +37,12 @@ _IGNORED_DRIVERS = frozenset(
         "vhost-vsock-pci",
     }
 )
+
+
+#: RFC 1918 and unique-local ranges: where lab links live (never the public network)
+_LAB_NETS = [
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+]
 
 
 class CmdlineError(ValueError):
@@ -113,7 +128,7 @@ def parse_endpoint(text: str, what: str) -> Endpoint:
             raise CmdlineError(f"{what}: invalid address '{rest}'") from None
         # loopback, or a private lab-link address (a lab host in a namespace listens on
         # its own 10.x address); never a public one
-        if not (addr.is_loopback or addr.is_private):
+        if not (addr.is_loopback or any(addr in net for net in _LAB_NETS)):
             raise CmdlineError(
                 f"{what}: the simulator listens on loopback or private addresses, not {host}"
             )
@@ -133,16 +148,23 @@ def check_server(props: dict[str, str], what: str, rules: CmdlineRules) -> None:
         raise CmdlineError(f"{what}: Argument 'server' and 'nowait' are both required")
 
 
-def parse_machine(text: str, rules: CmdlineRules) -> MachineType:
+def parse_machine(text: str, rules: CmdlineRules, arch: Arch = Arch.X86_64) -> MachineType:
+    """-machine TYPE[,gic-version=V,...] for a build of ``arch``."""
     head, props = split_props(text, first_key="type")
     name = (head or "").strip()
     try:
         machine = MachineType(name)
     except ValueError:
-        raise CmdlineError(rules.machine_error.format(text=text, name=name)) from None
+        machine = None
+    if machine is None or machine not in rules.machines.get(arch, frozenset()):
+        raise CmdlineError(rules.machine_error.format(text=text, name=name))
     gic = props.get("gic-version")
-    if gic is not None and gic not in ("3", "max", "host") and rules.gic_version_check:
-        raise CmdlineError(f"-machine {text}: gic-version must be 3")
+    if gic is not None:
+        accepted = rules.gic_versions.get(arch)
+        if accepted is None:
+            raise CmdlineError(rules.no_gic_error.format(text=text, name=name, value=gic))
+        if gic not in accepted:
+            raise CmdlineError(rules.gic_error.format(text=text, name=name, value=gic))
     return machine
 
 
@@ -226,24 +248,16 @@ def parse_workload(text: str) -> Workload:
     )
 
 
-def check_incoming(uri: str, prof: Profile) -> None:
-    """``-incoming`` forms: tcp/unix everywhere, file:DIR where snapshots restore
-    (StratoVirt incoming.rs), exec:CMD where the profile migrates through a command."""
-    head = uri.split(",")[0]
-    scheme, _, rest = head.partition(":")
-    if scheme.lower() == "file" and prof.file_snapshot:
-        if not rest or ":" in rest:
-            raise CmdlineError(f'Add args "{uri}" error.: Invalid incoming uri.')
-        return
-    if scheme.lower() == "exec" and rest and prof.exec_migration:
-        return  # migration/exec.c: "sh -c CMD", the stream on its stdout
-    if scheme.lower() not in ("tcp", "unix"):
+def check_incoming(uri: str, prof: Profile) -> MigrationUri:
+    """``-incoming URI`` as the profile reads it (simulator/model/migration/uri.py): file:DIR
+    restores a snapshot, tcp/unix listen (loopback only), exec:CMD where the profile
+    migrates through a command (QEMU migration/exec.c)."""
+    try:
+        parsed = parse_uri(prof.uri_rules, uri)
+    except UriError as exc:
+        raise CmdlineError(prof.cmdline.incoming_invalid.format(uri=uri, detail=exc)) from None
+    if parsed.mode is UriMode.UNKNOWN or (parsed.mode is UriMode.EXEC and not prof.exec_migration):
         raise CmdlineError(prof.cmdline.incoming_error.format(uri=uri))
-    if prof.tcp_uri_ipv4_only and scheme.lower() == "tcp":
-        host, _, port = rest.rpartition(":")
-        try:
-            ipaddress.IPv4Address(host)
-            int(port)
-        except ValueError:
-            raise CmdlineError(f'Add args "{uri}" error.: Invalid incoming uri.') from None
-    parse_endpoint(head, "-incoming")
+    if parsed.mode in (UriMode.TCP, UriMode.UNIX):
+        parse_endpoint(parsed.endpoint, "-incoming")
+    return parsed

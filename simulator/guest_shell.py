@@ -5,6 +5,7 @@ It understands what the harness and the suites type (``harness/console.py``):
 single/double quotes, ``$?``, plus the commands the suites use: ``true``, ``false``,
 ``echo``, ``uname``, ``grep`` (``-c ^processor /proc/cpuinfo`` or a pattern on stdin),
 ``ls /sys/block``, ``ls /sys/class/net``, ``cat /sys/class/net/<glob>/address``,
+``cat /sys/devices/system/cpu/present``,
 ``sleep``, ``hvlab-pattern`` and ``hvlab-counter``. As in busybox sh, a command's errors
 go to stderr (dropped by ``2>/dev/null``) and a pipeline's status is its last command's.
 Everything it knows about the guest lives in :class:`GuestState` (travels as device
@@ -59,6 +60,9 @@ class GuestView(Protocol):
 
     @property
     def online_cpus(self) -> int: ...
+
+    @property
+    def present_cpus(self) -> list[int]: ...
 
     @property
     def memory(self) -> PageMap: ...
@@ -322,9 +326,23 @@ def _cat(v: GuestView, args: list[str]) -> Result:
         if path == "/proc/meminfo":
             out.append(f"MemTotal: {v.memory.pages * PAGE_SIZE // 1024} kB")
             continue
+        if path == "/sys/devices/system/cpu/present":  # hot-added vCPUs included
+            out.append(_cpulist(v.present_cpus))
+            continue
         status = 1
         errs.append(f"cat: can't open '{path}': No such file or directory")
     return Result(status, _lines(out), _lines(errs))
+
+
+def _cpulist(cpus: list[int]) -> str:
+    """Linux's cpulist format: ``0-2,5``."""
+    runs: list[list[int]] = []
+    for c in sorted(cpus):
+        if runs and c == runs[-1][1] + 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return ",".join(f"{a}-{b}" if b > a else str(a) for a, b in runs)
 
 
 def _counter(v: GuestView) -> int:

@@ -21,7 +21,7 @@ from simulator.errors import Fatal
 from simulator.guest_memory import PageMap, Writer
 from simulator.guest_shell import KERNEL_RELEASE, PROMPT, READY_MARK, GuestShell, GuestState
 from simulator.migration_io.component import MigrationIO
-from simulator.model import PROFILES, DeviceClass, QmpError, VMSpec, World, guest_ack_unplug
+from simulator.model import DeviceClass, QmpError, VMSpec, World, guest_ack_unplug
 from simulator.model.errors import ErrorClass, Event
 from simulator.model.units import PAGE_SIZE
 from simulator.model.vm import VM
@@ -43,7 +43,7 @@ class SimProcess:
 
     def __init__(self, cfg: SimConfig) -> None:
         self.cfg = cfg
-        self.profile = PROFILES[cfg.profile]
+        self.profile = cfg.product_profile()
         self.world = World(seed=cfg.seed)
         self.spec = VMSpec(
             machine=cfg.machine,
@@ -53,6 +53,7 @@ class SimProcess:
             devices=cfg.devices,
             workload=cfg.workload,
             start_paused=cfg.start_paused,
+            arch=cfg.arch,
         )
         self.guest = GuestState()
         self.writer = Writer(cfg.workload)
@@ -72,11 +73,15 @@ class SimProcess:
     # ------------------------------------------------------------ GuestView
     @property
     def arch(self) -> str:
-        return self.vm.rules.arch.value
+        return self.vm.arch.value
 
     @property
     def online_cpus(self) -> int:
         return len(self.vm.online)
+
+    @property
+    def present_cpus(self) -> list[int]:
+        return sorted(self.vm.online)
 
     @property
     def memory(self) -> PageMap:

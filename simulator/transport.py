@@ -27,7 +27,7 @@ import socket
 import struct
 from typing import Any
 
-from simulator.model import CpuTopology, Device, DeviceClass, MachineType, VMSpec
+from simulator.model import Arch, CpuTopology, Device, DeviceClass, MachineType, VMSpec
 from simulator.model.vm import VM
 
 JSON = dict[str, Any]
@@ -80,6 +80,7 @@ def vm_config(vm: VM) -> JSON:
     t = vm.topology
     return {
         "profile": vm.profile.name,
+        "arch": vm.arch.value,
         "machine": vm.spec.machine.value,
         "smp": [t.cpus, t.sockets, t.dies, t.cores, t.threads, t.maxcpus],
         "memory": vm.spec.memory,
@@ -115,6 +116,7 @@ def spec_from_config(cfg: JSON) -> tuple[VMSpec, str]:
             for d in cfg["devices"]
         )
         spec = VMSpec(
+            arch=Arch(cfg.get("arch", Arch.X86_64.value)),
             machine=MachineType(cfg["machine"]),
             smp=CpuTopology(cpus, sockets, dies, cores, threads, maxcpus),
             memory=int(cfg["memory"]),

@@ -12,9 +12,11 @@ Per target family an expectation is one of:
   "diverged", and an unexpected pass fails the run (the catalog is then out of date);
 - NA: the claim does not apply to that family (the reason is the skip reason).
 
-Families: ``qemu`` (qemu-x86_64, qemu-aarch64, sim:qemu-7.2; ``qemu-aarch64`` may refine),
-``stratovirt-doc`` (sim:stratovirt-doc: exactly what the documents say), ``stratovirt-2.4``
-and ``stratovirt-2.5`` (real StratoVirt and its simulator profiles; 2.4 falls back to 2.5),
+Families: ``qemu`` (qemu-x86_64 and sim:qemu-7.2, qemu-aarch64 and sim:aarch64:qemu-7.2;
+``qemu-aarch64`` may refine), ``stratovirt-doc`` (sim:stratovirt-doc and
+sim:aarch64:stratovirt-doc: exactly what the documents say), ``stratovirt-2.4`` and
+``stratovirt-2.5`` (real StratoVirt and its simulator profiles on either architecture;
+2.4 falls back to 2.5),
 ``libvirt`` (the libvirt targets of suites/test_flags.py: libvirt-model, the model in
 simulator/libvirt, and libvirt-9.0, real daemons; each may refine).
 
@@ -35,6 +37,8 @@ from suites.claim import (
     Verdict,
     family_of,
 )
+from suites.claims_cpu import CPU_CLAIMS
+from suites.claims_faults import FAULT_CLAIMS
 from suites.claims_features import FEATURE_CLAIMS
 from suites.claims_hypervisor import HYPERVISOR_CLAIMS
 from suites.claims_network import NETWORK_CLAIMS
@@ -66,8 +70,10 @@ def _flag(claim_id: str, source: str, section: str, text: str) -> Claim:
 # driven by suites/test_flags.py through one Session.
 _CLAIMS = [
     *HYPERVISOR_CLAIMS,
+    *CPU_CLAIMS,
     *NETWORK_CLAIMS,
     *FEATURE_CLAIMS,
+    *FAULT_CLAIMS,
     _flag(
         "FLAG-TUNNELLED-P2P",
         S002,

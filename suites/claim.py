@@ -119,11 +119,17 @@ class Claim:
 
 
 def family_of(target_name: str) -> str:
-    """Catalog family of a target name."""
-    if target_name.startswith("sim:stratovirt-"):
-        return target_name.removeprefix("sim:")
+    """Catalog family of a target name.
+
+    Simulator targets are ``sim:<profile>`` (x86_64) or ``sim:<arch>:<profile>``: a
+    StratoVirt profile is its own family on every architecture, ``qemu-7.2`` is the
+    family of the QEMU binary of that architecture.
+    """
+    if target_name.startswith("sim:"):
+        arch, _, profile = target_name.removeprefix("sim:").rpartition(":")
+        if profile.startswith("qemu-"):
+            return f"qemu-{arch or 'x86_64'}"
+        return profile
     if target_name.startswith("stratovirt"):
         return "stratovirt-2.5"
-    if target_name == "sim:qemu-7.2":
-        return "qemu-x86_64"
     return target_name  # qemu-x86_64, qemu-aarch64, libvirt-model, libvirt-9.0

@@ -20,7 +20,7 @@ from harness.inventory import parse_inventory
 from harness.lab.endpoint import endpoint
 from harness.lab.netlab import NetLab, lab_namespaces
 from harness.lab.ssh import HostError, SshRunner
-from harness.leaks import tagged_processes
+from harness.leaks import owner_tag, tagged_processes
 from harness.runner import private_dir
 from harness.spec import VMSpec
 from harness.targets.sim import SimTarget
@@ -101,7 +101,7 @@ def test_hangup_leaves_nothing_on_the_host(runners: dict[str, SshRunner]) -> Non
     2. After the local ssh client is killed, the agent kills the process group.
     """
     a = runners["labA"]
-    owner = f"t-hangup-{os.getpid()}"
+    owner = owner_tag(f"t-hangup-{os.getpid()}")
     logs = private_dir("hvlab-hangup-")
     proc = a.spawn(["sleep", "300"], owner, logs / "out", logs / "err")
     assert wait_for(lambda: tagged_processes(owner) or None, 10, "the remote sleep")

@@ -17,13 +17,18 @@ PROFILES_PY = SIMULATOR / "model" / "profiles.py"
 QMP = ["-qmp", "unix:/tmp/hvlab-profiles-never-bound.sock,server,nowait"]
 
 
+#: Profile enums that name a product's way of doing something: code picks an
+#: implementation from a table keyed by them, and never compares them.
+DIALECTS = {"Engine", "CpuPlug", "UriRules", "StreamFormat"}
+
+
 def _asks_for_product(node: ast.AST) -> bool:
-    """``x is Engine.X``, ``x == Engine.X`` or ``profile.engine.value == ...``."""
+    """``x is Engine.X``, ``x == CpuPlug.X`` (DIALECTS) or ``profile.engine.value == ...``."""
     if not isinstance(node, ast.Compare):
         return False
     for side in [node.left, *node.comparators]:
         if isinstance(side, ast.Attribute):
-            if isinstance(side.value, ast.Name) and side.value.id == "Engine":
+            if isinstance(side.value, ast.Name) and side.value.id in DIALECTS:
                 return True
             inner = side.value
             if side.attr == "value" and isinstance(inner, ast.Attribute) and inner.attr == "engine":
@@ -35,8 +40,9 @@ def test_no_code_compares_the_engine() -> None:
     """Product differences are profile fields.
 
     1. The walk covers the simulator (model, adapters, QMP server, command line).
-    2. Outside profiles.py no comparison names an ``Engine`` member or the engine's
-       value (the migration engine is chosen by a lookup table keyed by the field).
+    2. Outside profiles.py no comparison names a member of a dialect enum (``Engine``,
+       ``CpuPlug``, ``UriRules``, ``StreamFormat``) or the engine's value: the
+       implementation is chosen by a lookup table keyed by the field.
     """
     files = [p for p in sorted(SIMULATOR.rglob("*.py")) if p != PROFILES_PY]
     assert {"vm_migration.py", "qmp_server.py", "cmdline.py"} <= {p.name for p in files}

@@ -14,6 +14,7 @@ class FakeGuest:
     nics: list[tuple[str, str]] = field(default_factory=lambda: [("lo", "00:00:00:00:00:00")])
     arch: str = "x86_64"
     online_cpus: int = 2
+    present_cpus: list[int] = field(default_factory=lambda: [0, 1])
     memory: PageMap = field(default_factory=lambda: PageMap(1024))
     guest: GuestState = field(default_factory=lambda: GuestState(booted=True))
 
@@ -57,3 +58,15 @@ def test_and_or_chains() -> None:
     assert out(shell, "false && echo no || echo yes") == "yes\n"
     assert out(shell, "true && echo a; echo b") == "a\nb\n"
     assert out(shell, "nosuch 2>/dev/null; echo $?") == "127\n"
+
+
+def test_present_cpus_in_cpulist_format() -> None:
+    """/sys/devices/system/cpu/present lists the guest's vCPUs as Linux does.
+
+    1. Contiguous vCPUs are one range; a gap starts another; a single vCPU stands alone.
+    """
+    guest = FakeGuest()
+    shell = GuestShell(guest)
+    assert out(shell, "cat /sys/devices/system/cpu/present") == "0-1\n"
+    guest.present_cpus = [0, 1, 2, 5]
+    assert out(shell, "cat /sys/devices/system/cpu/present") == "0-2,5\n"

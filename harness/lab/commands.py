@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness import reap
 from harness.errors import HarnessError
 from harness.hostset import HostSet
 from harness.inventory import load_inventory
@@ -79,37 +80,59 @@ def hosts_check(inventory: Path, probe: bool, as_json: bool) -> int:
     return status
 
 
-def leaks(tmp: Path, inventory: Path | None) -> int:
-    """Print every leftover; 1 if there is any."""
-    found: list[str] = [
-        f"leaked process {p.pid}: {p.cmdline[:150]}" for p in tagged_processes(None)
-    ]
-    found += [f"leaked socket {s}" for s in leftover_sockets(tmp)]
-    found += [f"leaked network namespace {n}" for n in lab_namespaces()]
-    if LAB_ROOT.exists():
-        found += [f"leaked lab folder {p}" for p in sorted(LAB_ROOT.iterdir())]
+def leaks(tmp: Path, inventory: Path | None, run: str | None, reap_dead: bool) -> int:
+    """Print what is left; 1 if anything is.
+
+    ``run``: only what that run left (its processes, folders, labs and namespaces), so
+    concurrent runs on one machine do not fail each other; None: everything hvlab.
+    ``reap_dead``: first remove what runs that are gone left, and say so.
+    """
+    if reap_dead:
+        dead = reap.find(None, tmp)
+        for line in dead.lines():
+            print(f"reaped {line}")
+        reap.reap(dead)
+    if run is not None:
+        found = reap.find(run, tmp).lines()
+        found += [f"leaked socket {s}" for s in leftover_sockets(tmp, run)]
+    else:
+        found = [f"leaked process {p.pid}: {p.cmdline[:150]}" for p in tagged_processes(None)]
+        found += [f"leaked socket {s}" for s in leftover_sockets(tmp)]
+        found += [f"leaked network namespace {n}" for n in lab_namespaces()]
+        if LAB_ROOT.exists():
+            found += [f"leaked lab {p}" for p in sorted(LAB_ROOT.iterdir())]
+        found += [f"left by a dead run: {line}" for line in reap.find(None, tmp).lines()]
     if inventory is not None:
-        hosts = HostSet(load_inventory(inventory))
-        try:
-            for host in hosts.hosts:
-                if host.connection == "local" or hosts.facts(host.name) is None:
-                    continue
-                try:
-                    left = hosts.runner(host.name).tagged(None)
-                except HarnessError as exc:
-                    found.append(f"host {host.name}: cannot check: {exc}")
-                    continue
-                found += [
-                    f"host {host.name}: leaked process {p.pid}: {p.cmdline[:120]}" for p in left
-                ]
-        finally:
-            hosts.close()
+        found += _remote_leaks(inventory, run)
     for line in found:
         print(line)
     if found:
         return 1
-    print("no hvlab process, socket, namespace or lab left behind")
+    scope = f"run {run}" if run else "any run"
+    print(f"no hvlab process, socket, folder, namespace or lab left behind ({scope})")
     return 0
+
+
+def _remote_leaks(inventory: Path, run: str | None) -> list[str]:
+    found: list[str] = []
+    hosts = HostSet(load_inventory(inventory))
+    try:
+        for host in hosts.hosts:
+            if host.connection == "local" or hosts.facts(host.name) is None:
+                continue
+            try:
+                left = hosts.runner(host.name).tagged(None)
+            except HarnessError as exc:
+                found.append(f"host {host.name}: cannot check: {exc}")
+                continue
+            found += [
+                f"host {host.name}: leaked process {p.pid}: {p.cmdline[:99]}"
+                for p in left
+                if run is None or p.owner.startswith(f"{run}/")
+            ]
+    finally:
+        hosts.close()
+    return found
 
 
 def export(inventory: Path, folder: Path) -> int:

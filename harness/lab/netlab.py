@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import SetupError
-from harness.leaks import OWNER_ENV, kill_tagged, tagged_processes
+from harness.leaks import OWNER_ENV, OWNER_FILE, kill_tagged, owner_tag, run_of, tagged_processes
 from harness.waits import wait_for
 
 HERE = Path(__file__).resolve().parent
@@ -64,7 +64,7 @@ class NetLab:
     def __init__(self, names: tuple[str, ...] = ("labA", "labB"), owner: str = "") -> None:
         self.names = names
         self.tag = uuid.uuid4().hex[:8]
-        self.owner = owner or f"lab-{self.tag}"
+        self.owner = owner or owner_tag(f"lab-{self.tag}")
         self.dir: Path | None = None
         self.hosts: list[LabHost] = []
         self._netns: list[str] = []
@@ -82,6 +82,7 @@ class NetLab:
         # not under /tmp: each host gets its own /tmp, which would hide the lab's files
         LAB_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.dir = Path(tempfile.mkdtemp(prefix=f"lab-{self.tag}-", dir=LAB_ROOT))
+        (self.dir / OWNER_FILE).write_text(run_of(self.owner))
         try:
             self._keys()
             self._add_netns(self.switch)

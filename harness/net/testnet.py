@@ -16,6 +16,8 @@ import uuid
 from pathlib import Path
 
 from harness.errors import SetupError
+from harness.lab.netlab import LAB_ROOT
+from harness.leaks import run_tag
 from harness.net import link
 from harness.net.link import NetError, _run
 from harness.waits import wait_for
@@ -37,10 +39,18 @@ class TestNet:
         self._guests = 1
 
     # -- lifetime --------------------------------------------------------------------------
+    @property
+    def marker(self) -> Path:
+        """Names the run that owns the namespace (for reaping it if that run dies)."""
+        return LAB_ROOT / f"net-{self.tag}"
+
     def up(self) -> TestNet:
+        LAB_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.marker.write_text(run_tag())
         try:
             _run(["ip", "netns", "add", self.name])
         except NetError as exc:
+            self.marker.unlink(missing_ok=True)
             raise SetupError(f"cannot create network namespace {self.name}: {exc}") from exc
         self._up = True
         try:
@@ -59,6 +69,7 @@ class TestNet:
         if self._up:
             subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
             self._up = False
+            self.marker.unlink(missing_ok=True)
 
     def __enter__(self) -> TestNet:
         return self.up()

@@ -13,7 +13,7 @@ from typing import Any
 
 from harness.report.catalog import Entry, Matrix
 from harness.report.page import render
-from harness.report.results import OUTCOMES, TestResult, summarize
+from harness.report.results import OUTCOMES, TestResult, interruption, summarize
 
 
 @dataclass
@@ -154,6 +154,7 @@ def render_index(
         started=_when(meta.get("started")),
         took=f", took {duration:.0f} s" if isinstance(duration, int | float) else "",
         finished="finished" in meta,
+        interrupted=interruption(meta),
         failed=sum(r.outcome in ("failed", "error") for r in results),
         results=results,
         pages=pages,

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,22 @@ behaviour the behaviour catalog records as diverging from the documentation."""
 
 RUN_ID_ENV = "HVLAB_RUN_ID"
 """When set (by ``hvlab run``), the id of the run folder the plugin writes."""
+
+
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "nodeid": str,
+    "name": str,
+    "target": str,
+    "outcome": str,
+    "duration": (int, float),
+    "message": str,
+    "catalog": list,
+    "doc": str,
+    "artifacts": str,
+    "finished": (int, float),
+    "context": dict,
+    "hosts": list,
+}
 
 
 @dataclass
@@ -52,7 +70,18 @@ class TestResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TestResult:
+        """A result from its JSON; ValueError naming the field that has the wrong type."""
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        for name, kind in _FIELD_TYPES.items():
+            if name in known and not isinstance(known[name], kind):
+                raise ValueError(f"{name} is {type(known[name]).__name__}, not {kind}")
+        for name in ("nodeid", "name", "outcome"):
+            if name not in known:
+                raise ValueError(f"{name} is missing")
+        if known["outcome"] not in OUTCOMES:
+            raise ValueError(f"outcome {known['outcome']!r} is not one of {', '.join(OUTCOMES)}")
         return cls(**known)
 
 
@@ -170,18 +199,23 @@ def hvlab_source() -> dict[str, Any]:
     return info
 
 
-def read_results(run_dir: Path) -> list[TestResult]:
-    """Results from results.jsonl; a torn last line (killed run) is skipped."""
+def read_results(run_dir: Path, problems: list[str] | None = None) -> list[TestResult]:
+    """Results from results.jsonl; a torn last line (killed run) is skipped, and so is a
+    line that is not a result (said in ``problems`` with its line number)."""
     out: list[TestResult] = []
     path = run_dir / "results.jsonl"
     if not path.exists():
         return out
     # errors="replace": SIGKILL can tear the last line inside a multi-byte character.
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
         try:
             out.append(TestResult.from_json(json.loads(line)))
-        except (ValueError, TypeError):
-            continue
+        except (ValueError, TypeError) as exc:
+            if problems is not None and number < len(lines):  # the last may be torn
+                problems.append(f"{path.name}:{number}: {exc}")
     return out
 
 
@@ -200,11 +234,31 @@ def write_final(run_dir: Path) -> list[TestResult]:
         meta = {"run_id": run_dir.name}
     doc = {"run": meta, "summary": summarize(results), "tests": [r.to_json() for r in results]}
     (run_dir / "results.json").write_text(json.dumps(doc, indent=2, default=str))
-    write_junit(results, run_dir / "junit.xml", str(meta.get("run_id", run_dir.name)))
+    write_junit(
+        results, run_dir / "junit.xml", str(meta.get("run_id", run_dir.name)), interruption(meta)
+    )
     return results
 
 
-def write_junit(results: list[TestResult], path: Path, run_id: str) -> None:
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` without the characters XML 1.0 cannot hold (a control character in a
+    test's message would make junit.xml unreadable); each becomes a visible \\xNN."""
+    return _XML_BAD.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def interruption(meta: Mapping[str, Any]) -> str:
+    """One line saying that, how and where a run was stopped ("" if it was not)."""
+    info = meta.get("interrupted")
+    if not isinstance(info, dict):
+        return ""
+    running = info.get("running") or "between tests"
+    return f"run interrupted by {info.get('by', 'a signal')} while running {running}"
+
+
+def write_junit(results: list[TestResult], path: Path, run_id: str, interrupted: str = "") -> None:
     suites = ET.Element("testsuites", name=f"hvlab {run_id}")
     by_target: dict[str, list[TestResult]] = {}
     for r in results:
@@ -237,12 +291,18 @@ def write_junit(results: list[TestResult], path: Path, run_id: str) -> None:
                 if r.outcome == "diverged":
                     # JUnit has no such state: a pass that observed a documented divergence.
                     ET.SubElement(props, "property", name="outcome", value="diverged")
+            message = xml_safe(r.message)
             if r.outcome in ("failed", "error"):
                 tag = "failure" if r.outcome == "failed" else "error"
                 ET.SubElement(
-                    case, tag, message=r.message.splitlines()[0][:500] if r.message else r.outcome
-                ).text = r.message
+                    case, tag, message=message.splitlines()[0][:500] if message else r.outcome
+                ).text = message
             elif r.outcome == "skipped":
-                ET.SubElement(case, "skipped", message=r.message)
+                ET.SubElement(case, "skipped", message=message)
+    if interrupted:
+        # a stopped run is not green: one error case says how it stopped, and where
+        suite = ET.SubElement(suites, "testsuite", name="hvlab", tests="1", errors="1")
+        case = ET.SubElement(suite, "testcase", classname="hvlab", name="run")
+        ET.SubElement(case, "error", message=xml_safe(interrupted)).text = xml_safe(interrupted)
     ET.indent(suites)
     ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)

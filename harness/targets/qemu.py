@@ -8,10 +8,11 @@ from pathlib import Path
 
 from harness.guest import GuestImage
 from harness.runner import LOCAL, Runner
-from harness.spec import Arch, MachineType, VMSpec
+from harness.spec import Arch, MachineType, TlsCreds, VMSpec
 from harness.targets.base import RunPaths, device_args
 from harness.targets.kvm import NO_KVM, Accel, KvmVerdict
 from harness.targets.traits import (
+    CpuHotplug,
     CpuQuery,
     GuestKind,
     QmpDialect,
@@ -30,6 +31,7 @@ QEMU_TRAITS = Traits(
     dialect=QmpDialect.QEMU,
     source_after_migration=SourceAfterMigration.POSTMIGRATE,
     cpu_query=CpuQuery.QUERY_CPUS_FAST,
+    cpu_hotplug=CpuHotplug.TOPOLOGY,
     qmp_during_incoming=True,
     migration_events=True,
     migration_tuning=True,
@@ -97,15 +99,34 @@ class QemuTarget:
         ]
         argv += [
             "-chardev",
-            f"socket,id=serial0,path={paths.serial},server=on,wait=off,logfile={paths.serial_log}",
+            f"socket,id=serial0,path={opt(paths.serial)},server=on,wait=off,"
+            f"logfile={opt(paths.serial_log)}",
             "-serial",
             "chardev:serial0",
             "-qmp",
-            f"unix:{paths.qmp},server=on,wait=off",
+            f"unix:{opt(paths.qmp)},server=on,wait=off",
         ]
         argv += device_args(spec, lambda netdev: f"user,id={netdev}", ",script=no,downscript=no")
+        if spec.tls is not None:
+            argv += ["-object", _tls_object(spec.tls)]
         argv += list(self.extra)
         return argv
+
+
+def opt(value: object) -> str:
+    """A value inside a QEMU option string: a comma is written twice (util/qemu-option.c
+    get_opt_value), so a path such as a report folder with a comma stays one value."""
+    return str(value).replace(",", ",,")
+
+
+def _tls_object(tls: TlsCreds) -> str:
+    """crypto/tlscredsx509.c, tlscredspsk.c: the folder holds the PEM files / keys.psk."""
+    text = f"tls-creds-{tls.kind},id={tls.id},dir={opt(tls.dir)},endpoint={tls.endpoint}"
+    if tls.kind == "x509" and tls.endpoint == "server":
+        text += ",verify-peer=on"
+    if tls.kind == "psk" and tls.username:
+        text += f",username={opt(tls.username)}"
+    return text
 
 
 def _host_tsc_khz() -> int:

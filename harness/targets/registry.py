@@ -10,7 +10,7 @@ from harness.spec import Arch
 from harness.targets.base import Target
 from harness.targets.kvm import KvmVerdict
 from harness.targets.qemu import QemuTarget
-from harness.targets.sim import sim_targets
+from harness.targets.sim import SIM_ARCHES, sim_targets
 from harness.targets.stratovirt import StratoVirtTarget
 
 KvmFor = Callable[[Host, Arch], KvmVerdict]
@@ -34,7 +34,8 @@ def targets_for(hosts: list[Host], facts: dict[str, HostFacts], kvm: KvmFor) -> 
             for arch in _arches(host, default=(native,)):
                 out.append(StratoVirtTarget(arch, kvm(host, arch)))
         if "simulator" in host.groups:
-            out += sim_targets(_arches(host, default=(Arch.X86_64,))[0])
+            features = host.var("hvlab_stratovirt_features")
+            out += sim_targets(_arches(host, default=SIM_ARCHES), features)
     return out
 
 

@@ -1,9 +1,12 @@
-"""The simulator as a target: ``sim:<profile>``, launched exactly like a real hypervisor.
+"""The simulator as a target, launched exactly like a real hypervisor.
 
-A simulator target composes the product it simulates: argv is that product's command
-line (``QemuTarget.argv`` for ``qemu-7.2``, ``StratoVirtTarget.argv`` for the StratoVirt
-profiles) with the binary replaced by ``python -m simulator --profile P``, so the
-simulator parses what the real one would, and its traits are the product's with a
+Names: ``sim:<profile>`` stands in for the product's x86_64 build, ``sim:<arch>:<profile>``
+for another architecture's (``sim:aarch64:qemu-7.2`` is qemu-system-aarch64,
+``sim:aarch64:stratovirt-2.5`` an aarch64 StratoVirt build). A simulator target composes
+the product it simulates: argv is that product's command line for that architecture
+(``QemuTarget.argv`` for ``qemu-7.2``, ``StratoVirtTarget.argv`` for the StratoVirt
+profiles) with the binary replaced by ``python -m simulator --profile P [--arch A]``, so
+the simulator parses what the real one would, and its traits are the product's with a
 modelled guest.
 """
 
@@ -63,7 +66,9 @@ class SimTarget:
 
     @property
     def name(self) -> str:
-        return f"sim:{self.profile}"
+        if self.arch is Arch.X86_64:
+            return f"sim:{self.profile}"
+        return f"sim:{self.arch.value}:{self.profile}"
 
     @property
     def traits(self) -> Traits:
@@ -86,12 +91,33 @@ class SimTarget:
     ) -> list[str]:
         real = self.product.argv(spec, paths, image, runner)
         launcher = runner.simulator_command() if runner is not LOCAL else self._local()
-        return [*launcher, "--profile", self.profile, *self.options, *real[1:]]
+        build = () if self.arch is Arch.X86_64 else ("--arch", self.arch.value)
+        return [*launcher, "--profile", self.profile, *build, *self.options, *real[1:]]
 
     def _local(self) -> list[str]:
         return [self.python, "-m", "simulator"]
 
 
-def sim_targets(arch: Arch = Arch.X86_64) -> list[SimTarget]:
-    """One target per profile for an inventory's ``[simulator]`` group."""
-    return [SimTarget(p, arch) for p in PROFILES]
+#: The architectures an inventory's ``[simulator]`` group covers unless it says otherwise.
+SIM_ARCHES = (Arch.X86_64, Arch.AARCH64)
+
+
+def sim_targets(
+    arches: tuple[Arch, ...] = SIM_ARCHES, stratovirt_features: str | None = None
+) -> list[SimTarget]:
+    """One target per profile and architecture for an inventory's ``[simulator]`` group.
+
+    ``stratovirt_features``: the cargo features of the lab's StratoVirt build (hosts.ini
+    ``hvlab_stratovirt_features``, e.g. ``vfio``), given to the StratoVirt profiles as
+    ``--build-features``; None keeps each profile's default build.
+    """
+    out: list[SimTarget] = []
+    for arch in arches:
+        for profile in PROFILES:
+            target = SimTarget(profile, arch)
+            if stratovirt_features is not None and isinstance(target.product, StratoVirtTarget):
+                target = dataclasses.replace(
+                    target, options=("--build-features", stratovirt_features)
+                )
+            out.append(target)
+    return out

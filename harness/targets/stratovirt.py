@@ -16,6 +16,7 @@ from harness.spec import Arch, MachineType, VMSpec
 from harness.targets.base import RunPaths, device_args
 from harness.targets.kvm import NO_KVM, KvmVerdict
 from harness.targets.traits import (
+    CpuHotplug,
     CpuQuery,
     GuestKind,
     QmpDialect,
@@ -30,6 +31,7 @@ STRATOVIRT_TRAITS = Traits(
     dialect=QmpDialect.STRATOVIRT,
     source_after_migration=SourceAfterMigration.EXITS,
     cpu_query=CpuQuery.QUERY_CPUS,
+    cpu_hotplug=CpuHotplug.CPU_ID,
     qmp_during_incoming=False,
     migration_events=False,
     migration_tuning=False,

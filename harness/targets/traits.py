@@ -50,6 +50,16 @@ class SourceAfterMigration(enum.Enum):
     EXITS = "exits"
 
 
+class CpuHotplug(enum.Enum):
+    """How ``device_add`` names the vCPU it plugs (x86_64 q35)."""
+
+    #: StratoVirt: driver generic-x86-cpu and a cpu-id (docs/cpu_hotplug.md)
+    CPU_ID = "cpu-id"
+    #: QEMU: the slot's type from query-hotpluggable-cpus and its socket-id, core-id and
+    #: thread-id (docs/system/cpu-hotplug.rst)
+    TOPOLOGY = "topology"
+
+
 class CpuQuery(enum.Enum):
     """The command that lists vCPUs."""
 
@@ -64,6 +74,7 @@ class Traits:
     dialect: QmpDialect
     source_after_migration: SourceAfterMigration
     cpu_query: CpuQuery
+    cpu_hotplug: CpuHotplug
     #: QMP answers while an incoming migration is pending (QEMU); StratoVirt's main loop
     #: does not greet until the incoming migration is done (machine_manager)
     qmp_during_incoming: bool

@@ -9,7 +9,8 @@ from simulator.guest_memory import PageMap
 from simulator.migration_io import snapshot_files
 from simulator.migration_io.outgoing import Outgoing
 from simulator.migration_io.receiver import Receiver
-from simulator.migration_io.view import JSON, ProcessView, Result
+from simulator.migration_io.view import JSON, ProcessView, Result, read_uri
+from simulator.model.migration.uri import UriMode
 from simulator.model.units import PAGE_SIZE
 from simulator.model.vm import VM
 
@@ -37,8 +38,9 @@ class MigrationIO:
         proc = self.proc
         cfg, world = proc.cfg, proc.world
         incoming = cfg.incoming
-        if incoming is not None and incoming.startswith("file:"):
-            vm = snapshot_files.restore(proc, incoming)
+        parsed = read_uri(proc.profile, incoming) if incoming is not None else None
+        if incoming is not None and parsed is not None and parsed.mode is UriMode.FILE:
+            vm = snapshot_files.restore(proc, incoming, parsed.target)
             self._restored_digest = proc.memory.digest()
         elif incoming is not None:
             vm = world.create_vm("vm", proc.spec, proc.profile, cfg.host, incoming=incoming)
@@ -46,8 +48,7 @@ class MigrationIO:
             vm = world.create_vm("vm", proc.spec, proc.profile, cfg.host)
             nonzero = proc.spec.layout().nonzero_ranges(cfg.workload)
             proc.memory = PageMap.boot(cfg.memory // PAGE_SIZE, nonzero)
-        vm.table.blockdevs.update(cfg.drives)
-        vm.table.netdevs.update(cfg.netdevs)
+        vm.attach_backends(cfg.drives, cfg.netdevs)
         return vm
 
     async def start_incoming(self, ready: asyncio.Event) -> asyncio.Server | None:
@@ -58,8 +59,9 @@ class MigrationIO:
         """
         incoming = self.proc.cfg.incoming
         server = None
-        if incoming is not None and not incoming.startswith("file:"):
-            self.receiver = Receiver(self.proc, ready)
+        parsed = read_uri(self.proc.profile, incoming) if incoming is not None else None
+        if parsed is not None and parsed.mode is not UriMode.FILE:
+            self.receiver = Receiver(self.proc, ready, parsed.endpoint)
             server = await self.receiver.start()
         if self.receiver is None or self.proc.profile.qmp_during_incoming:
             ready.set()
@@ -96,11 +98,13 @@ class MigrationIO:
         vm = self.proc.vm
         if cmd != "migrate" or not isinstance(uri, str) or not vm.alive:
             return None
-        scheme = uri.partition(":")[0].lower()
-        if scheme == "file":
-            return snapshot_files.save(self.proc, args)
-        if scheme in ("tcp", "unix"):
-            return self.outgoing.start(args)
-        if scheme == "exec" and vm.profile.exec_migration:
+        parsed = read_uri(vm.profile, uri)
+        if parsed is None:
+            return None
+        if parsed.mode is UriMode.FILE:
+            return snapshot_files.save(self.proc, args, parsed.target)
+        if parsed.mode in (UriMode.TCP, UriMode.UNIX):
+            return self.outgoing.start(args, parsed.endpoint)
+        if parsed.mode is UriMode.EXEC and vm.profile.exec_migration:
             return self.outgoing.start_exec(args)
         return None

@@ -9,6 +9,7 @@ sends back (``transport.vm_config``), so the model's checks and engine run uncha
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 
@@ -16,6 +17,7 @@ from simulator import transport
 from simulator.cmdline_values import Endpoint, parse_endpoint
 from simulator.migration_io.sender import Sender
 from simulator.migration_io.view import JSON, ProcessView, Result
+from simulator.migration_io.wire import source_wire
 from simulator.model import QmpError, VMSpec
 from simulator.model.errors import ErrorClass, Event
 from simulator.model.migration.params import Capability
@@ -49,7 +51,7 @@ class Outgoing:
             return conn.command(cmd)
         return None
 
-    def start(self, args: JSON) -> Result:
+    def start(self, args: JSON, endpoint: str) -> Result:
         """``migrate tcp:|unix:``: the model's pre-checks, then connect.
 
         QEMU (migration/socket.c socket_start_outgoing_migration): migrate_init sets
@@ -63,7 +65,7 @@ class Outgoing:
         if refused is not None:
             return refused, []
         try:
-            ep = parse_endpoint(uri.split(",")[0], "migrate")
+            ep = parse_endpoint(endpoint, "migrate")
         except ValueError:  # nothing the simulator can reach: the model answers
             return vm.execute("migrate", args)
         loop = asyncio.get_running_loop()
@@ -114,7 +116,7 @@ class Outgoing:
         try:
             sock = await connect(ep)
         except OSError as exc:
-            return QmpError(ErrorClass.GENERIC_ERROR, connect_error(self.proc.vm, exc)), []
+            return QmpError(ErrorClass.GENERIC_ERROR, connect_error(self.proc.vm, ep, exc)), []
         return await self.handshake_and_start(args, sock)
 
     async def handshake_and_start(self, args: JSON, sock: socket.socket) -> Result:
@@ -125,10 +127,14 @@ class Outgoing:
         except OSError as exc:
             sock.close()
             return QmpError(ErrorClass.GENERIC_ERROR, f"Failed to start migration: {exc}"), []
+        wire = source_wire(vm.profile.stream_format, reader, writer, vm.host)
+        own = transport.vm_config(vm)
         try:
-            await transport.send_frame(writer, {"t": "hello", "config": transport.vm_config(vm)})
-            ack = await asyncio.wait_for(transport.recv_frame(reader), timeout=HANDSHAKE_S)
-            spec, profile = transport.spec_from_config(ack["config"])
+            await asyncio.wait_for(wire.send({"t": "hello", "config": own}), timeout=HANDSHAKE_S)
+            ack = await asyncio.wait_for(wire.recv(), timeout=HANDSHAKE_S)
+            # a StratoVirt destination answers Ok or Error only: the source's model then
+            # migrates towards its own twin, and fails at once on an Error
+            spec, profile = transport.spec_from_config(ack.get("config") or own)
         except transport.StreamClosed:
             writer.close()
             why = "destination closed the migration connection"
@@ -140,13 +146,23 @@ class Outgoing:
         if isinstance(reply, QmpError):
             writer.close()
             return reply, events
-        Sender(self.proc, peer, self.senders).start(reader, writer)
+        if not ack.get("ok", True) and ack.get("config") is None:
+            # migration.rs send_vm_config: Response{Error} -> ResponseErr, then
+            # recover_from_migration and set_status(Failed); nothing more is sent
+            self.proc.world.fail_link(vm, str(ack.get("error") or "Response error"))
+            writer.close()
+            return reply, events
+        Sender(self.proc, peer, self.senders).start(wire, writer)
         return reply, events
 
 
-def connect_error(vm: VM, exc: OSError) -> str:
-    """A failed connect as the profile words it."""
-    return vm.profile.connect_error.format(strerror=exc.strerror or exc, errno=exc.errno or 0)
+def connect_error(vm: VM, ep: Endpoint, exc: OSError) -> str:
+    """A failed connect as the profile words it: the kernel's text for the errno (asyncio's
+    own strerror, "Connect call failed ('127.0.0.1', 1)", is not what the products print)."""
+    errno = exc.errno or 0
+    strerror = os.strerror(errno) if errno else str(exc)
+    address = ep.path if ep.kind == "unix" else f"{ep.host}:{ep.port}"
+    return vm.profile.connect_error.format(strerror=strerror, errno=errno, address=address)
 
 
 class Connecting:
@@ -170,6 +186,7 @@ class Connecting:
         vm = self.proc.vm
         vm.engine = None  # query-migrate now describes this migration, not an older one
         vm.migration_status = st
+        vm.migration_error = self.error if st is S.FAILED else None
         if Capability.EVENTS in vm.caps:
             return [("MIGRATION", {"status": st.value})]
         return []
@@ -199,7 +216,7 @@ class Connecting:
         try:
             sock = await connect(ep)
         except OSError as exc:
-            self.error = connect_error(self.proc.vm, exc)
+            self.error = connect_error(self.proc.vm, ep, exc)
             self._end(S.CANCELLED if self.cancelled else S.FAILED)
             return
         if self.cancelled:

@@ -12,6 +12,7 @@ from simulator import transport
 from simulator.cmdline_values import parse_endpoint
 from simulator.guest_shell import GuestState
 from simulator.migration_io.view import JSON, ProcessView
+from simulator.migration_io.wire import FrameWire, Wire, destination_wire
 from simulator.model.migration.status import MigrationStatus as S
 from simulator.model.vm import RunState
 from simulator.model.vm_migration import config_mismatch
@@ -21,9 +22,9 @@ from simulator.sockets import listen
 class Receiver:
     """Accepts exactly one migration stream, checks it, and hands the guest over."""
 
-    def __init__(self, proc: ProcessView, ready: asyncio.Event) -> None:
+    def __init__(self, proc: ProcessView, ready: asyncio.Event, endpoint: str) -> None:
         self.proc, self.ready = proc, ready
-        self.ep = parse_endpoint(str(proc.cfg.incoming), "-incoming")
+        self.ep = parse_endpoint(endpoint, "-incoming")
         self.status = "setup"
         self.failed: str | None = None
         self.finished = False
@@ -61,9 +62,9 @@ class Receiver:
             self.port = int(self.server.sockets[0].getsockname()[1])
         return self.server
 
-    async def _send(self, writer: asyncio.StreamWriter, frame: JSON) -> None:
+    async def _send(self, wire: Wire, frame: JSON) -> None:
         if not self.one_way:
-            await transport.send_frame(writer, frame)
+            await wire.send(frame)
 
     def query(self) -> JSON:
         """query-migrate on the destination while it waits or receives."""
@@ -96,16 +97,22 @@ class Receiver:
         await self._serve(reader, writer)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        vm = self.proc.vm
+        wire: Wire = (
+            FrameWire(reader, writer)
+            if self.one_way
+            else destination_wire(vm.profile.stream_format, reader, writer, vm.host)
+        )
         try:
-            await self._receive(reader, writer)
+            await self._receive(wire, reader)
         except (transport.StreamError, ConnectionError, OSError, ValueError, TypeError) as exc:
             self._fail(str(exc))
         finally:
             writer.close()
 
-    async def _receive(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _receive(self, wire: Wire, reader: asyncio.StreamReader) -> None:
         proc, vm = self.proc, self.proc.vm
-        hello = await transport.recv_frame(reader)
+        hello = await wire.recv()
         if hello.get("t") != "hello":
             raise transport.StreamError("expected the VM configuration first")
         self.status = "active"
@@ -113,13 +120,13 @@ class Receiver:
         shadow = proc.world.create_vm("source", spec, profile)
         err = config_mismatch(shadow, vm)
         await self._send(
-            writer, {"t": "ack", "ok": err is None, "error": err, "config": transport.vm_config(vm)}
+            wire, {"t": "ack", "ok": err is None, "error": err, "config": transport.vm_config(vm)}
         )
         if err is not None:
             self._fail(err)
             return
         while True:
-            frame = await transport.recv_frame(reader)
+            frame = await wire.recv()
             kind = frame.get("t")
             if kind == "pad":  # filler standing for page data (exec streams)
                 left = int(frame.get("n", 0))
@@ -138,7 +145,7 @@ class Receiver:
             if kind != "mem":
                 raise transport.StreamError(f"unexpected frame {kind!r}")
         if proc.memory.digest() != frame.get("digest"):
-            await self._send(writer, {"t": "bad", "error": "memory differs"})
+            await self._send(wire, {"t": "bad", "error": "memory differs"})
             self._fail("guest memory differs from the source's")
             return
         self.digest = str(frame.get("digest"))
@@ -155,5 +162,5 @@ class Receiver:
             vm.pending.append(("RESUME", {}))
         self.status = "completed"
         self.finished = True
-        await self._send(writer, {"t": "ok"})
+        await self._send(wire, {"t": "ok"})
         self.ready.set()

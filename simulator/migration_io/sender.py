@@ -10,6 +10,7 @@ import sys
 
 from simulator import transport
 from simulator.migration_io.view import JSON, ProcessView
+from simulator.migration_io.wire import FrameWire, Wire
 from simulator.model import QemuPrecopy
 from simulator.model.migration.status import MigrationStatus as S
 from simulator.model.vm import VM
@@ -36,24 +37,24 @@ class Sender:
         self.written = 0  # filler bytes sent so far (exec)
         running.add(self)
 
-    def start(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Send over an open stream (tcp, unix)."""
-        self.task = asyncio.get_running_loop().create_task(self.run(reader, writer))
+    def start(self, wire: Wire, writer: asyncio.StreamWriter) -> None:
+        """Send over an open stream (tcp, unix) whose handshake ``wire`` has done."""
+        self.task = asyncio.get_running_loop().create_task(self.run(wire, writer))
 
     def start_on(self, sock: socket.socket) -> None:
         """Send over a socket whose stream is not open yet (exec: the command's stdin)."""
         self.task = asyncio.get_running_loop().create_task(self._open_and_run(sock))
 
     async def _open_and_run(self, sock: socket.socket) -> None:
-        await self.run(*await transport.open_stream(sock))
+        reader, writer = await transport.open_stream(sock)
+        await self.run(FrameWire(reader, writer), writer)
 
-    async def run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def run(self, wire: Wire, writer: asyncio.StreamWriter) -> None:
         proc, eng = self.proc, self.engine
         full_sent = False
         try:
             if self.child is not None:  # one-way: the configuration travels in the stream
-                hello = {"t": "hello", "config": transport.vm_config(proc.vm)}
-                await transport.send_frame(writer, hello)
+                await wire.send({"t": "hello", "config": transport.vm_config(proc.vm)})
             while True:
                 if not self.peer.owns_guest and eng.status in (S.SETUP, S.ACTIVE):
                     # QEMU stores the global run state just before the completion stop
@@ -62,15 +63,15 @@ class Sender:
                     self.was_running = proc.vm.running
                 proc.tick()
                 if self.peer.owns_guest:  # SWITCHOVER: the guest is stopped on this side
-                    await self._finish(reader, writer, full_sent)
+                    await self._finish(wire, writer, full_sent)
                     return
                 ended = eng.end is not None and eng.end <= proc.world.clock.now
                 if ended and eng.status is not S.COMPLETED:  # failed/cancelled before switch
                     with contextlib.suppress(Exception):
-                        await transport.send_frame(writer, {"t": "cancel"})
+                        await asyncio.wait_for(wire.send({"t": "cancel"}), timeout=5.0)
                     return
                 if eng.status in (S.ACTIVE, S.POSTCOPY_ACTIVE):
-                    await self._round(writer, full_sent)
+                    await self._round(wire, writer, full_sent)
                     full_sent = True
                 await asyncio.sleep(POLL_S)
         except (transport.StreamError, ConnectionError, OSError) as exc:
@@ -82,15 +83,15 @@ class Sender:
                 await asyncio.get_running_loop().run_in_executor(None, self.child.wait)
             self.running.discard(self)
 
-    async def _round(self, writer: asyncio.StreamWriter, full_sent: bool) -> None:
+    async def _round(self, wire: Wire, writer: asyncio.StreamWriter, full_sent: bool) -> None:
         mem = self.proc.memory
         log = mem.take_log()
         ranges = mem.ranges() if not full_sent else [r for a, b in log for r in mem.slice(a, b)]
         if ranges or not full_sent:
-            await transport.send_frame(writer, {"t": "mem", "ranges": ranges})
-        await self._pad(writer)
+            await wire.send({"t": "mem", "ranges": ranges})
+        await self._pad(wire, writer)
 
-    async def _pad(self, writer: asyncio.StreamWriter) -> None:
+    async def _pad(self, wire: Wire, writer: asyncio.StreamWriter) -> None:
         """exec: make the stream as long as the engine's ram.transferred says.
 
         The page map travels in a compact encoding; a file target's size is observable
@@ -103,7 +104,7 @@ class Sender:
         missing = int(counters.transferred) - self.written
         if missing <= 0:
             return
-        await transport.send_frame(writer, {"t": "pad", "n": missing})
+        await wire.send({"t": "pad", "n": missing})
         chunk = bytes(1 << 20)
         while missing > 0:
             writer.write(chunk[: min(missing, len(chunk))])
@@ -111,10 +112,8 @@ class Sender:
             await writer.drain()
         self.written = int(counters.transferred)
 
-    async def _finish(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, full_sent: bool
-    ) -> None:
-        await self._round(writer, full_sent)
+    async def _finish(self, wire: Wire, writer: asyncio.StreamWriter, full_sent: bool) -> None:
+        await self._round(wire, writer, full_sent)
         mem = self.proc.memory
         done: JSON = {
             "t": "done",
@@ -122,11 +121,11 @@ class Sender:
             "guest": self.proc.guest.to_json(),
             "running": self.was_running,
         }
-        await transport.send_frame(writer, done)
+        await wire.send(done)
         if self.child is not None:  # no return path
             await writer.drain()
             return
-        answer = await asyncio.wait_for(transport.recv_frame(reader), timeout=30.0)
+        answer = await asyncio.wait_for(wire.recv(), timeout=30.0)
         if answer.get("t") != "ok":
             print(
                 f"simulator: destination rejected the migration: {answer.get('error')}",

@@ -2,8 +2,10 @@
 ``-incoming file:DIR`` restores them.
 
 The layout follows StratoVirt's (migration/src/snapshot.rs, address_space/src/state.rs):
-each file is a header block, then a length-prefixed body; the memory file then has a
-RAM-sized region. The simulator's RAM is its page map, so the bodies are JSON.
+each file opens with StratoVirt's 4096-byte migration header (strato_format.py); the
+state file then has the device-state descriptors and one instance, the memory file a
+length-prefixed body and a RAM-sized region. The simulator's RAM is its page map and its
+device state the guest's, so the bodies are JSON.
 """
 
 from __future__ import annotations
@@ -17,57 +19,56 @@ from simulator import transport
 from simulator.errors import Fatal
 from simulator.guest_memory import PageMap
 from simulator.guest_shell import GuestState
+from simulator.migration_io import strato_format
 from simulator.migration_io.view import JSON, ProcessView, Result
 from simulator.model import MemoryImage, QmpError
 from simulator.model.errors import ErrorClass
+from simulator.model.host import Host, default_host
 from simulator.model.migration.status import MigrationStatus as S
 from simulator.model.units import PAGE_SIZE
 from simulator.model.vm import VM
 from simulator.model.world import Snapshot
 from simulator.sockets import os_error_text
 
-_HEADER = 4096
 _RESTORE = "Failed to start VM.: Failed to restore snapshot"
 
 
-def _header(fmt: str, arch: str) -> bytes:
-    head = json.dumps(
-        {
-            "magic_num": "STRATOVIRT",
-            "compat_version": 8194,
-            "arch": arch,
-            "format": fmt,
-            "os_type": "linux000",
-            "hvlab_sim": 1,
-        }
-    ).encode()
-    return (struct.pack("<Q", len(head)) + head).ljust(_HEADER, b"\0")
-
-
-def _read(path: Path, fmt: str, what: str) -> JSON:
+def _read_memory(path: Path, host: Host) -> JSON:
+    """The memory file: StratoVirt's MemoryFull header, then a length-prefixed body."""
+    what = "Invalid memory snapshot file"
     try:
         with open(path, "rb") as f:
-            data = f.read(_HEADER + 8)
-            (n,) = struct.unpack("<Q", data[:8])
-            head = json.loads(data[8 : 8 + n])
-            (blen,) = struct.unpack("<Q", data[_HEADER : _HEADER + 8])
+            fields = strato_format.parse_header(f.read(strato_format.HEADER_LENGTH))
+            strato_format.check_header(fields, host)
+            (blen,) = struct.unpack("<Q", f.read(8))
             body = json.loads(f.read(blen))
+    except strato_format.HeaderError as exc:
+        raise Fatal(f"{_RESTORE}: {exc}") from exc
     except (OSError, ValueError, struct.error) as exc:
         raise Fatal(f"{_RESTORE}: {what}") from exc
-    if head.get("magic_num") != "STRATOVIRT" or head.get("format") != fmt:
-        raise Fatal(f"{_RESTORE}: {what}")
-    if not isinstance(body, dict):
+    if fields.get("format") != "MemoryFull" or not isinstance(body, dict):
         raise Fatal(f"{_RESTORE}: {what}")
     return body
 
 
-def load(path: str) -> tuple[PageMap, GuestState, JSON]:
-    """The page map, guest state and VM configuration saved under ``path``."""
+def _read_state(path: Path, host: Host) -> JSON:
+    """The state file: StratoVirt's device-state layout (header, descriptors, instance)."""
+    try:
+        return strato_format.split_vmstate(path.read_bytes(), host)
+    except strato_format.HeaderError as exc:
+        raise Fatal(f"{_RESTORE}: {exc}") from exc
+    except (OSError, ValueError, struct.error) as exc:
+        raise Fatal(f"{_RESTORE}: Invalid device state snapshot file") from exc
+
+
+def load(path: str, host: Host) -> tuple[PageMap, GuestState, JSON]:
+    """The page map, guest state and VM configuration saved under ``path``, checked
+    against ``host`` as StratoVirt's check_header does."""
     d = Path(path)
     if not d.is_dir():
         raise Fatal("Failed to start VM.: Invalid snapshot path for restoring snapshot")
-    mem_json = _read(d / "memory", "MemoryFull", "Invalid memory snapshot file")
-    state = _read(d / "state", "Device", "Invalid device state snapshot file")
+    mem_json = _read_memory(d / "memory", host)
+    state = _read_state(d / "state", host)
     try:
         mem = PageMap.from_json(mem_json)
     except (ValueError, TypeError, KeyError) as exc:
@@ -77,12 +78,12 @@ def load(path: str) -> tuple[PageMap, GuestState, JSON]:
     return mem, GuestState.from_json(dict(state.get("guest") or {})), dict(state["config"])
 
 
-def restore(proc: ProcessView, incoming: str) -> VM:
-    """``-incoming file:DIR``: the model VM restored from DIR; the guest's memory and
-    state are the process's from then on. Raises :class:`Fatal` as the product exits."""
+def restore(proc: ProcessView, incoming: str, path: str) -> VM:
+    """``-incoming file:DIR`` (``path`` is DIR): the model VM restored from DIR; the
+    guest's memory and state are the process's from then on. Raises :class:`Fatal` as
+    the product exits."""
     cfg, world = proc.cfg, proc.world
-    path = incoming[5:].split(",")[0]
-    mem, guest, snap_cfg = load(path)
+    mem, guest, snap_cfg = load(path, default_host(cfg.arch))
     if int(snap_cfg["smp"][0]) != cfg.smp.cpus:
         raise Fatal(f"{_RESTORE}: Failed to read instance of object")
     if proc.profile.restore_checks_memory and mem.pages * PAGE_SIZE != cfg.memory:
@@ -96,8 +97,8 @@ def restore(proc: ProcessView, incoming: str) -> VM:
     return vm
 
 
-def _write_private(path: Path, head: bytes, body: bytes, size: int = 0) -> None:
-    """Header block, length-prefixed JSON body, then (memory file) a RAM-sized region.
+def _write_private(path: Path, data: bytes, size: int = 0) -> None:
+    """A private (0600) file; ``size``: the memory file's RAM-sized region follows.
 
     address_space/src/state.rs: the memory file is a header, a length-prefixed
     AddressSpaceState, then the raw RAM ("memory 文件大小接近配置的虚拟机内存", S004). The
@@ -105,15 +106,15 @@ def _write_private(path: Path, head: bytes, body: bytes, size: int = 0) -> None:
     """
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(head + struct.pack("<Q", len(body)) + body)
+        f.write(data)
         if size:
-            f.truncate(max(f.tell(), _HEADER + PAGE_SIZE + size))
+            f.truncate(max(f.tell(), strato_format.HEADER_LENGTH + PAGE_SIZE + size))
 
 
-def save(proc: ProcessView, args: JSON) -> Result:
-    """``migrate file:DIR``: the model's checks and status, then the two files."""
+def save(proc: ProcessView, args: JSON, path: str) -> Result:
+    """``migrate file:DIR`` (``path`` is DIR): the model's checks and status, then the
+    two files."""
     vm = proc.vm
-    path = str(args["uri"])[5:].split(",")[0]
     parent = os.path.dirname(path.rstrip("/")) or "/"
     proc.world.dirs = {parent} if os.path.isdir(parent) else set()
     reply, events = vm.execute("migrate", args)
@@ -129,11 +130,12 @@ def save(proc: ProcessView, args: JSON) -> Result:
             "guest": proc.guest.to_json(),
             "digest": proc.memory.digest(),
         }
-        _write_private(d / "state", _header("Device", proc.arch), json.dumps(state).encode())
+        _write_private(d / "state", strato_format.vmstate(vm.host, state))
+        body = proc.memory.dumps()
+        head = strato_format.header(vm.host, "MemoryFull", strato_format.MEMORY_DESC_LEN)
         _write_private(
             d / "memory",
-            _header("MemoryFull", proc.arch),
-            proc.memory.dumps(),
+            head + struct.pack("<Q", len(body)) + body,
             proc.memory.pages * PAGE_SIZE,
         )
     except OSError as exc:

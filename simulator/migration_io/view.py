@@ -9,11 +9,20 @@ from simulator.guest_memory import PageMap
 from simulator.guest_shell import GuestState
 from simulator.model import Profile, VMSpec, World
 from simulator.model.errors import Event
+from simulator.model.migration.uri import MigrationUri, UriError, parse_uri
 from simulator.model.vm import VM
 
 JSON = dict[str, Any]
 #: A QMP command's outcome: (reply or QmpError, events); the reply may be a future of one.
 Result = tuple[Any, list[Event]]
+
+
+def read_uri(profile: Profile, uri: str) -> MigrationUri | None:
+    """The migration URI as the profile reads it (None: it cannot; the model answers)."""
+    try:
+        return parse_uri(profile.uri_rules, uri)
+    except UriError:
+        return None
 
 
 class ProcessView(Protocol):

@@ -15,7 +15,8 @@ World and VMs (the QMP server, issue 4, sits on this)::
 
 ``VM.execute(command, arguments) -> (reply, events)`` covers qmp_capabilities,
 query-status, stop, cont, quit, system_reset, query-cpus, query-cpus-fast,
-query-hotpluggable-cpus, device_add, device_del (PCI: then ``guest_ack_unplug(vm, id)``),
+query-hotpluggable-cpus, device_add, device_del (PCI and vCPUs: then
+``guest_ack_unplug(vm, id)``; vCPU hotplug in ``vm_cpus``),
 blockdev-add/-del, netdev_add/_del, balloon, query-balloon, migrate (tcp/unix live,
 ``file:DIR`` snapshot on StratoVirt profiles), migrate_cancel, query-migrate,
 migrate-set-parameters, query-migrate-parameters, migrate-set-capabilities,
@@ -36,10 +37,11 @@ Fast pure engine (benchmarks, fuzzing, the libvirt model, issue 7)::
 ``cancel``, ``fail``); their ``tl`` timeline carries effects, events and samples, and the
 bitmap (``engine.segs``: ``[start, end, dirty, nonzero]`` page ranges) is what a
 transport would carry per round. Profiles: ``PROFILES`` (stratovirt-doc, stratovirt-2.4,
-stratovirt-2.5, qemu-7.2).
+stratovirt-2.5, qemu-7.2); ``VMSpec.arch`` says which build (x86_64 or aarch64) a VM is.
 """
 
-from simulator.model import vm_hotplug as _vm_hotplug  # noqa: F401  (registers commands)
+from simulator.model import vm_cpus as _vm_cpus  # noqa: F401  (registers commands)
+from simulator.model import vm_hotplug as _vm_hotplug  # noqa: F401
 from simulator.model import vm_migration as _vm_migration  # noqa: F401
 from simulator.model.clock import VirtualClock
 from simulator.model.devices import (

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
-
-from simulator.model.host import Arch
 
 
 class DeviceClass(Enum):
@@ -64,22 +63,54 @@ class Hotplug(Enum):
 
 @dataclass(frozen=True)
 class MachineRules:
-    """Per machine type: arch, buses, hotplug style, whether vCPUs hotplug."""
+    """Per machine type: buses, hotplug style, whether vCPUs hotplug (the architectures a
+    machine exists on are the profile's: CmdlineRules.machines)."""
 
-    arch: Arch
     buses: tuple[str, ...]
     hotplug: Hotplug
-    cpu_hotplug: bool
+    cpu_hotplug: bool  # x86_64 q35 only (docs/cpu_hotplug.md; QEMU 7.2 virt has none)
     pci: bool
 
 
 MACHINES: dict[MachineType, MachineRules] = {
-    MachineType.MICROVM: MachineRules(
-        Arch.X86_64, ("virtio-mmio",), Hotplug.MMIO_SLOTS, False, False
-    ),
-    MachineType.Q35: MachineRules(Arch.X86_64, ("pcie.0",), Hotplug.PCIE_ROOT_PORT, True, True),
-    MachineType.VIRT: MachineRules(Arch.AARCH64, ("pcie.0",), Hotplug.PCIE_ROOT_PORT, False, True),
+    MachineType.MICROVM: MachineRules(("virtio-mmio",), Hotplug.MMIO_SLOTS, False, False),
+    MachineType.Q35: MachineRules(("pcie.0",), Hotplug.PCIE_ROOT_PORT, True, True),
+    MachineType.VIRT: MachineRules(("pcie.0",), Hotplug.PCIE_ROOT_PORT, False, True),
 }
+
+#: The replaceable slots' bus names on microvm, per device class.
+SLOT_BUS = {DeviceClass.BLK: "virtio-mmio-virtio-blk", DeviceClass.NET: "virtio-mmio-virtio-net"}
+
+
+def place_cold_devices(
+    devices: tuple[Device, ...], slots: dict[DeviceClass, int]
+) -> tuple[Device, ...]:
+    """microvm: command-line virtio-blk/-net devices fill the replaceable slots in order.
+
+    machine/src/micro_common/mod.rs add_virtio_mmio_block / add_virtio_mmio_net: the
+    n-th cold disk takes blk slot n (``block_count``), the n-th NIC net slot n; one more
+    than the slots is a start-up error. Devices already in a slot (a restored or
+    migrated configuration) keep it. ValueError carries the upstream text.
+    """
+    used = {
+        cls: {d.addr for d in devices if d.bus == bus and d.addr is not None}
+        for cls, bus in SLOT_BUS.items()
+    }
+    kind = {DeviceClass.BLK: "block", DeviceClass.NET: "net"}
+    out: list[Device] = []
+    for d in devices:
+        limit = slots.get(d.cls)
+        if limit is None or d.bus == SLOT_BUS[d.cls]:
+            out.append(d)
+            continue
+        free = next((i for i in range(limit) if i not in used[d.cls]), None)
+        if free is None:
+            raise ValueError(
+                f"A maximum of {limit} {kind[d.cls]} replaceable devices are supported."
+            )
+        used[d.cls].add(free)
+        out.append(dataclasses.replace(d, bus=SLOT_BUS[d.cls], addr=free))
+    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -11,74 +11,46 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 from types import MappingProxyType
 from typing import Any
 
+from simulator.model.cmdline_rules import QEMU_CMDLINE, SV_CMDLINE, CmdlineRules
 from simulator.model.devices import DeviceClass as D
+from simulator.model.devices import MachineType as M
 from simulator.model.errors import ErrorClass
+from simulator.model.host import Arch
 from simulator.model.migration.status import (
     QEMU_TRANSITIONS,
     STRATOVIRT_TRANSITIONS,
     MigrationStatus,
     Transitions,
 )
+from simulator.model.profile_kinds import (
+    BuildFeature,
+    ConfigCheck,
+    CpuPlug,
+    Engine,
+    EventOrder,
+    Policy,
+    QmpFraming,
+    StreamFormat,
+    UriRules,
+)
 
-
-class Engine(Enum):
-    QEMU_PRECOPY = "qemu-precopy"
-    STRATOVIRT = "stratovirt"
-
-
-class Policy(Enum):
-    """How a device or feature fares in a migration or snapshot."""
-
-    MIGRATES = "migrates"
-    REFUSED = "refused"  # migrate returns an error, nothing starts
-    DROPPED = "dropped"  # accepted, but the state silently does not travel
-
-
-class ConfigCheck(Enum):
-    """What the destination compares with the source (migration.rs check_vm_config)."""
-
-    VCPUS = "vcpus"
-    MEMORY = "memory"
-    DEVICE_TYPE_PER_BDF = "device-type-per-bdf"
-    MAC = "mac"
-
-
-class EventOrder(Enum):
-    """Events a command raises: written before its reply, or queued after it."""
-
-    # <= v2.4 and the docs; QEMU's monitor too: it sends an event the moment a handler
-    # raises it (STOP inside qmp_stop), before the handler's reply.
-    EVENT_FIRST = "event-first"
-    REPLY_FIRST = "reply-first"  # v2.5 (commit 69feaed0): events are queued
-
-
-class QmpFraming(Enum):
-    """How the QMP socket cuts its input into messages."""
-
-    # QEMU qobject/json-streamer.c: a JSON stream, values may span reads (64 MiB tokens).
-    JSON_STREAM = "json-stream"
-    # StratoVirt machine_manager/src/socket.rs: each read is one JSON value (8 KiB).
-    ONE_VALUE_PER_READ = "one-value-per-read"
-
-
-@dataclass(frozen=True)
-class CmdlineRules:
-    """What the product's command line accepts (read by simulator/cmdline.py)."""
-
-    default_machine: str  # -machine when absent
-    default_memory: str  # -m when absent
-    # machine_manager/src/config/machine_config.rs: "Memory size must >= 128MiB and <= 512GiB"
-    memory_range: tuple[int, int] | None
-    server_needs_nowait: bool  # -qmp/-chardev: "Argument 'server' and 'nowait' are both required"
-    machine_error: str  # an unknown -machine type: format fields {text} (the option), {name}
-    gic_version_check: bool  # -machine gic-version must be 3
-    microvm_needs_kernel: bool  # "Failed to check mini-set: kernel file is required"
-    needs_rootfs: bool  # "set a initrd or drive_file or vhost-user blk as rootfs"
-    incoming_error: str  # an -incoming scheme it does not know: format field {uri}
+__all__ = [
+    "PROFILES",
+    "BuildFeature",
+    "CmdlineRules",
+    "ConfigCheck",
+    "CpuPlug",
+    "Engine",
+    "EventOrder",
+    "Policy",
+    "Profile",
+    "QmpFraming",
+    "StreamFormat",
+    "UriRules",
+]
 
 
 def _m(d: dict[D, Policy]) -> Mapping[D, Policy]:
@@ -123,7 +95,6 @@ class Profile:
     transitions: Transitions
     tuning_knobs: bool  # migrate-set-parameters / -capabilities exist
     microvm_live_migration: bool
-    file_snapshot: bool  # migrate "file:DIR" writes memory + state
     snapshot_auto_stop: bool  # commit 0af38e53
     microvm_blk_slots: int
     microvm_net_slots: int
@@ -152,22 +123,49 @@ class Profile:
     cont_running_emits_resume: bool
     # QEMU q35's extra migratable RAM (BIOS + option ROMs): ram.total 1074274304 @ -m 1024.
     q35_rom_bytes: int
-    # migrate with a URI whose scheme is unknown: QEMU's QAPI text, or StratoVirt's
-    # "Unknown mode" (format field {uri}).
+    # How migrate and -incoming read a URI (simulator/model/migration/uri.py), and what
+    # migrate answers (format field {uri}) for a URI the rules cannot parse, and for one
+    # whose mode is unknown on a standard machine and on microvm (StratoVirt
+    # machine/src/standard_common/mod.rs and micro_common/mod.rs MigrateInterface::migrate
+    # differ by a colon).
+    uri_rules: UriRules
+    invalid_uri_error: str
     bad_uri_error: str
-    # migrate/-incoming tcp:IP:PORT parse the address as an IPv4 address and a port
-    # (StratoVirt: "Invalid uri"); QEMU resolves names.
-    tcp_uri_ipv4_only: bool
+    bad_uri_error_microvm: str
     # migrate exec:CMD / -incoming exec:CMD (QEMU migration/exec.c: "sh -c CMD").
     exec_migration: bool
-    # A failed outgoing connect's text: format fields {strerror} and {errno}. StratoVirt
-    # returns the io::Error ("... (os error N)"); QEMU socket.c "Failed to connect socket".
+    # A failed outgoing connect's text: format fields {strerror}, {errno} and {address}.
+    # StratoVirt returns Rust's io::Error display ("Connection refused (os error 111)",
+    # migration/src/lib.rs); QEMU util/qemu-sockets.c "Failed to connect to '%s': ...".
     connect_error: str
     # migrate_cancel with no migration on a PCI machine moves the status to canceled
     # (StratoVirt migration/src/protocol.rs); QEMU's migrate_fd_cancel does nothing.
     idle_cancel_sets_status: bool
     # query-migrate while the status is "none" answers {} (QEMU fill_source_migration_info).
     query_migrate_omits_none: bool
+    # vCPU hotplug (simulator/model/vm_cpu_hotplug.py): how device_add names the vCPU,
+    # the slot type query-hotpluggable-cpus shows per architecture, whether the vCPU
+    # list shows a hot-plugged vCPU (StratoVirt cpu/src/lib.rs: query-cpus reads
+    # online_mask, set for the boot vCPUs when the machine is created and never written
+    # again), and the machines whose query-hotpluggable-cpus is refused as "not enabled"
+    # (QEMU 7.2: microvm and Arm virt leave has_hotpluggable_cpus false).
+    cpu_plug: CpuPlug
+    cpu_types: Mapping[Arch, str]
+    lists_hotplugged_cpus: bool
+    hotpluggable_cpus_refused: frozenset[M]
+    # device_add with id "": StratoVirt machine/src/lib.rs check_device_id_existed "Device
+    # id is empty" (machines with a PCI host only: microvm looks the id up among its
+    # slot configs); QEMU qdev-monitor.c "Parameter 'id' expects an identifier".
+    empty_id_error: str
+    empty_id_checked_on_microvm: bool
+    # Drivers a build knows only with a cargo feature (StratoVirt 2.5 Cargo.toml
+    # [features]: vfio = ["machine/vfio_device"]; 2.4 built vfio-pci always), and the
+    # features this build has (default = []). A lab sets its build's features with the
+    # simulator's --build-features.
+    driver_features: Mapping[str, BuildFeature]
+    build_features: frozenset[BuildFeature]
+    # The live migration stream's wire format (simulator/migration_io/wire*.py).
+    stream_format: StreamFormat
     # devices/src/pci/root_port.rs: a root port has one slot ("HotPlug is not supported for
     # device with devfn N"); QEMU 7.2 hw/pci/pci.c has no slot check behind a root port.
     root_port_slot_check: bool = True
@@ -209,29 +207,6 @@ def _sv_greeting(major: int, package: str, key: str = "qemu") -> Mapping[str, An
     )
 
 
-_SV_CMDLINE = CmdlineRules(
-    default_machine="microvm",
-    default_memory="256M",
-    memory_range=(128 << 20, 512 << 30),
-    server_needs_nowait=True,
-    machine_error="-machine {text}: Invalid machine type.",
-    gic_version_check=True,
-    microvm_needs_kernel=True,
-    needs_rootfs=True,
-    incoming_error='Add args "{uri}" error.: Unsupported incoming unix path type',
-)
-_QEMU_CMDLINE = CmdlineRules(
-    default_machine="q35",
-    default_memory="128M",
-    memory_range=None,
-    server_needs_nowait=False,
-    machine_error="-machine {name}: unsupported machine type",
-    gic_version_check=False,
-    microvm_needs_kernel=False,
-    needs_rootfs=False,
-    incoming_error="-incoming {uri}: unknown migration protocol: {uri}",
-)
-
 _SV_COMMON: dict[str, Any] = dict(
     engine=Engine.STRATOVIRT,
     initial_migration_status=MigrationStatus.SETUP,
@@ -239,12 +214,11 @@ _SV_COMMON: dict[str, Any] = dict(
     transitions=STRATOVIRT_TRANSITIONS,
     tuning_knobs=False,
     microvm_live_migration=False,
-    file_snapshot=True,
     microvm_net_slots=2,
     microvm_config_limit=6,
     unknown_command=ErrorClass.GENERIC_ERROR,
     microvm_reset_is_shutdown=True,
-    cmdline=_SV_CMDLINE,
+    cmdline=SV_CMDLINE,
     qmp_framing=QmpFraming.ONE_VALUE_PER_READ,
     qmp_negotiation=False,
     qmp_deferred_events=frozenset(),
@@ -252,12 +226,21 @@ _SV_COMMON: dict[str, Any] = dict(
     qmp_during_incoming=False,
     cont_running_emits_resume=True,
     q35_rom_bytes=0,
+    uri_rules=UriRules.STRATOVIRT_25,
+    invalid_uri_error="Invalid uri: {uri}",
     bad_uri_error="Unknown mode: invalid uri: {uri}",
-    tcp_uri_ipv4_only=True,
+    bad_uri_error_microvm="Unknown mode: invalid uri {uri}",
     exec_migration=False,
     connect_error="{strerror} (os error {errno})",
     idle_cancel_sets_status=True,
     query_migrate_omits_none=False,
+    cpu_plug=CpuPlug.CPU_ID,
+    # machine/src/micro_common/mod.rs query_hotpluggable_cpus
+    cpu_types=MappingProxyType({Arch.X86_64: "host-x86-cpu", Arch.AARCH64: "host-aarch64-cpu"}),
+    hotpluggable_cpus_refused=frozenset(),
+    empty_id_error="Device id is empty",
+    empty_id_checked_on_microvm=False,
+    stream_format=StreamFormat.STRATOVIRT,
 )
 
 STRATOVIRT_DOC = Profile(
@@ -276,6 +259,11 @@ STRATOVIRT_DOC = Profile(
     deleted_path_prefix="",
     paused_reports_running=True,
     restore_checks_memory=True,
+    # S004 查询拓扑 / 查询vCPU上线情况: the lists show every online vCPU
+    lists_hotplugged_cpus=True,
+    # S004 热插拔直通设备 documents vfio-pci hotplug, with no build condition
+    driver_features=MappingProxyType({}),
+    build_features=frozenset(),
     **_SV_COMMON,
 )
 STRATOVIRT_24 = Profile(
@@ -293,11 +281,19 @@ STRATOVIRT_24 = Profile(
     deleted_path_prefix="/machine/peripheral/",
     async_connect=False,
     cancel_after_end_errors=True,
-    **_SV_COMMON,
+    lists_hotplugged_cpus=False,
+    driver_features=MappingProxyType({}),  # v2.4.0 Cargo.toml: no vfio feature yet
+    build_features=frozenset(),
+    **{
+        **_SV_COMMON,
+        "uri_rules": UriRules.STRATOVIRT_24,
+        "bad_uri_error": "Invalid uri: {uri}",  # v2.4.0: an unknown mode does not parse
+        "bad_uri_error_microvm": "Invalid uri: {uri}",
+    },
 )
 # 2.5 differs from 2.4 only where the reference lists version changes: queued events
-# (reply first, commit 69feaed0), redundant stop/cont succeed (25a5dfb0), and the
-# auto-stop before a snapshot.
+# (reply first, commit 69feaed0), redundant stop/cont succeed (25a5dfb0), the
+# auto-stop before a snapshot, incoming.rs's new URI parser, and the vfio feature.
 STRATOVIRT_25 = dataclasses.replace(
     STRATOVIRT_24,
     name="stratovirt-2.5",
@@ -305,6 +301,10 @@ STRATOVIRT_25 = dataclasses.replace(
     event_order=EventOrder.REPLY_FIRST,
     redundant_runstate_error=False,
     snapshot_auto_stop=True,
+    uri_rules=UriRules.STRATOVIRT_25,
+    bad_uri_error=_SV_COMMON["bad_uri_error"],
+    bad_uri_error_microvm=_SV_COMMON["bad_uri_error_microvm"],
+    driver_features=MappingProxyType({"vfio-pci": BuildFeature.VFIO}),
 )
 QEMU_72 = Profile(
     name="qemu-7.2",
@@ -324,7 +324,6 @@ QEMU_72 = Profile(
     transitions=QEMU_TRANSITIONS,
     tuning_knobs=True,
     microvm_live_migration=True,
-    file_snapshot=False,
     snapshot_auto_stop=False,
     microvm_blk_slots=0,
     microvm_net_slots=0,
@@ -337,7 +336,7 @@ QEMU_72 = Profile(
     standard_hotpluggable_cpus_empty=False,
     microvm_reset_is_shutdown=False,
     deleted_path_prefix="/machine/peripheral/",
-    cmdline=_QEMU_CMDLINE,
+    cmdline=QEMU_CMDLINE,
     qmp_framing=QmpFraming.JSON_STREAM,
     qmp_negotiation=True,
     qmp_deferred_events=frozenset({"quit"}),
@@ -345,12 +344,28 @@ QEMU_72 = Profile(
     qmp_during_incoming=True,
     cont_running_emits_resume=False,
     q35_rom_bytes=532480,
+    uri_rules=UriRules.QEMU,
+    invalid_uri_error="Parameter 'uri' expects a valid migration protocol",
     bad_uri_error="Parameter 'uri' expects a valid migration protocol",
-    tcp_uri_ipv4_only=False,
+    bad_uri_error_microvm="Parameter 'uri' expects a valid migration protocol",
     exec_migration=True,
-    connect_error="Failed to connect socket: {strerror}",
+    connect_error="Failed to connect to '{address}': {strerror}",
     idle_cancel_sets_status=False,
     query_migrate_omits_none=True,
+    cpu_plug=CpuPlug.TOPOLOGY,
+    # query-hotpluggable-cpus "type": <cpu model>-<target>-cpu, for the models the
+    # simulated (TCG) command lines use (target/i386/cpu.c qemu64; the harness's
+    # cortex-a57 on aarch64)
+    cpu_types=MappingProxyType(
+        {Arch.X86_64: "qemu64-x86_64-cpu", Arch.AARCH64: "cortex-a57-arm-cpu"}
+    ),
+    lists_hotplugged_cpus=True,
+    hotpluggable_cpus_refused=frozenset({M.MICROVM, M.VIRT}),
+    empty_id_error="Parameter 'id' expects an identifier",
+    empty_id_checked_on_microvm=True,
+    driver_features=MappingProxyType({}),
+    build_features=frozenset(),
+    stream_format=StreamFormat.HVLAB_FRAMES,
     root_port_slot_check=False,
     cancel_waits_for_connect=True,
     vfio_blocker_error="VFIO device doesn't support migration",

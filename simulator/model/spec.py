@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from simulator.model.devices import CpuTopology, Device, MachineType
+from simulator.model.host import Arch
 from simulator.model.memory import MemoryLayout, Workload
 from simulator.model.units import MiB
 
@@ -21,6 +22,7 @@ class VMSpec:
     workload: Workload = field(default_factory=Workload)
     start_paused: bool = False  # -S
     guest_id: str = "guest0"
+    arch: Arch = Arch.X86_64  # the build: qemu-system-<arch>, StratoVirt's target_arch
 
     def layout(self, rom: int = 0) -> MemoryLayout:
         return MemoryLayout(size=self.memory, resident=min(self.resident, self.memory), rom=rom)

@@ -12,9 +12,15 @@ from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from simulator.model.devices import MACHINES, DeviceClass, DeviceTable
+from simulator.model.devices import (
+    MACHINES,
+    DeviceClass,
+    DeviceTable,
+    Hotplug,
+    place_cold_devices,
+)
 from simulator.model.errors import JSON, ErrorClass, Event, QmpError, QmpFailure, Reply
-from simulator.model.host import Arch, Host
+from simulator.model.host import Host
 from simulator.model.memory import MemoryImage
 from simulator.model.migration.params import Capability, MigrationParameters
 from simulator.model.migration.status import MigrationStatus
@@ -56,14 +62,24 @@ class VM:
     def __init__(self, world: World, name: str, spec: VMSpec, profile: Profile, host: Host) -> None:
         self.world, self.name, self.spec, self.profile, self.host = world, name, spec, profile, host
         self.rules = MACHINES[spec.machine]
+        self.arch = spec.arch
         self.topology = spec.smp.resolved()
         self.online = set(range(self.topology.cpus))
-        self.table = DeviceTable({d.id: d for d in spec.devices})
+        devices = spec.devices
+        if self.slot_configs:
+            slots = {DeviceClass.BLK: profile.microvm_blk_slots}
+            devices = place_cold_devices(
+                devices, {**slots, DeviceClass.NET: profile.microvm_net_slots}
+            )
+        self.table = DeviceTable({d.id: d for d in devices})
         self.runstate = RunState.PAUSED if spec.start_paused else RunState.RUNNING
         self.alive = True
         self.exit_code: int | None = None
         self.owns_guest = True  # holds the authoritative copy of the guest
         self.migration_status = profile.initial_migration_status
+        # why the last migration failed before an engine ran (QEMU: a connect that failed
+        # asynchronously; query-migrate's error-desc)
+        self.migration_error: str | None = None
         self.params = MigrationParameters()
         self.caps: frozenset[Capability] = frozenset()
         self.engine: Any = None
@@ -73,6 +89,30 @@ class VM:
         )
         self.pending: list[Event] = []
         self.thread_ids = [1000 + 7 * i for i in range(self.topology.maxcpus)]
+
+    @property
+    def slot_configs(self) -> bool:
+        """microvm with replaceable slots: hotplug looks backends up by device id."""
+        return self.rules.hotplug is Hotplug.MMIO_SLOTS and self.profile.microvm_blk_slots > 0
+
+    def attach_backends(self, drives: dict[str, str], netdevs: dict[str, str]) -> None:
+        """The command line's -drive and -netdev backends.
+
+        On a slot machine a cold device consumes its backend, which is then registered
+        under the device's id, and only those are hotplug configurations
+        (machine/src/micro_common/mod.rs add_virtio_mmio_block: vm_config.drives.remove,
+        then fill_replaceable_device(id)); elsewhere every backend stays addressable by
+        its own id.
+        """
+        if not self.slot_configs:
+            self.table.blockdevs.update(drives)
+            self.table.netdevs.update(netdevs)
+            return
+        for d in self.table.devices.values():
+            if d.cls is DeviceClass.BLK and d.backend in drives:
+                self.table.blockdevs[d.id] = drives[d.backend]
+            elif d.cls is DeviceClass.NET and d.backend in netdevs:
+                self.table.netdevs[d.id] = netdevs[d.backend]
 
     # ------------------------------------------------------------------ API
     def execute(self, cmd: str, args: JSON | None = None) -> tuple[Reply, list[Event]]:
@@ -177,60 +217,6 @@ def _reset(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
         vm.owns_guest = False
         return {}, [("SHUTDOWN", {"guest": True, "reason": "guest-reset"})]
     return {}, [("RESET", {"guest": True})]
-
-
-def _props(vm: VM, i: int) -> JSON:
-    s, d, c, t = vm.topology.props(i)
-    key = "die_id" if vm.rules.arch is Arch.X86_64 else "cluster_id"
-    return {"socket-id": s, key: d, "core-id": c, "thread-id": t}
-
-
-@command("query-cpus")
-def _query_cpus(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
-    arch = "x86" if vm.rules.arch is Arch.X86_64 else "arm"
-    out: list[JSON] = [
-        {
-            "CPU": i,
-            "arch": arch,
-            "current": True,
-            "halted": False,
-            "props": _props(vm, i),
-            "qom_path": f"/machine/unattached/device[{i}]",
-            "thread_id": vm.thread_ids[i],
-        }
-        for i in sorted(vm.online)
-    ]
-    return out, []
-
-
-@command("query-cpus-fast")
-def _query_cpus_fast(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
-    target = vm.rules.arch.value
-    out: list[JSON] = [
-        {
-            "cpu-index": i,
-            "props": _props(vm, i),
-            "qom-path": f"/machine/unattached/device[{i}]",
-            "thread-id": vm.thread_ids[i],
-            "target": target,
-        }
-        for i in sorted(vm.online)
-    ]
-    return out, []
-
-
-@command("query-hotpluggable-cpus")
-def _query_hp(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
-    if vm.rules.pci and vm.profile.standard_hotpluggable_cpus_empty:
-        return {}, []
-    typ = "host-x86-cpu" if vm.rules.arch is Arch.X86_64 else "host-aarch64-cpu"
-    out: list[JSON] = []
-    for i in range(vm.topology.maxcpus):
-        entry: JSON = {"props": _props(vm, i), "type": typ, "vcpus-count": 1}
-        if i in vm.online:
-            entry["qom-path"] = f"/machine/unattached/device[{i}]"
-        out.append(entry)
-    return out, []
 
 
 def _balloon_dev(vm: VM) -> None:

@@ -8,7 +8,8 @@ DEVICE_DELETED only after the guest acknowledges (``guest_ack_unplug``).
 
 from __future__ import annotations
 
-from simulator.model.devices import DRIVERS, Device, DeviceClass, Hotplug
+from simulator.model import vm_cpus
+from simulator.model.devices import DRIVERS, SLOT_BUS, Device, DeviceClass, Hotplug
 from simulator.model.errors import JSON, Event, QmpFailure, Reply
 from simulator.model.vm import VM, command
 
@@ -101,17 +102,15 @@ def _mmio_add(vm: VM, args: JSON, dev_id: str, driver: str) -> Device:
         )
     if p.microvm_needs_backend_arg and need not in args:
         raise QmpFailure(f"No {need} set")
-    bus = f"virtio-mmio-{cls.value}"
+    bus = SLOT_BUS[cls]
     if vm.table.at(bus, slot) is not None:
         raise QmpFailure(f"The slot {slot} is occupied already.")
     return Device(dev_id, cls, driver, bus, slot, args.get("mac"), dev_id, hotplugged=True)
 
 
 def _pci_add(vm: VM, args: JSON, dev_id: str, driver: str) -> Device:
-    if dev_id in vm.table.devices:
-        raise QmpFailure(f"Device id {dev_id} existed")
     cls = DRIVERS.get(driver)
-    if cls not in (DeviceClass.BLK, DeviceClass.NET, DeviceClass.VFIO):
+    if cls not in (DeviceClass.BLK, DeviceClass.NET, DeviceClass.VFIO) or not _built(vm, driver):
         raise QmpFailure(f"Failed to add device: Driver {driver} is not support")
     bus = args.get("bus")
     if cls is DeviceClass.BLK and args.get("drive") not in vm.table.blockdevs:
@@ -138,12 +137,26 @@ def _pci_add(vm: VM, args: JSON, dev_id: str, driver: str) -> Device:
     return Device(dev_id, cls, driver, str(bus), addr, args.get("mac"), backend, hotplugged=True)
 
 
+def _built(vm: VM, driver: str) -> bool:
+    """The build has the driver (a feature-gated one needs its cargo feature)."""
+    feature = vm.profile.driver_features.get(driver)
+    return feature is None or feature in vm.profile.build_features
+
+
 @command("device_add")
 def _device_add(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     dev_id, driver = str(args["id"]), str(args["driver"])
+    if not dev_id and (vm.rules.pci or vm.profile.empty_id_checked_on_microvm):
+        raise QmpFailure(vm.profile.empty_id_error)
     if vm.rules.hotplug is Hotplug.MMIO_SLOTS:
         dev = _mmio_add(vm, args, dev_id, driver)
     else:
+        # machine/src/lib.rs check_device_id_existed: devices on the PCI buses
+        known = vm.table.devices.get(dev_id)
+        if known is not None and known.cls is not DeviceClass.CPU:
+            raise QmpFailure(f"Device id {dev_id} existed")
+        if vm_cpus.is_cpu_driver(vm, driver):
+            return vm_cpus.plug(vm, args, dev_id, driver)
         dev = _pci_add(vm, args, dev_id, driver)
     vm.table.devices[dev_id] = dev
     return {}, []
@@ -155,6 +168,8 @@ def _device_del(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     dev = vm.table.devices.get(dev_id)
     if dev is None:
         raise QmpFailure(f"Device {dev_id} not found")
+    if dev.cls is DeviceClass.CPU:
+        return vm_cpus.unplug(vm, dev)
     if vm.rules.hotplug is Hotplug.MMIO_SLOTS:
         del vm.table.devices[dev_id]
         vm.table.blockdevs.pop(dev_id, None)
@@ -173,8 +188,11 @@ def guest_ack_unplug(vm: VM, dev_id: str) -> list[Event]:
     if dev_id not in vm.table.pending_unplug:
         return []
     vm.table.pending_unplug.discard(dev_id)
-    vm.table.devices.pop(dev_id, None)
-    path = vm.profile.deleted_path_prefix + dev_id
-    ev: list[Event] = [("DEVICE_DELETED", {"device": dev_id, "path": path})]
+    dev = vm.table.devices.pop(dev_id, None)
+    if dev is not None and dev.cls is DeviceClass.CPU:
+        ev = vm_cpus.ejected(vm, dev)
+    else:
+        path = vm.profile.deleted_path_prefix + dev_id
+        ev = [("DEVICE_DELETED", {"device": dev_id, "path": path})]
     vm.pending.extend(ev)
     return ev

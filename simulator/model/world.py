@@ -14,10 +14,11 @@ from typing import Any
 
 from simulator.model.clock import VirtualClock
 from simulator.model.devices import Device, MachineType
-from simulator.model.host import Host
+from simulator.model.host import Host, default_host
 from simulator.model.memory import MemoryImage
 from simulator.model.migration.effects import Effect
 from simulator.model.migration.status import MigrationStatus as S
+from simulator.model.migration.uri import UriError, UriMode, parse_uri
 from simulator.model.profiles import PROFILES, Profile
 from simulator.model.spec import VMSpec
 from simulator.model.vm import VM, RunState
@@ -31,6 +32,15 @@ class Snapshot:
     memory: MemoryImage
     profile: str
     devices: tuple[Device, ...]
+
+
+def _snapshot_path(prof: Profile, incoming: str) -> str | None:
+    """The snapshot directory of an ``-incoming file:DIR`` (None: a stream comes in)."""
+    try:
+        uri = parse_uri(prof.uri_rules, incoming)
+    except UriError:
+        return None
+    return uri.target if uri.mode is UriMode.FILE else None
 
 
 @dataclass
@@ -71,12 +81,13 @@ class World:
     ) -> VM:
         """Launch a VM; with ``incoming`` it waits for a migration or restores a snapshot."""
         prof = PROFILES[profile] if isinstance(profile, str) else profile
-        vm = VM(self, name, spec, prof, host or Host())
+        vm = VM(self, name, spec, prof, host or default_host(spec.arch))
         self.vms[name] = vm
         if incoming is None:
             return vm
-        if incoming.startswith("file:"):
-            snap = self.snapshots.get(incoming[5:].split(",")[0])
+        snapshot = _snapshot_path(prof, incoming)
+        if snapshot is not None:
+            snap = self.snapshots.get(snapshot)
             if snap is None:
                 vm.exit(1)  # "Invalid snapshot path for restoring snapshot"
                 return vm

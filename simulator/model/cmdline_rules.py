@@ -1,0 +1,79 @@
+"""What each product's command line accepts (read by simulator/cmdline.py and
+simulator/cmdline_values.py); a profile names one of these."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from simulator.model.devices import MachineType as M
+from simulator.model.host import Arch
+
+
+@dataclass(frozen=True)
+class CmdlineRules:
+    """What the product's command line accepts (read by simulator/cmdline.py)."""
+
+    default_machine: str  # -machine when absent
+    default_memory: str  # -m when absent
+    # machine_manager/src/config/machine_config.rs: "Memory size must >= 128MiB and <= 512GiB"
+    memory_range: tuple[int, int] | None
+    server_needs_nowait: bool  # -qmp/-chardev: "Argument 'server' and 'nowait' are both required"
+    machine_error: str  # an unknown -machine type: format fields {text} (the option), {name}
+    microvm_needs_kernel: bool  # "Failed to check mini-set: kernel file is required"
+    needs_rootfs: bool  # "set a initrd or drive_file or vhost-user blk as rootfs"
+    incoming_error: str  # an -incoming scheme it does not know: format field {uri}
+    incoming_invalid: str  # an -incoming URI it cannot parse: format fields {uri}, {detail}
+    # The machine types a build of each architecture knows.
+    machines: Mapping[Arch, frozenset[M]]
+    # -machine gic-version values per architecture; an architecture not listed has no
+    # such property. gic_error: a value not accepted, no_gic_error: no property (format
+    # fields {text} (the option) and {value}).
+    gic_versions: Mapping[Arch, frozenset[str]]
+    gic_error: str
+    no_gic_error: str
+
+
+SV_CMDLINE = CmdlineRules(
+    default_machine="microvm",
+    default_memory="256M",
+    memory_range=(128 << 20, 512 << 30),
+    server_needs_nowait=True,
+    machine_error="-machine {text}: Invalid machine type.",
+    microvm_needs_kernel=True,
+    needs_rootfs=True,
+    incoming_error='Add args "{uri}" error.: Unsupported incoming unix path type',
+    incoming_invalid='Add args "{uri}" error.: {detail}',
+    # machine_manager/src/config/machine_config.rs MachineType::from_str: q35 only in an
+    # x86_64 build, virt only in an aarch64 build; gic_version exists only on aarch64 and
+    # its clap parser takes 3..=3 (the errors are clap's, under "Add args ... error.").
+    machines=MappingProxyType(
+        {Arch.X86_64: frozenset({M.MICROVM, M.Q35}), Arch.AARCH64: frozenset({M.MICROVM, M.VIRT})}
+    ),
+    gic_versions=MappingProxyType({Arch.AARCH64: frozenset({"3"})}),
+    gic_error=(
+        "Add args \"{text}\" error.: invalid value '{value}' for "
+        "'--gic-version <GIC_VERSION>': {value} is not in 3..=3"
+    ),
+    no_gic_error="Add args \"{text}\" error.: unexpected argument '--gic-version' found",
+)
+QEMU_CMDLINE = CmdlineRules(
+    default_machine="q35",
+    default_memory="128M",
+    memory_range=None,
+    server_needs_nowait=False,
+    machine_error="-machine {name}: unsupported machine type",
+    microvm_needs_kernel=False,
+    needs_rootfs=False,
+    incoming_error="-incoming {uri}: unknown migration protocol: {uri}",
+    incoming_invalid="-incoming {uri}: unknown migration protocol: {uri}",
+    # qemu-system-x86_64 and qemu-system-aarch64 7.2 (the machines hvlab models);
+    # hw/arm/virt.c virt_set_gic_version: "Valid values are 3, 2, host, max." (TCG)
+    machines=MappingProxyType(
+        {Arch.X86_64: frozenset({M.Q35, M.MICROVM}), Arch.AARCH64: frozenset({M.VIRT})}
+    ),
+    gic_versions=MappingProxyType({Arch.AARCH64: frozenset({"2", "3", "host", "max"})}),
+    gic_error="-machine {text}: Invalid gic-version value",
+    no_gic_error="-machine {text}: Property '{name}-machine.gic-version' not found",
+)

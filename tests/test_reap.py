@@ -1,0 +1,85 @@
+"""A run killed with SIGKILL leaves its hypervisors and files; the next start reaps them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.leaks import OWNER_FILE, hvlab_processes, run_of, run_of_pid
+from harness.waits import wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _folders_of(run: str) -> list[Path]:
+    out = []
+    for top in Path("/tmp").glob("hvlab-*"):
+        try:
+            if (top / OWNER_FILE).read_text().strip() == run:
+                out.append(top)
+        except OSError:
+            continue
+    return out
+
+
+def test_killed_run_is_reaped_by_the_next_start(tmp_path: Path) -> None:
+    """SIGKILL of ``hvlab run`` mid-test, then the next run.
+
+    1. While the first run snapshots a real QEMU guest, its QEMU processes and run
+       folders (sockets, the boot template's guest memory) carry its run tag.
+    2. After SIGKILL of hvlab itself they are still there (nothing could clean up).
+    3. ``hvlab leaks --all`` reports them as left by a dead run and exits 1.
+    4. The next ``hvlab run`` says it reaped them at its start; afterwards no process
+       and no folder of the dead run is left.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "HVLAB_RUN"}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", "--target", "qemu-x86_64",
+         "-k", "test_snapshot_and_restore", "--report-dir", str(tmp_path / "r1")],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    run = wait_for(lambda: _run_tag(first.pid), 30, "the first run to start")
+    wait_for(
+        lambda: (
+            (
+                [p for p in hvlab_processes() if run_of(p.owner) == run and "qemu" in p.cmdline]
+                and _folders_of(run)
+            )
+            or None
+        ),
+        120,
+        "the first run's QEMU and folders",
+    )
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    assert [p for p in hvlab_processes() if run_of(p.owner) == run]
+    assert _folders_of(run)
+    leaks = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "leaks", "--all"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert leaks.returncode == 1 and f"of run {run}" in leaks.stdout, leaks.stdout[-2000:]
+    nxt = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", "--target", "sim:qemu-7.2",
+         "-k", "test_greeting_shape", "--report-dir", str(tmp_path / "r2")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert nxt.returncode == 0, nxt.stdout[-2000:] + nxt.stderr[-2000:]
+    assert "leftovers of runs that died" in nxt.stderr
+    wait_for(
+        lambda: not [p for p in hvlab_processes() if run_of(p.owner) == run],
+        10,
+        "the dead run's processes to be gone",
+    )
+    assert _folders_of(run) == []
+
+
+def _run_tag(pid: int) -> str | None:
+    """The run tag hvlab made for itself (its pid and start time)."""
+    try:
+        return run_of_pid(pid)
+    except Exception:
+        return None
