@@ -39,6 +39,14 @@ def run_real(cfgs: list[Config], arch: Arch, out: Path, runs: int | None) -> Non
     probe = out / "hostprobe.json"
     if not probe.exists():  # measured before the runs, on the same quiet host
         probe.write_text(json.dumps({"loopback_bandwidth": hostprobe.loopback_bandwidth()}))
+    guest = out / "guestprobe.json"
+    if not guest.exists() and any("auto-converge" in c.caps for c in cfgs):
+        vms = VMFactory(QemuTarget(arch), logs / "probe", images=guest_image, boot=store)
+        try:
+            cap = real.dirty_capacity(arch, vms)
+        finally:
+            vms.close()
+        guest.write_text(json.dumps({"dirty_capacity": cap}))
     try:
         for cfg in cfgs:
             for i in range(runs or cfg.runs):
@@ -86,6 +94,8 @@ def score_all(cfgs: list[Config], out: Path, calibration_cfg: Config) -> tuple[s
         probe.write_text(json.dumps({"loopback_bandwidth": hostprobe.loopback_bandwidth()}))
     link = float(json.loads(probe.read_text())["loopback_bandwidth"])
     cal = calibrate.calibrate(calibration_cfg, reals[calibration_cfg.name], link)
+    guest = out / "guestprobe.json"
+    capacity = json.loads(guest.read_text())["dirty_capacity"] if guest.exists() else None
     (out / "host.json").write_text(json.dumps(cal.host.to_json(), indent=1))
     (out / "calibration.json").write_text(json.dumps(cal.to_json(), indent=1))
     scores = []
@@ -97,7 +107,7 @@ def score_all(cfgs: list[Config], out: Path, calibration_cfg: Config) -> tuple[s
             continue
         sims = []
         for i, r in enumerate(rs):
-            sim = simulate.run(cfg, Layout.from_json(r["hvlab"]["layout"]), cal)
+            sim = simulate.run(cfg, Layout.from_json(r["hvlab"]["layout"]), cal, capacity)
             guestperf.save(sim, out / "sim" / f"{cfg.name}-{i}.json")
             broken += [f"{cfg.name} #{i}: {b}" for b in sim["hvlab"]["invariants"]]
             sims.append(sim)
@@ -122,6 +132,10 @@ def score_all(cfgs: list[Config], out: Path, calibration_cfg: Config) -> tuple[s
         f"physical invariants: {'all hold' if not broken else '; '.join(broken)}",
         f"destination guest silent after the switch (no heartbeat): {', '.join(hung) or 'none'}",
     ]
+    if capacity:
+        notes.insert(
+            1, f"guest's dirtying capacity (hvlab-stress, one vCPU): {capacity / 2**20:.0f} MiB/s"
+        )
     text += "\n\n" + "\n".join(notes) + "\n"
     (out / "table.md").write_text(text)
     summary = {
@@ -130,6 +144,7 @@ def score_all(cfgs: list[Config], out: Path, calibration_cfg: Config) -> tuple[s
             {"name": s.name, "real": s.real, "sim": s.sim, "errors": s.errors} for s in scores
         ],
         "calibration": cal.to_json(),
+        "guest_dirty_capacity": capacity,
         "invariants_broken": broken,
         "silent_destinations": hung,
     }
