@@ -67,13 +67,16 @@ def run(cfg: Config, arch: Arch, vms: VMFactory, work: Path) -> JSON:
         dst.qmp.execute("migrate-set-parameters", dst_params)
     src.qmp.execute("migrate-set-capabilities", _caps([*cfg.caps, "events"]))
     src.qmp.execute("migrate-set-parameters", cfg.params)
-    taps = heartbeat.MemTap(src, beat_addr).start(), heartbeat.MemTap(dst, beat_addr).start()
+    # only the destination is polled: polling the source's monitor while it migrates made
+    # QEMU 7.2/TCG lose guest writes far more often (see heartbeat.py)
+    tap = heartbeat.MemTap(dst, beat_addr).start()
     history: list[JSON] = []
     infos: list[tuple[float, JSON]] = []
     state = {"postcopy_at": None, "cancel_at": None}
+    uri = migration.destination_uri(dst, Transport.TCP)
     start = time.monotonic()
     try:
-        src.qmp.execute("migrate", {"uri": migration.destination_uri(dst, Transport.TCP)})
+        src.qmp.execute("migrate", {"uri": uri})
 
         def poll() -> JSON | None:
             now = time.monotonic() - start
@@ -105,11 +108,10 @@ def run(cfg: Config, arch: Arch, vms: VMFactory, work: Path) -> JSON:
             # the guest's first steps on the destination; a guest that stays silent is
             # recorded (dst_alive false), not fatal
             with contextlib.suppress(WaitTimeout):
-                wait_for(lambda: heartbeat.resumed(taps[1], frozen), 20, "the destination's guest")
+                wait_for(lambda: heartbeat.resumed(tap, frozen), 20, "the destination's guest")
     finally:
-        for tap in taps:
-            tap.stop()
-    pause = heartbeat.mem_pause_ms(taps[0], taps[1], frozen)
+        tap.stop()
+    pause = heartbeat.pause_since_stop(tap, frozen, start, final)
     last = infos[-1][1] if infos else {}
     hv = {
         "kind": "real",
@@ -120,8 +122,8 @@ def run(cfg: Config, arch: Arch, vms: VMFactory, work: Path) -> JSON:
         "postcopy_requested_at_s": state["postcopy_at"],
         "cancelled_at_s": state["cancel_at"],
         "pause_ms": pause,
-        "heartbeats": {"src": len(taps[0].beats), "dst": len(taps[1].beats)},
-        "tap_errors": [e for tap in taps for e in tap.errors][:5],
+        "heartbeats": {"dst": len(tap.beats)},
+        "tap_errors": tap.errors[:5],
         "heartbeat_addr": beat_addr,
         "dst_alive": final.get("status") != "completed" or pause is not None,
         "layout": lay.to_json(),
