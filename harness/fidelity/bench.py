@@ -38,7 +38,7 @@ def run_real(cfgs: list[Config], arch: Arch, out: Path, runs: int | None) -> Non
     logs = private_dir("hvlab-fidelity-")
     probe = out / "hostprobe.json"
     if not probe.exists():  # measured before the runs, on the same quiet host
-        probe.write_text(json.dumps({"loopback_bandwidth": hostprobe.loopback_bandwidth()}))
+        probe.write_text(json.dumps(hostprobe.probe()))
     guest = out / "guestprobe.json"
     if not guest.exists() and any("auto-converge" in c.caps for c in cfgs):
         vms = VMFactory(QemuTarget(arch), logs / "probe", images=guest_image, boot=store)
@@ -90,10 +90,16 @@ def score_all(cfgs: list[Config], out: Path, calibration_cfg: Config) -> tuple[s
     if calibration_cfg.name not in reals:
         raise HarnessError(f"no real runs of {calibration_cfg.name} to calibrate on in {out}")
     probe = out / "hostprobe.json"
-    if not probe.exists():
-        probe.write_text(json.dumps({"loopback_bandwidth": hostprobe.loopback_bandwidth()}))
-    link = float(json.loads(probe.read_text())["loopback_bandwidth"])
-    cal = calibrate.calibrate(calibration_cfg, reals[calibration_cfg.name], link)
+    measured = json.loads(probe.read_text()) if probe.exists() else {}
+    if "socket_buffer_bytes" not in measured:
+        measured = {**hostprobe.probe(), **measured}
+        probe.write_text(json.dumps(measured))
+    cal = calibrate.calibrate(
+        calibration_cfg,
+        reals[calibration_cfg.name],
+        float(measured["loopback_bandwidth"]),
+        int(measured["socket_buffer_bytes"]),
+    )
     guest = out / "guestprobe.json"
     capacity = json.loads(guest.read_text())["dirty_capacity"] if guest.exists() else None
     (out / "host.json").write_text(json.dumps(cal.host.to_json(), indent=1))
@@ -127,7 +133,14 @@ def score_all(cfgs: list[Config], out: Path, calibration_cfg: Config) -> tuple[s
             f"{k}={v:.3g}"
             for k, v in cal.host.to_json().items()
             if k
-            in ("nic_bandwidth", "first_touch_s", "window_overrun_s", "resume_s", "setup_fixed_s")
+            in (
+                "nic_bandwidth",
+                "socket_buffer_bytes",
+                "first_touch_s",
+                "window_overrun_s",
+                "resume_s",
+                "setup_fixed_s",
+            )
         ),
         f"physical invariants: {'all hold' if not broken else '; '.join(broken)}",
         f"destination guest silent after the switch (no heartbeat): {', '.join(hung) or 'none'}",

@@ -33,10 +33,15 @@ def _median(values: list[float]) -> float:
 
 
 def calibrate(
-    cfg: Config, runs: list[JSON], link: float | None = None, base: Host | None = None
+    cfg: Config,
+    runs: list[JSON],
+    link: float | None = None,
+    sockbuf: int | None = None,
+    base: Host | None = None,
 ) -> simulate.Calibration:
-    """Fit the host constants on the idle configuration's real runs; ``link`` is the
-    host's measured loopback throughput (harness/fidelity/hostprobe.py), if known."""
+    """Fit the host constants on the idle configuration's real runs; ``link`` and
+    ``sockbuf`` are the host's loopback throughput and socket buffer limits
+    (harness/fidelity/hostprobe.py), if measured."""
     ok = [r for r in runs if r["hvlab"]["final"].get("status") == "completed"]
     if not ok:
         raise ValueError(f"{cfg.name}: no completed real run to calibrate on")
@@ -58,6 +63,7 @@ def calibrate(
     host = dataclasses.replace(
         host,
         nic_bandwidth=link or host.nic_bandwidth,
+        socket_buffer_bytes=sockbuf or host.socket_buffer_bytes,
         setup_fixed_s=setup_s,
         setup_per_gib_s=0.0,
         resume_s=max(0.0, _median(pauses) / 1000) if pauses else host.resume_s,

@@ -5,6 +5,8 @@ at which one process can push pages through it to another that copies them into 
 bounds how fast stop-and-copy runs once the rate limit is lifted. Measured here with a
 sender writing 32 KiB buffers (QEMUFile's IO_BUF_SIZE) and a receiver copying them into
 already-touched memory; the median of a few rounds is the host's ``nic_bandwidth``.
+The kernel's socket buffer limits (tcp_wmem and tcp_rmem maxima) say how much a
+migration socket can hold: a post-copy page request waits behind that much.
 (What a page costs the first time it lands is calibrated on the idle configuration.)
 """
 
@@ -14,6 +16,7 @@ import socket
 import statistics
 import threading
 import time
+from pathlib import Path
 
 CHUNK = 32 * 1024
 TOTAL = 96 << 20
@@ -53,3 +56,15 @@ def _round() -> float:
 def loopback_bandwidth(rounds: int = 3) -> float:
     """Bytes/s one local process moves to another over loopback TCP (median)."""
     return float(statistics.median(_round() for _ in range(rounds)))
+
+
+def socket_buffers() -> int:
+    """Bytes one loopback TCP connection can queue: the send plus receive maxima."""
+    total = 0
+    for name in ("tcp_wmem", "tcp_rmem"):
+        total += int(Path(f"/proc/sys/net/ipv4/{name}").read_text().split()[2])
+    return total
+
+
+def probe() -> dict[str, float]:
+    return {"loopback_bandwidth": loopback_bandwidth(), "socket_buffer_bytes": socket_buffers()}

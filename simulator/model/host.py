@@ -56,6 +56,7 @@ class Host:
     postcopy_fault_s: float = 5.0e-4
     resume_s: float = 0.01
     window_overrun_s: float = 0.0
+    socket_buffer_bytes: int = 6 * MiB
 
     def __post_init__(self) -> None:
         if self.nic_bandwidth <= 0 or self.zero_scan_rate <= 0 or self.copy_rate <= 0:

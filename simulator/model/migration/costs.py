@@ -17,7 +17,9 @@ working-set pages that have a slot of their own.
 A non-zero page that reaches the destination for the first time costs the host's
 ``first_touch_s`` more: the destination faults the page in (anonymous memory, zeroed
 by the kernel) before ram_load copies it, and the source's send blocks on the socket
-meanwhile. Re-sent pages land on memory that is already there.
+meanwhile. Re-sent pages land on memory that is already there, except after a switch to
+post-copy: the destination discards the pages still dirty (postcopy_start's discard
+bitmap, ram_discard_range) and places each one again into fresh memory.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ class PageCosts:
         self.xbzrle = Capability.XBZRLE in caps
         self.xbzrle_active = False  # ram.c: only after the first complete round
         self.first_round = True  # every non-zero page sent now is new to the destination
+        self.discarded = False  # post-copy: the destination dropped the dirty pages
         self.first_touch = host.first_touch_s
         self.cache_share = cache_share(workload, params.xbzrle_cache_size // PAGE_SIZE)
         self.delta = min(PAGE_SIZE + 1, workload.xbzrle_delta)
@@ -117,7 +120,7 @@ class PageCosts:
             enc = XBZRLE_OVERHEAD + self.delta
             if enc < NORMAL_PAGE_WIRE:
                 b = hit * enc + (1 - hit) * b
-        touch = self.first_touch if self.first_round else 0.0
+        touch = self.first_touch if self.first_round or self.discarded else 0.0
         return b, self.copy_tau + b / self.link + touch
 
     def constant(self, nonzero: int) -> int | None:

@@ -344,6 +344,7 @@ class QemuPrecopy:
         self.vm_running = False
         self._set(t, S.POSTCOPY_ACTIVE)
         self.bucket = "postcopy"
+        self.costs.discarded = True  # the destination dropped these pages: fresh memory
         self.device_bytes += self.cfg.device_state_bytes
         t += self.cfg.host.stop_overhead_s + self.cfg.device_state_bytes / self.link
         self.downtime = t - (self._stopped_at if self._stopped_at is not None else t)
@@ -351,17 +352,21 @@ class QemuPrecopy:
         self.tl.effects.append((t, Effect.SWITCHOVER))
 
     def _postcopy_window(self) -> None:
-        """Background pages at max-postcopy-bandwidth plus urgent page requests."""
+        """Background pages at max-postcopy-bandwidth plus urgent page requests; a
+        request waits behind what the one channel (no postcopy-preempt) already queued:
+        up to the socket buffers, drained at the rate the destination places pages."""
         bw = self.cfg.params.max_postcopy_bandwidth
         budget = bw * BUFFER_DELAY if bw > 0 else _INF
         w = self.cfg.workload
-        before = self.dirty
+        before, sent0 = self.dirty, self.c.transferred
         _, t = self._send(budget, self.t, self.t + BUFFER_DELAY)
-        if w.ws_pages and before:
+        dt = max(t - self.t, 0.0)
+        if w.ws_pages and before and dt > 0:
+            rate = (self.c.transferred - sent0) / dt
+            queued = min(self.cfg.host.socket_buffer_bytes, before * PAGE_SIZE)
+            fault = self.cfg.host.postcopy_fault_s + queued / rate
             share = min(1.0, (before + self.dirty) / 2 / w.ws_pages)
-            self._requests += postcopy.window_requests(
-                w, share, max(t - self.t, 0.0), self.cfg.host.postcopy_fault_s, self._first_pc
-            )
+            self._requests += postcopy.window_requests(w, share, dt, fault, self._first_pc)
             self._first_pc = False
             self.c.postcopy_requests = round(self._requests)
         self.t = self.t + BUFFER_DELAY if self.dirty else t
