@@ -130,7 +130,8 @@ def _postcopy(pattern: DirtyPattern, extents: tuple[tuple[int, int], ...] = ()) 
 
 def test_postcopy_requests_follow_the_stream() -> None:
     """postcopy-ram.c / ram.c: a fault asks for one page, the source sends it and goes
-    on from there (last_page), and the faulting vCPU waits a round trip.
+    on from there (last_page), and the faulting vCPU waits until it arrives behind what
+    the socket already holds.
 
     1. A cyclic writer over a contiguous working set faults a handful of times.
     2. Scattered in 4-page runs it faults far more, at most once per run.
@@ -141,9 +142,9 @@ def test_postcopy_requests_follow_the_stream() -> None:
     runs = tuple((32768 + 8 * i, 32768 + 8 * i + 4) for i in range(ws // 4))
     scattered = _postcopy(DirtyPattern.CYCLIC, runs)
     rand = _postcopy(DirtyPattern.RANDOM)
-    assert 1 <= contiguous <= 5
-    assert 20 * contiguous < scattered <= ws // 4
-    assert rand > scattered
+    assert 1 <= contiguous <= 3
+    assert 3 * contiguous < scattered <= ws // 4
+    assert rand > 2 * scattered
 
 
 @given(
