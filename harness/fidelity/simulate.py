@@ -82,6 +82,7 @@ def precopy_config(
         caps=frozenset(Capability(c) for c in cfg.caps),
         host=cal.host,
         device_state_bytes=cal.device_state_bytes,
+        vcpus=2,  # matrix.py's guests (real.spec)
     )
 
 

@@ -19,21 +19,22 @@ from simulator.model.memory import DirtyPattern, Workload
 
 
 def window_requests(
-    w: Workload, pending_share: float, dt: float, fault_s: float, first: bool = False
+    w: Workload, pending_share: float, dt: float, fault_s: float, first: int = 0
 ) -> float:
     """Expected page requests in ``dt`` seconds of guest run time.
 
     ``pending_share``: share of the working set not received yet. The writer's rate is
     reduced by its own waits: with f faults per touched page, a touch costs
-    1/r + f * fault_s seconds. ``first``: the window right after the switch, where the
-    writer's first touch is a jump too (the stream starts at the bottom of RAM, not
-    where the writer is).
+    1/r + f * fault_s seconds. ``first``: the vCPU count in the window right after the
+    switch, else 0: there each vCPU faults at once on its kernel stack and per-CPU data
+    (dirty when it stopped), and the writer's first touch is a jump too (the stream
+    starts at the bottom of RAM, not where the writer is).
     """
     rate = w.effective_rate(0)
     if rate <= 0 or dt <= 0 or pending_share <= 0:
-        return 0.0
+        return float(first)
     per_touch = pending_share
     if w.pattern is DirtyPattern.CYCLIC:
         per_touch /= max(1.0, w.mean_run())
     touches = dt / (1.0 / rate + per_touch * fault_s)
-    return touches * per_touch + (pending_share if first else 0.0)
+    return touches * per_touch + (first + pending_share if first else 0.0)

@@ -40,6 +40,7 @@ class PrecopyConfig:
     link_bandwidth: float | None = None  # default: host NIC
     device_state_bytes: int = 256 * 1024
     vm_running: bool = True
+    vcpus: int = 1
 
 
 class QemuPrecopy:
@@ -366,7 +367,8 @@ class QemuPrecopy:
             queued = min(self.cfg.host.socket_buffer_bytes, before * PAGE_SIZE)
             fault = self.cfg.host.postcopy_fault_s + queued / rate
             share = min(1.0, (before + self.dirty) / 2 / w.ws_pages)
-            self._requests += postcopy.window_requests(w, share, dt, fault, self._first_pc)
+            first = self.cfg.vcpus if self._first_pc else 0
+            self._requests += postcopy.window_requests(w, share, dt, fault, first)
             self._first_pc = False
             self.c.postcopy_requests = round(self._requests)
         self.t = self.t + BUFFER_DELAY if self.dirty else t
@@ -388,15 +390,6 @@ class QemuPrecopy:
             self.tl.events.append((t, "MIGRATION", {"status": st.value}))
 
     def _sample(self) -> None:
-        self.tl.samples.append(
-            Sample(
-                t=self.t,
-                status=self.status.value,
-                transferred=self.c.transferred,
-                remaining=self.dirty * PAGE_SIZE,
-                dirty_sync_count=self.c.dirty_sync_count,
-                throttle=self.throttle,
-                mbps=self.mbps,
-                expected_downtime=self.expected_downtime,
-            )
-        )
+        self.tl.samples.append(Sample(self.t, self.status.value, self.c.transferred,
+            self.dirty * PAGE_SIZE, self.c.dirty_sync_count, self.throttle, self.mbps,
+            self.expected_downtime))  # fmt: skip
