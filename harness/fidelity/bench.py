@@ -140,6 +140,7 @@ def score_all(cfgs: list[Config], out: Path, calibration_cfg: Config) -> tuple[s
                 "window_overrun_s",
                 "resume_s",
                 "setup_fixed_s",
+                "stop_overhead_s",
             )
         ),
         f"physical invariants: {'all hold' if not broken else '; '.join(broken)}",

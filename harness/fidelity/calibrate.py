@@ -2,7 +2,8 @@
 
 The host's loopback throughput is measured directly (hostprobe.py: it is what
 stop-and-copy of pages the destination already holds runs at). From the idle runs'
-medians: the machine's extra RAM blocks (ram.total - guest RAM),
+medians: the cost of stopping the VM (QMP stop on the idle guest before it migrates),
+the machine's extra RAM blocks (ram.total - guest RAM),
 setup time, device state (the completion mbps counts it, ram.transferred does not:
 migration.c migration_calculate_complete), the destination's first-touch cost per page
 (fitted by simulation: the idle guest's downtime is its non-zero first-pass tail
@@ -60,8 +61,10 @@ def calibrate(
         for r in ok
         if r["hvlab"].get("pause_ms") is not None
     ]
+    stops = [r["hvlab"]["stop_ms"] for r in ok if r["hvlab"].get("stop_ms") is not None]
     host = dataclasses.replace(
         host,
+        stop_overhead_s=_median(stops) / 1000 if stops else host.stop_overhead_s,
         nic_bandwidth=link or host.nic_bandwidth,
         socket_buffer_bytes=sockbuf or host.socket_buffer_bytes,
         setup_fixed_s=setup_s,

@@ -24,6 +24,7 @@ from harness.fidelity import guestperf, heartbeat
 from harness.fidelity import layout as layout_mod
 from harness.fidelity.matrix import POLL_S, Config
 from harness.fixtures import VMFactory, destination
+from harness.machine import Machine
 from harness.migration import Transport
 from harness.spec import Arch, MachineType, Topology, VMSpec
 from harness.waits import wait_for
@@ -58,6 +59,7 @@ def run(cfg: Config, arch: Arch, vms: VMFactory, work: Path) -> JSON:
     if not lay.ws:
         raise HarnessError(f"{cfg.name}: hvlab-stress's pages are not in the RAM dump")
     beat_addr = layout_mod.RAM_BASE[arch] + lay.ws[0][0] * layout_mod.PAGE + 8 * BEAT_WORD
+    stop_ms = stop_latency(src) if "calibration" in cfg.tags else None
     dst = destination(vms, vm_spec, Transport.TCP)
     both = [c for c in cfg.caps if c in _BOTH_SIDES]
     if both:
@@ -125,6 +127,7 @@ def run(cfg: Config, arch: Arch, vms: VMFactory, work: Path) -> JSON:
         "heartbeats": {"dst": len(tap.beats)},
         "tap_errors": tap.errors[:5],
         "heartbeat_addr": beat_addr,
+        "stop_ms": stop_ms,
         "dst_alive": final.get("status") != "completed" or pause is not None,
         "layout": lay.to_json(),
         "ram_total": last.get("ram", {}).get("total") or final.get("ram", {}).get("total"),
@@ -164,3 +167,19 @@ def dirty_capacity(arch: Arch, vms: VMFactory, seconds: int = 3) -> float:
     if status != 0 or not rates:
         raise HarnessError(f"hvlab-stress probe failed ({status}): {out[-200:]}")
     return max(rates) * MiB
+
+
+def stop_latency(vm: Machine, rounds: int = 5) -> float:
+    """What stopping the VM costs (ms): QMP ``stop`` (vm_stop: kick and wait for every
+    vCPU, as migration_completion does) less a plain round trip (query-status); the
+    median of a few stop/cont rounds on the idle guest before it migrates."""
+    costs = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        vm.qmp.execute("query-status")
+        t1 = time.perf_counter()
+        vm.qmp.execute("stop")
+        t2 = time.perf_counter()
+        vm.qmp.execute("cont")
+        costs.append(max(0.0, (t2 - t1) - (t1 - t0)) * 1000)
+    return sorted(costs)[len(costs) // 2]
