@@ -150,8 +150,13 @@ def test_multifd_opens_its_channels(vms: VMFactory, standard_spec: VMSpec) -> No
     write_pattern(src, 32)
     port = int(uri.rsplit(":", 1)[1])
     watch = migration.start(src, uri, {"max-bandwidth": 8 * MiB})
+    # the main stream connects first, the channels a moment later (multifd_send_setup)
     counted = watch.until_value(
-        lambda info: sockstat.established_to(src.pid, port) or None, 60, "multifd channels"
+        lambda info: (lambda n: n if n >= 1 + channels else None)(
+            sockstat.established_to(src.pid, port)
+        ),
+        60,
+        f"{1 + channels} connections to the destination",
     )
     assert counted == 1 + channels
     result = migration.finish(watch, dst, timeout=120)
