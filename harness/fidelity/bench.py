@@ -39,14 +39,6 @@ def run_real(cfgs: list[Config], arch: Arch, out: Path, runs: int | None) -> Non
     probe = out / "hostprobe.json"
     if not probe.exists():  # measured before the runs, on the same quiet host
         probe.write_text(json.dumps(hostprobe.probe()))
-    guest = out / "guestprobe.json"
-    if not guest.exists() and any("auto-converge" in c.caps for c in cfgs):
-        vms = VMFactory(QemuTarget(arch), logs / "probe", images=guest_image, boot=store)
-        try:
-            cap = real.dirty_capacity(arch, vms)
-        finally:
-            vms.close()
-        guest.write_text(json.dumps({"dirty_capacity": cap}))
     try:
         for cfg in cfgs:
             for i in range(runs or cfg.runs):
@@ -100,8 +92,6 @@ def score_all(cfgs: list[Config], out: Path, calibration_cfg: Config) -> tuple[s
         float(measured["loopback_bandwidth"]),
         int(measured["socket_buffer_bytes"]),
     )
-    guest = out / "guestprobe.json"
-    capacity = json.loads(guest.read_text())["dirty_capacity"] if guest.exists() else None
     (out / "host.json").write_text(json.dumps(cal.host.to_json(), indent=1))
     (out / "calibration.json").write_text(json.dumps(cal.to_json(), indent=1))
     scores = []
@@ -113,7 +103,7 @@ def score_all(cfgs: list[Config], out: Path, calibration_cfg: Config) -> tuple[s
             continue
         sims = []
         for i, r in enumerate(rs):
-            sim = simulate.run(cfg, Layout.from_json(r["hvlab"]["layout"]), cal, capacity)
+            sim = simulate.run(cfg, Layout.from_json(r["hvlab"]["layout"]), cal)
             guestperf.save(sim, out / "sim" / f"{cfg.name}-{i}.json")
             broken += [f"{cfg.name} #{i}: {b}" for b in sim["hvlab"]["invariants"]]
             sims.append(sim)
@@ -146,10 +136,6 @@ def score_all(cfgs: list[Config], out: Path, calibration_cfg: Config) -> tuple[s
         f"physical invariants: {'all hold' if not broken else '; '.join(broken)}",
         f"destination guest silent after the switch (no heartbeat): {', '.join(hung) or 'none'}",
     ]
-    if capacity:
-        notes.insert(
-            1, f"guest's dirtying capacity (hvlab-stress, one vCPU): {capacity / 2**20:.0f} MiB/s"
-        )
     text += "\n\n" + "\n".join(notes) + "\n"
     (out / "table.md").write_text(text)
     summary = {
@@ -158,7 +144,6 @@ def score_all(cfgs: list[Config], out: Path, calibration_cfg: Config) -> tuple[s
             {"name": s.name, "real": s.real, "sim": s.sim, "errors": s.errors} for s in scores
         ],
         "calibration": cal.to_json(),
-        "guest_dirty_capacity": capacity,
         "invariants_broken": broken,
         "silent_destinations": hung,
     }

@@ -28,7 +28,6 @@ from harness.machine import Machine
 from harness.migration import Transport
 from harness.spec import Arch, MachineType, Topology, VMSpec
 from harness.waits import wait_for
-from simulator.model.units import MiB
 
 JSON = dict[str, Any]
 _BOTH_SIDES = ("postcopy-ram", "multifd", "xbzrle")
@@ -154,19 +153,6 @@ def _last_active(infos: list[tuple[float, JSON]]) -> JSON:
 
 def _arg_after(argv: list[str], flag: str) -> str:
     return argv[argv.index(flag) + 1] if flag in argv else ""
-
-
-def dirty_capacity(arch: Arch, vms: VMFactory, seconds: int = 3) -> float:
-    """What hvlab-stress reaches on this guest with a whole vCPU (bytes/s): a property of
-    the guest and host a user can measure in advance, which auto-converge's throttle
-    has to push below the bandwidth (the model's ``cpu_capacity``)."""
-    vm = vms.launch(spec(Config("probe", guest_mib=256), arch), "probe")
-    cmd = f"hvlab-stress -w 64 -r 100000 -t {seconds} -o /tmp/probe.log; cat /tmp/probe.log"
-    status, out = vm.console.run(cmd, timeout=seconds + 120)
-    rates = [float(line.split()[2]) for line in out.splitlines() if line.startswith("stress rate")]
-    if status != 0 or not rates:
-        raise HarnessError(f"hvlab-stress probe failed ({status}): {out[-200:]}")
-    return max(rates) * MiB
 
 
 def stop_latency(vm: Machine, rounds: int = 5) -> float:

@@ -43,7 +43,7 @@ def figures(report: JSON) -> JSON:
         "total_ms": final.get("total-time") if done else None,
         "bytes": ram.get("transferred"),
         "syncs": ram.get("dirty-sync-count"),
-        "downtime_ms": final.get("downtime") if done else None,
+        "downtime_ms": _downtime(hv, final) if done else None,
         "pause_ms": hv.get("pause_ms") if done else None,
         "postcopy_requests": ram.get("postcopy-requests")
         if report["scenario"].get("post_copy")
@@ -53,6 +53,14 @@ def figures(report: JSON) -> JSON:
         else None,
     }
     return out
+
+
+def _downtime(hv: JSON, final: JSON) -> float | None:
+    """Downtime in ms at QEMU's resolution: query-migrate reports whole ms, so values
+    below 1 ms read as 1 (the simulator's exact value is rounded up the same way)."""
+    exact = hv.get("downtime_s")
+    value = exact * 1000 if isinstance(exact, float) else final.get("downtime")
+    return None if value is None else max(1.0, float(value))
 
 
 def _median(values: list[Any]) -> Any:

@@ -30,6 +30,8 @@ JSON = dict[str, Any]
 #: (1 byte, uleb128), one non-zero run length (1 byte) and about 3 changed bytes
 #: (migration/xbzrle.c xbzrle_encode_buffer).
 STRESS_XBZRLE_DELTA = 5
+#: hvlab-stress paces by the guest clock and catches up at most 10 ms of backlog
+STRESS_CATCHUP_S = 0.010
 _MAX_STEPS = 100_000
 
 
@@ -68,6 +70,7 @@ def precopy_config(
         cpu_capacity=capacity,
         xbzrle_delta=STRESS_XBZRLE_DELTA,
         extents=ws,
+        catchup_s=STRESS_CATCHUP_S,
     )
     params = MigrationParameters().updated(cfg.params)
     layout = MemoryLayout(

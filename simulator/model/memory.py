@@ -15,6 +15,9 @@ from enum import Enum
 
 from simulator.model.units import PAGE_SIZE, pages
 
+#: softmmu/cpu-throttle.c CPU_THROTTLE_TIMESLICE_NS: a throttled vCPU runs 10 ms at a time.
+THROTTLE_SLICE_S = 0.010
+
 #: A dirty-log range: (first page, end page, unique dirty pages spread evenly in it).
 LogRange = tuple[int, int, int]
 
@@ -36,6 +39,8 @@ class Workload:
     (softmmu/cpu-throttle.c sleeps the vCPU, it does not scale the demand). ``None``
     means a CPU-bound writer (capacity = demand).
 
+    ``catchup_s``: a paced writer (it writes what its clock says is due, but never more
+    than this many seconds of backlog); None: it writes flat out up to its rate.
     ``extents`` places the working set in guest-physical memory: page ranges in the
     writer's order (a cyclic writer's index i is the i-th page of their concatenation),
     as a guest's allocator scatters them; empty means one contiguous range at
@@ -52,6 +57,7 @@ class Workload:
     xbzrle_delta: int = 64
     compress_ratio: float = 0.45
     extents: tuple[tuple[int, int], ...] = ()
+    catchup_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.extents and sum(b - a for a, b in self.extents) != self.ws_pages:
@@ -77,10 +83,23 @@ class Workload:
         return self.ws_pages / max(1, len(self.extents) if self.extents else 1)
 
     def effective_rate(self, throttle_pct: int) -> float:
-        """Pages/s actually dirtied under a CPU throttle of ``throttle_pct`` percent."""
+        """Pages/s actually dirtied under a CPU throttle of ``throttle_pct`` percent.
+
+        A paced writer (``catchup_s`` set) keeps time by the guest clock, which runs
+        on while cpu-throttle sleeps the vCPU (p/(1-p) x 10 ms after every 10 ms of
+        running, softmmu/cpu-throttle.c CPU_THROTTLE_TIMESLICE_NS); waking up it writes
+        at most ``catchup_s`` of backlog, so it keeps (1-p)(10 ms + catchup)/10 ms of
+        its demand. Otherwise the writer is CPU-bound: (1-p) x capacity.
+        """
         demand = self.dirty_rate / PAGE_SIZE
+        run = 1.0 - throttle_pct / 100.0
+        if self.catchup_s is not None:
+            kept = min(demand, demand * run * (1.0 + self.catchup_s / THROTTLE_SLICE_S))
+            if self.cpu_capacity is None:
+                return kept
+            return min(kept, run * self.cpu_capacity / PAGE_SIZE)
         cap = (self.cpu_capacity if self.cpu_capacity is not None else self.dirty_rate) / PAGE_SIZE
-        return min(demand, (1.0 - throttle_pct / 100.0) * cap)
+        return min(demand, run * cap)
 
 
 def unique_dirtied(w: Workload, rate_pages: float, dt: float) -> float:
