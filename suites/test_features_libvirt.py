@@ -243,7 +243,9 @@ def test_libvirt_parallel(hosts: Hosts) -> None:
     seen: list[tuple[bool, int]] = []
 
     def look(dom: Any, stats: dict[str, Any]) -> None:
-        if seen:
+        # libvirt applies capabilities and parameters in its Perform phase, right before
+        # QEMU's migrate: look once QEMU has moved memory
+        if seen or not stats.get("memory_processed"):
             return
         caps = json.loads(
             libvirt_qemu.qemuMonitorCommand(dom, '{"execute":"query-migrate-capabilities"}', 0)
