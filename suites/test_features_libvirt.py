@@ -168,16 +168,16 @@ def _seen(job: Job, key: str) -> list[Any]:
 
 @pytest.mark.catalog("FEAT-LIBVIRT-AUTO-CONVERGE")
 def test_libvirt_auto_converge(hosts: Hosts) -> None:
-    """VIR_MIGRATE_AUTO_CONVERGE with initial 40 and increment 25 at 16 MiB/s.
+    """VIR_MIGRATE_AUTO_CONVERGE with initial 50 and increment 45 at 16 MiB/s.
 
-    1. The job info shows auto_converge_throttle while it runs, starting at 40 and
-       rising by 25.
+    1. The job info shows auto_converge_throttle while it runs, starting at 50 and
+       rising by 45 (capped at 99).
     2. The migration completes: the domain runs on the destination.
     """
     params = {
         "bandwidth": SLOW_MIB,
-        "auto_converge.initial": 40,
-        "auto_converge.increment": 25,
+        "auto_converge.initial": 50,
+        "auto_converge.increment": 45,
     }
     job = migrate(hosts, F_LIVE | F_P2P | F_AUTO_CONVERGE, params)
     throttle = list(dict.fromkeys(_seen(job, "auto_converge_throttle")))
