@@ -181,8 +181,8 @@ def test_libvirt_auto_converge(hosts: Hosts) -> None:
     }
     job = migrate(hosts, F_LIVE | F_P2P | F_AUTO_CONVERGE, params)
     throttle = list(dict.fromkeys(_seen(job, "auto_converge_throttle")))
-    assert throttle and throttle[0] == 40, (throttle, job.stats[-1:])
-    assert all(b == min(a + 25, 99) for a, b in itertools.pairwise(throttle))
+    assert throttle and throttle[0] == 50, (throttle, job.stats[-1:])
+    assert all(b == min(a + 45, 99) for a, b in itertools.pairwise(throttle)), throttle
     assert job.error is None, job.error
     assert hosts.domain(hosts.dst) is not None
 
