@@ -2,9 +2,9 @@
 
 The guest's clock stops while the VM is stopped, so the guest cannot measure its own
 pause; the host can. hvlab-stress keeps two heartbeats: ``hb N`` lines on its output
-(``-b MS``; :class:`Tap` timestamps them as they arrive on a console) and a counter in
-memory (word 3 of its working-set page 0, bumped every 1 ms step; :class:`MemTap` reads
-it with HMP ``xp`` through QMP every few ms). The bench uses the memory heartbeat of
+(``-b MS``, for reading the pause off a console) and a counter in memory (word 3 of its
+working-set page 0, bumped every 1 ms step; :class:`MemTap` reads it with HMP ``xp``
+through QMP every few ms). The bench uses the memory heartbeat of
 the destination only: on QEMU 7.2 with TCG, a guest that dirties memory while it
 migrates was found to crash on the destination (kernel oops in hrtimer/list code right
 after the switch) far more often when the host keeps the source's main loop busy
@@ -19,56 +19,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from harness.console import Console
 from harness.errors import HarnessError
 from harness.machine import Machine
-
-_HB = re.compile(r"^hb (\d+)\s*$")
-
-
-@dataclass
-class Tap:
-    """Reads a console in a thread and keeps (arrival time, sequence) of each heartbeat.
-
-    It must read: QEMU's serial port stops taking the guest's output when nobody reads
-    its chardev socket (the guest's tty then blocks, and with it hvlab-stress).
-    """
-
-    console: Console
-    beats: list[tuple[float, int]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> Tap:
-        self._thread = threading.Thread(target=self._read, daemon=True, name="hb-tap")
-        self._thread.start()
-        return self
-
-    def _read(self) -> None:
-        partial = ""
-        while not self._stop.is_set():
-            try:
-                text = self.console.read_available(0.02)
-            except HarnessError as exc:
-                self.errors.append(str(exc))
-                if self._stop.wait(0.05):
-                    return
-                continue
-            if not text:
-                continue
-            now = time.monotonic()
-            lines = (partial + text.replace("\r", "")).split("\n")
-            partial = lines.pop()
-            for line in lines:
-                m = _HB.match(line.strip())
-                if m:
-                    self.beats.append((now, int(m.group(1))))
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
 
 @dataclass
@@ -146,23 +98,3 @@ def pause_since_stop(
         return None
     stopped = migrate_at + (total - downtime) / 1000
     return max(0.0, (first - stopped) * 1000)
-
-
-def mem_pause_ms(src: MemTap, dst: MemTap, frozen: int) -> float | None:
-    """Last change seen on the source to the guest's first step on the destination."""
-    if not src.beats:
-        return None
-    first = resumed(dst, frozen)
-    return None if first is None else max(0.0, (first - src.beats[-1][0]) * 1000)
-
-
-def pause_ms(src: Tap | MemTap, dst: Tap | MemTap, period_ms: float) -> float | None:
-    """Guest-visible pause: first destination beat after the last source beat, minus
-    one period (what an uninterrupted guest would show); None if either side has none."""
-    if not src.beats or not dst.beats:
-        return None
-    last_src = src.beats[-1][0]
-    later = [t for t, _ in dst.beats if t >= last_src]
-    if not later:
-        return None
-    return max(0.0, (later[0] - last_src) * 1000 - period_ms)
