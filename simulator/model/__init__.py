@@ -38,8 +38,8 @@ Fast pure engine (benchmarks, fuzzing, the libvirt model, issue 7)::
 bitmap (``engine.segs``: ``[start, end, dirty, nonzero, cached]`` page ranges) is what a
 transport would carry per round. ``MemoryLayout.extents`` and ``Workload.extents`` place
 non-zero data and the working set where a real guest has them; ``Host`` carries the
-constants ``hvlab bench fidelity`` calibrates (``load_host``, ``--host FILE``). Profiles: ``PROFILES`` (stratovirt-doc, stratovirt-2.4,
-stratovirt-2.5, qemu-7.2); ``VMSpec.arch`` says which build (x86_64 or aarch64) a VM is.
+constants ``hvlab bench fidelity`` calibrates (``load_host``, ``--host FILE``).
+Profiles: ``PROFILES`` (stratovirt-doc, stratovirt-2.4, stratovirt-2.5, qemu-7.2); ``VMSpec.arch`` says which build (x86_64 or aarch64) a VM is.
 """
 
 from simulator.model import vm_cpus as _vm_cpus  # noqa: F401  (registers commands)
