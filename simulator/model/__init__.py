@@ -39,7 +39,8 @@ bitmap (``engine.segs``: ``[start, end, dirty, nonzero, cached]`` page ranges) i
 transport would carry per round. ``MemoryLayout.extents`` and ``Workload.extents`` place
 non-zero data and the working set where a real guest has them; ``Host`` carries the
 constants ``hvlab bench fidelity`` calibrates (``load_host``, ``--host FILE``).
-Profiles: ``PROFILES`` (stratovirt-doc, stratovirt-2.4, stratovirt-2.5, qemu-7.2); ``VMSpec.arch`` says which build (x86_64 or aarch64) a VM is.
+Profiles: ``PROFILES`` (stratovirt-doc, stratovirt-2.4, stratovirt-2.5, qemu-7.2);
+``VMSpec.arch`` says which build (x86_64 or aarch64) a VM is.
 """
 
 from simulator.model import vm_cpus as _vm_cpus  # noqa: F401  (registers commands)
