@@ -12,6 +12,7 @@ features) and ``--host FILE`` (host constants as JSON, e.g. the ``host.json`` th
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,7 +111,7 @@ class SimConfig:
     resident: int = 64 * MiB
     time_scale: float = 1.0
     qmp_rate_limit: int | None = None  # commands per second (StratoVirt: 100)
-    host: Host = field(default_factory=Host)  # --host FILE: calibrated host constants
+    host: Host | None = None  # --host FILE: calibrated host constants (None: the default)
     arch: Arch = Arch.X86_64
     build_features: frozenset[BuildFeature] | None = None  # None: the profile's default
 
@@ -285,7 +286,7 @@ def parse(argv: list[str]) -> SimConfig:
         raise CmdlineError("--time-scale must be > 0")
     workload = parse_workload(own["workload"]) if "workload" in own else Workload()
     try:
-        host = load_host(Path(own["host"])) if "host" in own else Host()
+        host = load_host(Path(own["host"])) if "host" in own else None
     except ValueError as exc:
         raise CmdlineError(f"--host: {exc}") from None
     resident = parse_size(own.get("resident", "64M"))
@@ -311,7 +312,8 @@ def parse(argv: list[str]) -> SimConfig:
         resident=min(resident, memory),
         time_scale=time_scale,
         qmp_rate_limit=rate_limit if rate_limit is not None else prof.qmp_rate_limit,
-        host=host,
+        # the constants are the host's; the architecture is the build's (--arch)
+        host=None if host is None else dataclasses.replace(host, arch=arch),
         arch=arch,
         build_features=features,
     )

@@ -39,7 +39,7 @@ def test_cmdline_host_option(tmp_path: Path) -> None:
     """1. Without --host the process models the default host.
     2. --host FILE gives the file's constants; a bad file is one CmdlineError line.
     """
-    assert parse(["--profile", "qemu-7.2", *BASE]).host == Host()
+    assert parse(["--profile", "qemu-7.2", *BASE]).host is None
     path = tmp_path / "host.json"
     host = dataclasses.replace(Host(), setup_fixed_s=0.5)
     path.write_text(json.dumps(host.to_json()))
