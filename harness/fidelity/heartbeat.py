@@ -5,11 +5,10 @@ pause; the host can. hvlab-stress keeps two heartbeats: ``hb N`` lines on its ou
 (``-b MS``, for reading the pause off a console) and a counter in memory (word 3 of its
 working-set page 0, bumped every 1 ms step; :class:`MemTap` reads it with HMP ``xp``
 through QMP every few ms). The bench uses the memory heartbeat of
-the destination only: on QEMU 7.2 with TCG, a guest that dirties memory while it
-migrates was found to crash on the destination (kernel oops in hrtimer/list code right
-after the switch) far more often when the host keeps the source's main loop busy
-(reading its serial console, polling its monitor every few ms), so the bench leaves the
-source alone and places its stop from QEMU's own total-time and downtime.
+the destination only (the console stays quiet, the source's monitor is left to the
+recorder) and places the source's stop from QEMU's own total-time and downtime. A guest
+that crashed on the destination (QEMU 7.2/TCG loses writes of a dirtying guest: README)
+never moves its counter: no pause is recorded for it.
 """
 
 from __future__ import annotations
