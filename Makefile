@@ -8,17 +8,21 @@ STAMP := $(VENV)/.installed
 REPORTS ?= reports
 PYTEST_ARGS ?=
 
-.PHONY: help setup host-packages venv images run test lint typecheck unit suites clean
+.PHONY: help setup host-packages qemu-source venv images run test lint typecheck unit suites clean
 
 help:
 	@echo "make run    run the conformance suites on every local target, write $(REPORTS)/<run-id>/"
 	@echo "make test   lint + mypy + self-tests + suites on real QEMU (what CI runs)"
 	@echo "make setup  only install what is missing (Debian packages, venv, guest images)"
 
-setup: host-packages venv images
+setup: host-packages qemu-source venv images
 
 host-packages:
 	@bash setup/host-packages.sh
+
+# QEMU 7.2's own avocado tests and python/qemu, into the cache (tests/test_upstream_avocado.py)
+qemu-source: host-packages
+	@bash setup/qemu-source.sh
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)

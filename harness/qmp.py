@@ -177,12 +177,21 @@ class QMPSession:
             self.events.append(dict(event))
 
     def execute(
-        self, command: str, arguments: Mapping[str, Any] | None = None, timeout: float = 30.0
+        self,
+        command: str,
+        arguments: Mapping[str, Any] | None = None,
+        timeout: float = 30.0,
+        oob: bool = False,
     ) -> Any:
-        """Run a command and return its ``return`` value; errors raise QMPCommandError."""
+        """Run a command and return its ``return`` value; errors raise QMPCommandError.
+
+        ``oob``: as ``exec-oob``, answered by the monitor's own thread even while the
+        main loop is blocked (a post-copy destination waiting for pages: migrate-recover
+        is allowed out of band, qapi/migration.json)."""
         args = dict(arguments) if arguments else None
         try:
-            return self._call(self._client.execute(command, args), scaled(timeout), command)
+            call = self._client.execute(command, args, oob=oob)
+            return self._call(call, scaled(timeout), command)
         except ExecuteError as exc:
             err = exc.error.error
             raise QMPCommandError(

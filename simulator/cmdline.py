@@ -16,6 +16,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from simulator.chardev import compat_socket, socket_chardev, virtio_console
 from simulator.cmdline_checks import (
     check_cold_devices,
     parse_arch,
@@ -26,7 +27,6 @@ from simulator.cmdline_values import (
     CmdlineError,
     Endpoint,
     check_incoming,
-    check_server,
     parse_device,
     parse_endpoint,
     parse_machine,
@@ -66,8 +66,6 @@ _IGNORED_VALUE_FLAGS = frozenset(
         "-display",
         "-object",
         "-global",
-        "-D",
-        "-pidfile",
         "-mem-path",
         "-vga",
         "-monitor",
@@ -114,6 +112,9 @@ class SimConfig:
     host: Host | None = None  # --host FILE: calibrated host constants (None: the default)
     arch: Arch = Arch.X86_64
     build_features: frozenset[BuildFeature] | None = None  # None: the profile's default
+    daemonize: bool = False  # -daemonize: detach once the sockets exist (simulator/daemon.py)
+    pidfile: str | None = None  # -pidfile FILE: the process id, removed at exit
+    logfile: str | None = None  # -D FILE: the product's own log (simulator/product_log.py)
 
     def product_profile(self) -> Profile:
         """The profile of the build this process stands in for."""
@@ -129,6 +130,19 @@ class _Args:
         if self.i >= len(self.argv):
             raise CmdlineError(f"{flag} requires an argument")
         return self.argv[self.i]
+
+
+#: Guest RAM holding data when an OS has booted and no --resident says otherwise.
+BOOTED_RESIDENT = 64 * MiB
+
+
+def _resident(own: dict[str, str], prof: Profile, machine: MachineType, boots: bool) -> int:
+    """Guest RAM holding data at start: --resident, else a booted OS's, else (nothing to
+    boot: SeaBIOS says "No bootable device" and idles) what the firmware wrote."""
+    if "resident" in own:
+        return parse_size(own["resident"])
+    firmware = prof.firmware.get(machine)
+    return firmware.ram_nonzero if firmware is not None and not boots else BOOTED_RESIDENT
 
 
 def parse(argv: list[str]) -> SimConfig:
@@ -174,6 +188,8 @@ def parse(argv: list[str]) -> SimConfig:
             "-device",
             "-netdev",
             "-incoming",
+            "-pidfile",
+            "-D",
         ):
             raw.setdefault("-machine" if arg == "-M" else arg, []).append(a.value(arg))
         else:
@@ -200,20 +216,16 @@ def parse(argv: list[str]) -> SimConfig:
     for text in raw.get("-chardev", []):
         backend, props = split_props(text, first_key="backend")
         cid = props.get("id")
-        if backend != "socket" or not cid or "path" not in props:
+        if backend != "socket" or not cid:
             raise CmdlineError(
                 f"-chardev {text}: only 'socket,id=ID,path=PATH,server' is supported"
             )
-        check_server(props, f"-chardev {cid}", rules)
-        chardevs[cid] = (Endpoint("unix", path=props["path"]), props.get("logfile"))
+        chardevs[cid] = (socket_chardev(props, f"-chardev {text}", rules), props.get("logfile"))
 
     qmp_text = one("-qmp")
     qmp: Endpoint | None = None
     if qmp_text is not None:
-        addr, _, rest = qmp_text.partition(",")
-        _, props = split_props(rest)
-        check_server(props, "-qmp", rules)
-        qmp = parse_endpoint(addr, "-qmp")
+        qmp = compat_socket(qmp_text, f"-qmp {qmp_text}", rules)
     for text in raw.get("-mon", []):
         _, props = split_props(text)
         cid = props.get("chardev", "")
@@ -235,13 +247,18 @@ def parse(argv: list[str]) -> SimConfig:
             if "-daemonize" in flags:
                 raise CmdlineError("-serial stdio cannot be combined with -daemonize")
             serial = Serial("stdio")
-        elif serial_text.startswith("unix:"):
-            addr, _, rest = serial_text.partition(",")
-            _, props = split_props(rest)
-            check_server(props, "-serial", rules)
-            serial = Serial("socket", parse_endpoint(addr, "-serial"))
-        elif serial_text != "none":
+        elif serial_text.startswith(("unix:", "tcp:")):
+            serial = Serial("socket", compat_socket(serial_text, f"-serial {serial_text}", rules))
+        elif serial_text not in ("none", "null"):
             raise CmdlineError(f"-serial {serial_text}: unsupported serial backend")
+
+    console = virtio_console(raw.get("-device", []), chardevs, rules)
+    if console is not None:  # the guest's shell lives on its virtio console (hvc0)
+        serial = Serial("socket", *console)
+
+    pidfile = one("-pidfile")
+    if pidfile is not None and rules.pidfile_needs_daemonize and "-daemonize" not in flags:
+        raise CmdlineError("-pidfile must be used with -daemonize together.")
 
     drives: dict[str, str] = {}
     for text in raw.get("-drive", []):
@@ -289,7 +306,7 @@ def parse(argv: list[str]) -> SimConfig:
         host = load_host(Path(own["host"])) if "host" in own else None
     except ValueError as exc:
         raise CmdlineError(f"--host: {exc}") from None
-    resident = parse_size(own.get("resident", "64M"))
+    resident = _resident(own, prof, machine, kernel is not None or bool(drives))
     if workload.working_set + workload.ws_offset > memory:
         raise CmdlineError("--workload: the working set does not fit in guest memory")
     return SimConfig(
@@ -316,4 +333,7 @@ def parse(argv: list[str]) -> SimConfig:
         host=None if host is None else dataclasses.replace(host, arch=arch),
         arch=arch,
         build_features=features,
+        daemonize="-daemonize" in flags,
+        pidfile=pidfile,
+        logfile=one("-D"),
     )

@@ -21,6 +21,7 @@ from simulator.model import (
 from simulator.model.devices import DRIVERS
 from simulator.model.migration.uri import MigrationUri, UriError, UriMode, parse_uri
 from simulator.model.profiles import CmdlineRules, Profile
+from simulator.model.qemu_x86 import machine_help
 from simulator.model.units import GiB, KiB, MiB
 
 #: Drivers accepted on the command line that the model does not track.
@@ -49,14 +50,23 @@ class CmdlineError(ValueError):
     """A command line the simulated hypervisor rejects; ``str()`` is the one line to print."""
 
 
+class HelpRequested(Exception):
+    """An option asked for a listing (``-machine help``): ``str()`` goes to stdout, exit 0."""
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """A socket address: ``unix`` path or loopback ``tcp`` host and port."""
 
-    kind: str  # "unix" | "tcp" | "exec" (QEMU migration/exec.c: path is the command)
+    kind: str  # "unix" | "tcp" | "exec" (QEMU migration/exec.c: path is the command) | "fd"
     path: str = ""
     host: str = ""
     port: int = 0
+    # A chardev socket (simulator/chardev.py): listen, or connect to the address / use
+    # the inherited socket ``fd``; ``label`` is the option that named it (for errors).
+    server: bool = True
+    fd: int = -1
+    label: str = ""
 
     def uri(self) -> str:
         if self.kind in ("unix", "exec"):
@@ -152,11 +162,18 @@ def parse_machine(text: str, rules: CmdlineRules, arch: Arch = Arch.X86_64) -> M
     """-machine TYPE[,gic-version=V,...] for a build of ``arch``."""
     head, props = split_props(text, first_key="type")
     name = (head or "").strip()
-    try:
-        machine = MachineType(name)
-    except ValueError:
-        machine = None
-    if machine is None or machine not in rules.machines.get(arch, frozenset()):
+    listing = rules.machine_lists.get(arch, ())
+    if name in ("help", "?") and listing:
+        raise HelpRequested(machine_help(listing))
+    names = rules.machines.get(arch, {})
+    machine = names.get(name)
+    if machine is None:
+        if name in {n for n, _ in listing}:
+            modelled = ", ".join(sorted(names))
+            raise CmdlineError(
+                f"-machine {name}: machine type not modelled by the simulator "
+                f"(modelled: {modelled})"
+            )
         raise CmdlineError(rules.machine_error.format(text=text, name=name))
     gic = props.get("gic-version")
     if gic is not None:

@@ -2,11 +2,12 @@
 
 It understands what the harness and the suites type (``harness/console.py``):
 ``;``-separated command lists, ``&&``/``||`` chains, ``|`` pipelines, ``2>/dev/null``,
-single/double quotes, ``$?``, plus the commands the suites use: ``true``, ``false``,
-``echo``, ``uname``, ``grep`` (``-c ^processor /proc/cpuinfo`` or a pattern on stdin),
-``ls /sys/block``, ``ls /sys/class/net``, ``cat /sys/class/net/<glob>/address``,
-``cat /sys/devices/system/cpu/present``,
-``sleep``, ``hvlab-pattern`` and ``hvlab-counter``. As in busybox sh, a command's errors
+single/double quotes, ``$?``, plus the commands the suites and common tooling use:
+``true``, ``false``, ``echo``, ``uname``, ``grep`` (``-c ^processor /proc/cpuinfo`` or a
+pattern on stdin), ``sleep``, ``hvlab-pattern``, ``hvlab-counter``, and what reads the
+guest's devices (:mod:`simulator.guest_files`): ``ls``, ``cat`` of /proc and /sys files
+(``/sys/devices/system/cpu/present`` with hot-added vCPUs), ``date``, ``lsblk``,
+``md5sum /dev/vdX``. As in busybox sh, a command's errors
 go to stderr (dropped by ``2>/dev/null``) and a pipeline's status is its last command's.
 Everything it knows about the guest lives in :class:`GuestState` (travels as device
 state) and the :class:`PageMap` (travels as memory).
@@ -20,7 +21,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from simulator.guest_memory import PageMap, pattern_md5
+from simulator import guest_files
+from simulator.guest_files import FilesView, columns, list_dir, read_file
+from simulator.guest_memory import pattern_md5
 from simulator.model.units import PAGE_SIZE, MiB
 
 PROMPT = "hvlab# "
@@ -52,27 +55,16 @@ class GuestState:
         )
 
 
-class GuestView(Protocol):
-    """What the shell reads from the simulated machine."""
+class GuestView(FilesView, Protocol):
+    """What the shell reads from the simulated machine (its files: :class:`FilesView`)."""
 
     @property
     def arch(self) -> str: ...
 
     @property
-    def online_cpus(self) -> int: ...
-
-    @property
-    def present_cpus(self) -> list[int]: ...
-
-    @property
-    def memory(self) -> PageMap: ...
-
-    @property
     def guest(self) -> GuestState: ...
 
     def block_devices(self) -> list[str]: ...
-
-    def mac_addresses(self) -> list[tuple[str, str]]: ...
 
     def pattern_base(self) -> int: ...
 
@@ -217,7 +209,7 @@ class GuestShell:
             for i, words in enumerate(pipeline):
                 quiet = any(w.startswith("2>") for w in words)
                 words = [w for w in words if not _is_redirect(w)]
-                res = self.run(words, stdin)
+                res = self.run(words, stdin, tty=i + 1 == len(pipeline))
                 status = res.status
                 err = "" if quiet else res.err
                 if i + 1 < len(pipeline):
@@ -227,13 +219,16 @@ class GuestShell:
                     out.append(res.out + err)
         return status, "".join(out)
 
-    def run(self, words: list[str], stdin: str | None = None) -> Result:
-        """One simple command -> its exit status, stdout and stderr."""
+    def run(self, words: list[str], stdin: str | None = None, tty: bool = True) -> Result:
+        """One simple command -> its exit status, stdout and stderr (``tty``: its stdout
+        is the console, not a pipe)."""
         if not words:
             return Result(self.status)
         name, args = words[0], words[1:]
         if name == "sleep":
             return Result(0)  # inside a pipeline or chain: no pause modelled
+        if name == "ls":
+            return _ls(self.view, args, tty)
         fn = _COMMANDS.get(name)
         if fn is None:
             return Result(127, err=f"sh: {name}: not found\n")
@@ -251,6 +246,9 @@ class Result:
     status: int
     out: str = ""
     err: str = ""
+
+
+Command = Callable[["GuestView", list[str]], "tuple[int, str] | Result"]
 
 
 def _is_redirect(word: str) -> bool:
@@ -302,13 +300,16 @@ def _grep(v: GuestView, args: list[str]) -> tuple[int, str]:
     return 2, "grep: unsupported in the simulated guest\n"
 
 
-def _ls(v: GuestView, args: list[str]) -> tuple[int, str]:
-    path = args[-1].rstrip("/") if args else "/"
-    if path == "/sys/block":
-        return 0, _lines(v.block_devices())
-    if path == "/sys/class/net":
-        return 0, _lines([name for name, _ in v.mac_addresses()])
-    return 1, f"ls: {path}: No such file or directory\n"
+def _ls(v: GuestView, args: list[str], tty: bool) -> Result:
+    """busybox ``ls [-1] [DIR]``: columns on the console, one name per line into a pipe."""
+    paths = [a for a in args if not a.startswith("-")]
+    path = paths[-1] if paths else "."
+    names = list_dir(v, path)
+    if names is None:
+        return Result(1, err=f"ls: {path.rstrip('/') or '/'}: No such file or directory\n")
+    if tty and "-1" not in args:
+        return Result(0, columns(names))
+    return Result(0, _lines(names))
 
 
 def _cat(v: GuestView, args: list[str]) -> Result:
@@ -323,26 +324,20 @@ def _cat(v: GuestView, args: list[str]) -> Result:
         if path == _COUNTER_FILE and v.guest.counter_start is not None:
             out.append(str(_counter(v)))
             continue
-        if path == "/proc/meminfo":
-            out.append(f"MemTotal: {v.memory.pages * PAGE_SIZE // 1024} kB")
-            continue
-        if path == "/sys/devices/system/cpu/present":  # hot-added vCPUs included
-            out.append(_cpulist(v.present_cpus))
+        text = read_file(v, path)
+        if text is not None:
+            out.append(text)
             continue
         status = 1
         errs.append(f"cat: can't open '{path}': No such file or directory")
     return Result(status, _lines(out), _lines(errs))
 
 
-def _cpulist(cpus: list[int]) -> str:
-    """Linux's cpulist format: ``0-2,5``."""
-    runs: list[list[int]] = []
-    for c in sorted(cpus):
-        if runs and c == runs[-1][1] + 1:
-            runs[-1][1] = c
-        else:
-            runs.append([c, c])
-    return ",".join(f"{a}-{b}" if b > a else str(a) for a, b in runs)
+def _tool(fn: Callable[[GuestView, list[str]], tuple[int, str, str]]) -> Command:
+    def run(v: GuestView, args: list[str]) -> Result:
+        return Result(*fn(v, args))
+
+    return run
 
 
 def _counter(v: GuestView) -> int:
@@ -384,15 +379,17 @@ def _hvlab_pattern(v: GuestView, args: list[str]) -> tuple[int, str]:
     return 2, "usage: hvlab-pattern write|check MIB SEED\n"
 
 
-_COMMANDS: dict[str, Callable[[GuestView, list[str]], tuple[int, str] | Result]] = {
+_COMMANDS: dict[str, Command] = {
     "true": _true,
     ":": _true,
     "false": _false,
     "echo": _echo,
     "uname": _uname,
     "grep": _grep,
-    "ls": _ls,
     "cat": _cat,
+    "date": _tool(guest_files.date),
+    "lsblk": _tool(guest_files.lsblk),
+    "md5sum": _tool(guest_files.md5sum),
     "hvlab-counter": _hvlab_counter,
     "hvlab-pattern": _hvlab_pattern,
 }

@@ -13,11 +13,13 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from simulator.cmdline import SimConfig
 from simulator.errors import Fatal
+from simulator.guest_files import VIRTIO_DRIVER, Disk
 from simulator.guest_memory import PageMap, Writer
 from simulator.guest_shell import KERNEL_RELEASE, PROMPT, READY_MARK, GuestShell, GuestState
 from simulator.migration_io.component import MigrationIO
@@ -25,9 +27,10 @@ from simulator.model import DeviceClass, QmpError, VMSpec, World, guest_ack_unpl
 from simulator.model.errors import ErrorClass, Event
 from simulator.model.units import PAGE_SIZE
 from simulator.model.vm import VM
+from simulator.product_log import ProductLog
 from simulator.qmp_server import QmpServer
 from simulator.qmp_wire import Dialect
-from simulator.sockets import listen
+from simulator.sockets import open_chardev
 
 JSON = dict[str, Any]
 TICK_S = 0.01
@@ -41,8 +44,15 @@ class SimProcess:
     """One simulated hypervisor: the model VM, its guest, QMP and serial sockets, and the
     :class:`MigrationIO` that owns its migration streams and snapshot files."""
 
-    def __init__(self, cfg: SimConfig) -> None:
+    def __init__(
+        self,
+        cfg: SimConfig,
+        log: ProductLog | None = None,
+        on_listening: Callable[[], None] | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.log = log  # the product's -D log
+        self.on_listening = on_listening  # called once QMP and the console are open
         self.profile = cfg.product_profile()
         self.world = World(seed=cfg.seed)
         self.spec = VMSpec(
@@ -62,6 +72,7 @@ class SimProcess:
         self._memory = PageMap(cfg.memory // PAGE_SIZE)
         self._t0 = time.monotonic()
         self._servers: list[asyncio.Server] = []
+        self._sessions: list[asyncio.Task[None]] = []  # client chardevs' one connection
         self._serial_clients: list[asyncio.StreamWriter] = []
         self._serial_log: Any = None
         self._lines: list[str] = []
@@ -92,8 +103,22 @@ class SimProcess:
         self._memory = value
 
     def block_devices(self) -> list[str]:
+        return [d.name for d in self.disks()]
+
+    def disks(self) -> list[Disk]:
         blks = [d for d in self.vm.table.devices.values() if d.cls is DeviceClass.BLK]
-        return [f"vd{chr(ord('a') + i)}" for i in range(len(blks))]
+        files = self.vm.table.blockdevs
+        return [
+            Disk(f"vd{chr(ord('a') + i)}", files.get(d.backend or "", ""))
+            for i, d in enumerate(blks)
+        ]
+
+    def virtio_drivers(self) -> list[str]:
+        devices = self.vm.table.devices.values()
+        return [VIRTIO_DRIVER[d.cls] for d in devices if d.cls in VIRTIO_DRIVER]
+
+    def uptime(self) -> float:
+        return self.guest.runtime
 
     def mac_addresses(self) -> list[tuple[str, str]]:
         out = [("lo", "00:00:00:00:00:00")]
@@ -231,23 +256,35 @@ class SimProcess:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
+        signals: list[int] = []
+
+        def on_signal(sig: int) -> None:
+            signals.append(sig)
+            stop.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, sig)
         ready = asyncio.Event()
         try:
             self.vm = self.migration.create_vm()
         except Fatal as exc:
-            print(f"simulator: {exc}", file=sys.stderr, flush=True)
-            return 1
+            return self._failed(str(exc))
         self._open_serial_log()
         server = await self.migration.start_incoming(ready)
         if server is not None:
             self._servers.append(server)
         dialect = Dialect.of(self.profile, self.cfg.qmp_rate_limit or 0)
         qmp = self.qmp = QmpServer(dialect, self.execute, ready)
-        if self.cfg.serial.kind == "socket" and self.cfg.serial.endpoint is not None:
-            self._servers.append(await listen(self.cfg.serial.endpoint, self._serial_client))
-        self._servers.append(await listen(self.cfg.qmp, qmp.handle))
+        try:
+            if self.cfg.serial.kind == "socket" and self.cfg.serial.endpoint is not None:
+                self._open(await open_chardev(self.cfg.serial.endpoint, self._serial_client))
+            self._open(await open_chardev(self.cfg.qmp, qmp.handle))
+        except Fatal as exc:
+            await self._shutdown()
+            return self._failed(str(exc))
+        if self.on_listening is not None:
+            self.on_listening()
+        vcpus = loop.create_task(self._vcpus_start(ready))
         try:
             while not stop.is_set():
                 self.tick()
@@ -255,16 +292,38 @@ class SimProcess:
                     qmp.emit(name, data)
                 failed = self.migration.incoming_failed
                 if failed is not None:
-                    print(f"simulator: {failed}", file=sys.stderr, flush=True)
-                    self.exit_code = 1
+                    self.exit_code = self._failed(failed)
                     break
                 if not self.vm.alive and not self.migration.busy:
                     self.exit_code = self.vm.exit_code or 0
                     break
                 await asyncio.sleep(TICK_S)
         finally:
+            vcpus.cancel()
             await self._shutdown()
-        return self.exit_code if self.exit_code is not None else 0
+        code = self.exit_code if self.exit_code is not None else 0
+        if self.log is not None and code == 0:
+            self.log.exited(code, signals[0] if signals else None, None)
+        return code
+
+    def _failed(self, why: str) -> int:
+        """The process ends with status 1 and one line (and the product's log says why)."""
+        print(f"simulator: {why}", file=sys.stderr, flush=True)
+        if self.log is not None:
+            self.log.exited(1, None, why)
+        return 1
+
+    async def _vcpus_start(self, ready: asyncio.Event) -> None:
+        """The vCPU threads start once the VM is set up (after an incoming migration)."""
+        await ready.wait()
+        if self.log is not None:
+            self.log.vcpus_running([self.vm.thread_ids[i] for i in sorted(self.vm.online)])
+
+    def _open(self, chardev: asyncio.Server | asyncio.Task[None]) -> None:
+        if isinstance(chardev, asyncio.Server):
+            self._servers.append(chardev)
+        else:
+            self._sessions.append(chardev)
 
     def _open_serial_log(self) -> None:
         log = self.cfg.serial.logfile
@@ -282,7 +341,7 @@ class SimProcess:
         for srv in self._servers:
             srv.close()
         for ep in (self.cfg.qmp, self.cfg.serial.endpoint):
-            if ep is not None and ep.kind == "unix":
+            if ep is not None and ep.kind == "unix" and ep.server:
                 with contextlib.suppress(OSError):
                     Path(ep.path).unlink()
         if self._serial_log is not None:

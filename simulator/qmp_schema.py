@@ -30,6 +30,7 @@ SCHEMA: dict[str, tuple[_T, bool]] = {
     "query-migrate": ({}, False),
     "query-status": ({}, False),
     "query-version": ({}, False),
+    "query-commands": ({}, False),
     "stop": ({}, False),
     "cont": ({}, False),
     "quit": ({}, False),

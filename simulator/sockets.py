@@ -9,6 +9,7 @@ import socket
 from collections.abc import Awaitable, Callable
 
 from simulator.cmdline_values import Endpoint
+from simulator.errors import Fatal
 
 #: What an asyncio server calls for each accepted connection.
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -25,6 +26,40 @@ async def listen(ep: Endpoint, handler: Handler) -> asyncio.Server:
         finally:
             os.umask(old)
     return await asyncio.start_server(handler, host=ep.host, port=ep.port)
+
+
+async def open_chardev(ep: Endpoint, handler: Handler) -> asyncio.Server | asyncio.Task[None]:
+    """A chardev socket as QEMU opens it at start-up (chardev/char-socket.c).
+
+    ``server``: listen (the server; the caller keeps it). Otherwise one connection is
+    served: to the address (a client chardev: the launcher listens; a refused connect
+    ends the process, as QEMU's tcp_chr_connect_client_sync does) or on the inherited
+    socket ``fd=N`` (a listening one when ``server`` is set too). Raises :class:`Fatal`
+    with QEMU's words.
+    """
+    if ep.kind == "fd":
+        try:
+            sock = socket.socket(fileno=ep.fd)
+        except OSError:
+            raise Fatal(f"{ep.label}: File descriptor '{ep.fd}' is not a socket") from None
+        sock.setblocking(False)
+        if ep.server:
+            return await asyncio.start_server(handler, sock=sock)
+    elif ep.server:
+        return await listen(ep, handler)
+    else:
+        try:
+            sock = await connect(ep)
+        except OSError as exc:
+            where = ep.path if ep.kind == "unix" else f"{ep.host}:{ep.port}"
+            why = exc.strerror or str(exc)
+            raise Fatal(f"{ep.label}: Failed to connect to '{where}': {why}") from None
+    reader, writer = await asyncio.open_connection(sock=sock)
+
+    async def serve() -> None:
+        await handler(reader, writer)
+
+    return asyncio.get_running_loop().create_task(serve())
 
 
 async def connect(ep: Endpoint) -> socket.socket:

@@ -226,3 +226,36 @@ ansible_ssh_private_key_file={lab.dir / "client_key"} hvlab_known_hosts={lab.dir
     assert "1 passed" in done.stdout
     assert "localhost->ghost: host ghost: ssh failed" in done.stdout, done.stdout[-2000:]
     assert not [n for n in lab_namespaces() if n.startswith("hvlab-") and "ghost" in n]
+
+
+def test_hosts_check_reports_each_host(lab: NetLab, tmp_path: Path) -> None:
+    """``hvlab hosts check`` over lab hosts and one nobody answers for.
+
+    1. Each lab host: reachable over ssh, its arch and kernel, QEMU versions, the KVM
+       verdict (not probed here: --no-probe), free memory, tools, the targets it offers
+       and its placements (labA migrates to labB).
+    2. The dead host is named with why it cannot be used; the exit code is 1.
+    """
+    assert lab.dir is not None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(
+        lab.inventory()
+        + f"\n[qemu]\nghost ansible_connection=ssh ansible_host=127.0.0.1 ansible_port={closed}"
+        f" ansible_ssh_private_key_file={lab.dir / 'client_key'}"
+        f" hvlab_known_hosts={lab.dir / 'known_hosts'}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "hosts", "check", "--hosts", str(inventory),
+         "--no-probe"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    out = done.stdout
+    assert done.returncode == 1, out + done.stderr
+    assert "labA: reachable (ssh), x86_64, kernel" in out
+    assert "qemu: x86_64 7.2" in out and "free memory:" in out
+    assert "targets: qemu-x86_64, qemu-aarch64, sim:qemu-7.2" in out
+    assert "placements: same-host, labA->labB" in out
+    assert "ghost: unreachable or unusable: host ghost: ssh failed:" in out

@@ -264,6 +264,12 @@ BOOT = ["-kernel", "k", "-initrd", "i", "-qmp", "unix:/tmp/hvlab-never.sock,serv
         ("qemu-7.2", "aarch64", "virt,gic-version=4", "Invalid gic-version value"),
         ("qemu-7.2", "aarch64", "microvm", "unsupported machine type"),
         ("qemu-7.2", "x86_64", "q35,gic-version=3", "gic-version' not found"),
+        ("stratovirt-2.5", "x86_64", "pc", "Invalid machine type."),
+        ("qemu-7.2", "x86_64", "pc-q35-7.2", None),
+        ("qemu-7.2", "x86_64", "isapc", None),
+        ("qemu-7.2", "x86_64", "virt", "unsupported machine type"),
+        ("qemu-7.2", "aarch64", "pc", "unsupported machine type"),
+        ("qemu-7.2", "aarch64", "isapc", "unsupported machine type"),
     ],
 )
 def test_machine_rules_per_architecture(
@@ -272,7 +278,8 @@ def test_machine_rules_per_architecture(
     """machine_config.rs (StratoVirt) and QEMU's binaries per architecture.
 
     1. A build knows only its architecture's machines (StratoVirt: q35 on x86_64, virt on
-       aarch64, microvm on both; qemu-system-aarch64: virt).
+       aarch64, microvm on both, no pc; qemu-system-x86_64: pc, q35 and their 7.2 names,
+       isapc, microvm; qemu-system-aarch64: virt).
     2. gic-version exists on aarch64 only; StratoVirt takes 3 alone, QEMU 2, 3, host, max.
     """
     argv = ["--profile", profile, "--arch", arch, "-machine", machine, *BOOT]

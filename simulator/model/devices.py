@@ -54,11 +54,15 @@ class MachineType(Enum):
     MICROVM = "microvm"
     Q35 = "q35"
     VIRT = "virt"
+    PC = "pc"  # QEMU i440FX + PIIX (the x86_64 default machine)
+    ISAPC = "isapc"  # QEMU ISA-only PC: no PCI bus
 
 
 class Hotplug(Enum):
     MMIO_SLOTS = "mmio-replaceable-slots"  # machine/src/micro_common/mod.rs
     PCIE_ROOT_PORT = "pcie-root-port"  # devices/src/pci/root_port.rs
+    ACPI_PCI = "acpi-pci"  # QEMU pc: straight onto pci.0, ejected through ACPI (hw/acpi/pcihp.c)
+    NONE = "none"  # QEMU isapc: "No 'PCI' bus found for device"
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,8 @@ MACHINES: dict[MachineType, MachineRules] = {
     MachineType.MICROVM: MachineRules(("virtio-mmio",), Hotplug.MMIO_SLOTS, False, False),
     MachineType.Q35: MachineRules(("pcie.0",), Hotplug.PCIE_ROOT_PORT, True, True),
     MachineType.VIRT: MachineRules(("pcie.0",), Hotplug.PCIE_ROOT_PORT, False, True),
+    MachineType.PC: MachineRules(("pci.0",), Hotplug.ACPI_PCI, True, True),
+    MachineType.ISAPC: MachineRules((), Hotplug.NONE, False, False),
 }
 
 #: The replaceable slots' bus names on microvm, per device class.

@@ -180,7 +180,8 @@ class MemoryLayout:
     """Guest RAM: ``size`` bytes, non-zero data in ``[0, resident)``, plus ``rom`` bytes.
 
     ``rom`` models QEMU's extra migratable RAM blocks (BIOS, option ROMs: ``ram.total``
-    is 1074274304 for ``-m 1024`` on q35), always non-zero. The working set is non-zero too.
+    is 1074274304 for ``-m 1024`` on q35), of which the first ``rom_nonzero`` bytes hold
+    data (all of them unless given). The working set is non-zero too.
     ``extents``, when given, says where the non-zero pages of RAM are instead of
     ``resident`` (page ranges, e.g. read from a dump of a real guest: Linux allocates
     from the top of RAM down, so an idle guest's data is not at the bottom).
@@ -190,6 +191,7 @@ class MemoryLayout:
     resident: int = 0
     rom: int = 0
     extents: tuple[tuple[int, int], ...] = ()
+    rom_nonzero: int | None = None
 
     def __post_init__(self) -> None:
         if self.size <= 0 or self.size % PAGE_SIZE:
@@ -213,7 +215,8 @@ class MemoryLayout:
         spans = list(self.extents) if self.extents else [(0, pages(self.resident))]
         for _, a, b in w.physical():
             spans.append((min(a, ram), min(b, ram)))
-        spans.append((ram, self.total_pages))
+        rom_data = self.rom if self.rom_nonzero is None else min(self.rom, self.rom_nonzero)
+        spans.append((ram, ram + pages(rom_data)))
         out: list[tuple[int, int]] = []
         for a, b in sorted(s for s in spans if s[1] > s[0]):
             if out and a <= out[-1][1]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from simulator.model import qemu_commands, qemu_x86
 from simulator.model.cmdline_rules import QEMU_CMDLINE, SV_CMDLINE, CmdlineRules
 from simulator.model.devices import DeviceClass as D
 from simulator.model.devices import MachineType as M
@@ -25,6 +26,7 @@ from simulator.model.migration.status import (
     MigrationStatus,
     Transitions,
 )
+from simulator.model.product_logs import STRATOVIRT_24_LOG, STRATOVIRT_25_LOG, LogFormat
 from simulator.model.profile_kinds import (
     BuildFeature,
     ConfigCheck,
@@ -121,8 +123,9 @@ class Profile:
     qmp_during_incoming: bool
     # cont on a running VM: StratoVirt answers {} and still emits RESUME; QEMU no event.
     cont_running_emits_resume: bool
-    # QEMU q35's extra migratable RAM (BIOS + option ROMs): ram.total 1074274304 @ -m 1024.
-    q35_rom_bytes: int
+    # The firmware per machine (simulator/model/qemu_x86.py): extra migratable ROM
+    # (q35: ram.total 1074274304 @ -m 1024), and what it writes into RAM when no OS boots.
+    firmware: Mapping[M, qemu_x86.Firmware]
     # How migrate and -incoming read a URI (simulator/model/migration/uri.py), and what
     # migrate answers (format field {uri}) for a URI the rules cannot parse, and for one
     # whose mode is unknown on a standard machine and on microvm (StratoVirt
@@ -191,6 +194,13 @@ class Profile:
     # "Failed to transfer migration status from completed to canceled."); S003 shows only
     # {"return":{}}; QEMU's migrate_fd_cancel does nothing when no migration runs.
     cancel_after_end_errors: bool = False
+    product_log: LogFormat | None = None  # -D FILE: the product's own log (product_logs.py)
+    # -S (StratoVirt -freeze): the runstate the VM waits in. QEMU 7.2 softmmu/vl.c: a
+    # machine that never ran is "prelaunch" (a stop there changes nothing, cpus.c
+    # do_vm_stop); StratoVirt: "paused".
+    start_stopped_runstate: str = "paused"
+    # query-commands: the names the product's monitor lists (() = no such command).
+    qmp_commands: tuple[str, ...] = ()
     max_dirty_iterations: int = 30  # manager.rs MigrationLimit
     limit_downtime_s: float = 0.050
     notes: tuple[str, ...] = field(default=())
@@ -225,7 +235,7 @@ _SV_COMMON: dict[str, Any] = dict(
     qmp_rate_limit=100,
     qmp_during_incoming=False,
     cont_running_emits_resume=True,
-    q35_rom_bytes=0,
+    firmware=MappingProxyType({}),
     uri_rules=UriRules.STRATOVIRT_25,
     invalid_uri_error="Invalid uri: {uri}",
     bad_uri_error="Unknown mode: invalid uri: {uri}",
@@ -241,6 +251,7 @@ _SV_COMMON: dict[str, Any] = dict(
     empty_id_error="Device id is empty",
     empty_id_checked_on_microvm=False,
     stream_format=StreamFormat.STRATOVIRT,
+    product_log=STRATOVIRT_24_LOG,
 )
 
 STRATOVIRT_DOC = Profile(
@@ -305,6 +316,7 @@ STRATOVIRT_25 = dataclasses.replace(
     bad_uri_error=_SV_COMMON["bad_uri_error"],
     bad_uri_error_microvm=_SV_COMMON["bad_uri_error_microvm"],
     driver_features=MappingProxyType({"vfio-pci": BuildFeature.VFIO}),
+    product_log=STRATOVIRT_25_LOG,
 )
 QEMU_72 = Profile(
     name="qemu-7.2",
@@ -343,7 +355,7 @@ QEMU_72 = Profile(
     qmp_rate_limit=0,
     qmp_during_incoming=True,
     cont_running_emits_resume=False,
-    q35_rom_bytes=532480,
+    firmware=qemu_x86.FIRMWARE,
     uri_rules=UriRules.QEMU,
     invalid_uri_error="Parameter 'uri' expects a valid migration protocol",
     bad_uri_error="Parameter 'uri' expects a valid migration protocol",
@@ -369,6 +381,8 @@ QEMU_72 = Profile(
     root_port_slot_check=False,
     cancel_waits_for_connect=True,
     vfio_blocker_error="VFIO device doesn't support migration",
+    start_stopped_runstate="prelaunch",
+    qmp_commands=qemu_commands.QUERY_COMMANDS,
 )
 
 PROFILES: Mapping[str, Profile] = MappingProxyType(

@@ -24,5 +24,10 @@ class VMSpec:
     guest_id: str = "guest0"
     arch: Arch = Arch.X86_64  # the build: qemu-system-<arch>, StratoVirt's target_arch
 
-    def layout(self, rom: int = 0) -> MemoryLayout:
-        return MemoryLayout(size=self.memory, resident=min(self.resident, self.memory), rom=rom)
+    def layout(self, rom: int = 0, rom_nonzero: int | None = None) -> MemoryLayout:
+        return MemoryLayout(
+            size=self.memory,
+            resident=min(self.resident, self.memory),
+            rom=rom,
+            rom_nonzero=rom if rom_nonzero is None else rom_nonzero,
+        )

@@ -72,7 +72,8 @@ class VM:
                 devices, {**slots, DeviceClass.NET: profile.microvm_net_slots}
             )
         self.table = DeviceTable({d.id: d for d in devices})
-        self.runstate = RunState.PAUSED if spec.start_paused else RunState.RUNNING
+        stopped = RunState(profile.start_stopped_runstate)
+        self.runstate = stopped if spec.start_paused else RunState.RUNNING
         self.alive = True
         self.exit_code: int | None = None
         self.owns_guest = True  # holds the authoritative copy of the guest
@@ -122,17 +123,19 @@ class VM:
         self.world.sync()
         fn = HANDLERS.get(cmd)
         if fn is None:
-            if self.profile.unknown_command is ErrorClass.COMMAND_NOT_FOUND:
-                return QmpError(
-                    ErrorClass.COMMAND_NOT_FOUND, f"The command {cmd} has not been found"
-                ), []
-            return QmpError(ErrorClass.GENERIC_ERROR, f"unknown variant `{cmd}`"), []
+            return self.unknown_command(cmd), []
         try:
             return fn(self, dict(args or {}))
         except QmpFailure as exc:
             return exc.error, []
         except (KeyError, TypeError, ValueError) as exc:
             return QmpError(ErrorClass.GENERIC_ERROR, str(exc).strip("'\"")), []
+
+    def unknown_command(self, cmd: str) -> QmpError:
+        """The profile's answer to a command its monitor does not have."""
+        if self.profile.unknown_command is ErrorClass.COMMAND_NOT_FOUND:
+            return QmpError(ErrorClass.COMMAND_NOT_FOUND, f"The command {cmd} has not been found")
+        return QmpError(ErrorClass.GENERIC_ERROR, f"unknown variant `{cmd}`")
 
     def take_events(self) -> list[Event]:
         """Events raised asynchronously since the last call."""
@@ -176,8 +179,17 @@ def _status(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     return {"running": running, "singlestep": False, "status": st.value}, []
 
 
+@command("query-commands")
+def _query_commands(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
+    if not vm.profile.qmp_commands:
+        return vm.unknown_command("query-commands"), []
+    return [{"name": name} for name in vm.profile.qmp_commands], []
+
+
 @command("stop")
 def _stop(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
+    if vm.runstate is RunState.PRELAUNCH:
+        return {}, []  # cpus.c do_vm_stop: nothing runs yet, the state stays
     if vm.runstate is not RunState.RUNNING and vm.profile.redundant_runstate_error:
         return QmpError(ErrorClass.GENERIC_ERROR, ""), []
     _touch_engine(vm, running=False)

@@ -3,7 +3,8 @@
 Microvm: replaceable virtio-mmio slots (machine/src/micro_common/mod.rs: 4 blk + 2 net in
 code, 6 blk in the docs); the device id must equal the backend id; DEVICE_DELETED at once.
 PCI machines: only into a pcie-root-port at addr 0 (devices/src/pci/root_port.rs);
-DEVICE_DELETED only after the guest acknowledges (``guest_ack_unplug``).
+QEMU pc: onto pci.0 (ACPI PCI hotplug); isapc has no PCI bus. DEVICE_DELETED only after
+the guest acknowledges (``guest_ack_unplug``).
 """
 
 from __future__ import annotations
@@ -108,17 +109,46 @@ def _mmio_add(vm: VM, args: JSON, dev_id: str, driver: str) -> Device:
     return Device(dev_id, cls, driver, bus, slot, args.get("mac"), dev_id, hotplugged=True)
 
 
-def _pci_add(vm: VM, args: JSON, dev_id: str, driver: str) -> Device:
+def _pci_class(vm: VM, args: JSON, driver: str) -> DeviceClass:
+    """The device class of a PCI device_add, once its driver and backend are checked
+    (the id was checked by device_add)."""
     cls = DRIVERS.get(driver)
     if cls not in (DeviceClass.BLK, DeviceClass.NET, DeviceClass.VFIO) or not _built(vm, driver):
         raise QmpFailure(f"Failed to add device: Driver {driver} is not support")
-    bus = args.get("bus")
     if cls is DeviceClass.BLK and args.get("drive") not in vm.table.blockdevs:
         raise QmpFailure("Failed to add virtio pci blk: No drive configured matched for blk device")
     if cls is DeviceClass.NET and args.get("netdev") not in vm.table.netdevs:
         raise QmpFailure(
             f'Failed to add virtio pci net: Netdev: "{args.get("netdev")}" not found for net device'
         )
+    return cls
+
+
+def _acpi_pci_add(vm: VM, args: JSON, dev_id: str, driver: str) -> Device:
+    """QEMU pc: onto the root bus (hw/i386/acpi-build.c, hw/acpi/pcihp.c); without ``addr``
+    the first free slot (slots 0 and 1 hold the host bridge and the PIIX3)."""
+    root = vm.rules.buses[0]
+    bus = str(args.get("bus", root))
+    if bus != root:
+        raise QmpFailure(f"Bus '{bus}' not found")
+    cls = _pci_class(vm, args, driver)
+    used = {d.addr for d in vm.table.devices.values() if d.bus == root}
+    if "addr" in args:
+        slot = _addr(vm, dev_id, args["addr"])
+        if slot in used or slot < 2:
+            raise QmpFailure(f"PCI: slot {slot} function 0 not available for {driver}")
+    else:
+        free = [n for n in range(2, 32) if n not in used]
+        if not free:
+            raise QmpFailure(f"PCI: no slot/function available for {driver}, all in use")
+        slot = free[0]
+    backend = args.get("drive") or args.get("netdev")
+    return Device(dev_id, cls, driver, root, slot, args.get("mac"), backend, hotplugged=True)
+
+
+def _pci_add(vm: VM, args: JSON, dev_id: str, driver: str) -> Device:
+    cls = _pci_class(vm, args, driver)
+    bus = args.get("bus")
     port = vm.table.devices.get(str(bus)) if bus else None
     if bus == "pcie.0":
         raise QmpFailure(
@@ -157,7 +187,12 @@ def _device_add(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
             raise QmpFailure(f"Device id {dev_id} existed")
         if vm_cpus.is_cpu_driver(vm, driver):
             return vm_cpus.plug(vm, args, dev_id, driver)
-        dev = _pci_add(vm, args, dev_id, driver)
+        if vm.rules.hotplug is Hotplug.NONE:
+            raise QmpFailure(f"No 'PCI' bus found for device '{driver}'")
+        if vm.rules.hotplug is Hotplug.ACPI_PCI:
+            dev = _acpi_pci_add(vm, args, dev_id, driver)
+        else:
+            dev = _pci_add(vm, args, dev_id, driver)
     vm.table.devices[dev_id] = dev
     return {}, []
 

@@ -154,7 +154,7 @@ def _migrate(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     dst = vm.world.listeners.get(uri)
     if dst is None or not dst.alive:
         raise QmpFailure(CONNECTION_REFUSED)
-    layout = vm.spec.layout(rom=vm.world.rom_bytes(vm))
+    layout = vm.world.memory_layout(vm)
     err = config_mismatch(vm, dst)
     link = min(vm.host.nic_bandwidth, dst.host.nic_bandwidth)
     vm.engine = ENGINES[vm.profile.engine](vm, layout, link, err)

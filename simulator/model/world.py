@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.model.clock import VirtualClock
-from simulator.model.devices import Device, MachineType
+from simulator.model.devices import Device
 from simulator.model.host import Host, default_host
-from simulator.model.memory import MemoryImage
+from simulator.model.memory import MemoryImage, MemoryLayout
 from simulator.model.migration.effects import Effect
 from simulator.model.migration.status import MigrationStatus as S
 from simulator.model.migration.uri import UriError, UriMode, parse_uri
@@ -100,8 +100,12 @@ class World:
         self.listeners[incoming] = vm
         return vm
 
-    def rom_bytes(self, vm: VM) -> int:
-        return vm.profile.q35_rom_bytes if vm.spec.machine is MachineType.Q35 else 0
+    def memory_layout(self, vm: VM) -> MemoryLayout:
+        """The VM's RAM plus its firmware's ROM blocks (what a migration sends)."""
+        fw = vm.profile.firmware.get(vm.spec.machine)
+        if fw is None:
+            return vm.spec.layout()
+        return vm.spec.layout(rom=fw.rom, rom_nonzero=fw.rom_nonzero)
 
     def dir_parent_exists(self, path: str) -> bool:
         parent = path.rstrip("/").rsplit("/", 1)[0] or "/"

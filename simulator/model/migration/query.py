@@ -17,7 +17,7 @@ def _ms(seconds: float) -> int:
 def ram_info(e: QemuPrecopy, now: float) -> dict[str, Any]:
     """populate_ram_info."""
     c = e.c
-    done = e.status is S.COMPLETED
+    done = status_at(e, now) is S.COMPLETED
     mbps = e.mbps
     if done and e.end is not None:
         span = (e.end - e.setup_end) * 1000
@@ -44,9 +44,20 @@ def ram_info(e: QemuPrecopy, now: float) -> dict[str, Any]:
     }
 
 
+def status_at(e: QemuPrecopy, now: float) -> S:
+    """The status at ``now``: the engine works a window ahead (a whole idle guest may be
+    sent in one), so a status it set for a later moment is not shown before then."""
+    shown = e.status
+    for t, value in e.tl.history:
+        if t > now:
+            break
+        shown = S(value)
+    return shown
+
+
 def query_migrate(e: QemuPrecopy, now: float) -> dict[str, Any]:
     """The ``return`` value of query-migrate on the source at time ``now``."""
-    st = e.status
+    st = status_at(e, now)
     out: dict[str, Any] = {"status": st.value}
     if st in (S.SETUP,):
         return out
@@ -56,7 +67,7 @@ def query_migrate(e: QemuPrecopy, now: float) -> dict[str, Any]:
         if e.error_desc:
             out["error-desc"] = e.error_desc
         return out
-    end = e.end if st is S.COMPLETED and e.end is not None else max(now, e.t)
+    end = e.end if st is S.COMPLETED and e.end is not None else now
     out["total-time"] = _ms(end - e.start)
     out["setup-time"] = _ms(e.setup_end - e.start)
     if st is S.COMPLETED:

@@ -1,0 +1,1 @@
+"""avocado.utils: only the helpers QEMU's migration tests use are real."""

@@ -1,0 +1,1 @@
+"""avocado.utils.network: ``ports`` only."""
