@@ -72,15 +72,22 @@ class VMFactory:
         return (p.dst_host, p.dst) if role == "dst" else (p.src_host, p.src)
 
     def create(
-        self, spec: VMSpec, name: str | None = None, role: Role = "src", netns: str | None = None
+        self,
+        spec: VMSpec,
+        name: str | None = None,
+        role: Role = "src",
+        netns: str | None = None,
+        variant: Target | None = None,
     ) -> Machine:
         """A VM (not started) on the placement's source host, or its destination host;
-        in network namespace ``netns`` of that host if given."""
+        in network namespace ``netns`` of that host if given. ``variant`` is this test's
+        target with other launch options (a simulator told its guest's workload)."""
         reason = self.target.unsupported_reason(spec)
         if reason:
             pytest.skip(f"{self.target.name}: {reason}")
         host, runner = self._where(role)
-        target = self._on_host(self.target, host) if self._on_host else self.target
+        base = variant or self.target
+        target = self._on_host(base, host) if self._on_host else base
         vm_name = name or f"vm{len(self.machines)}"
         machine = Machine(
             target,
@@ -120,6 +127,7 @@ class VMFactory:
         wait_guest: bool = True,
         role: Role = "src",
         netns: str | None = None,
+        variant: Target | None = None,
     ) -> Machine:
         """A running VM; a booted guest comes from a restored template where the target
         can (see harness/templates.py), which is what a cold boot would give, faster."""
@@ -128,6 +136,7 @@ class VMFactory:
             and self._boot is not None
             and templates.enabled(self.target, spec)
             and netns is None  # a template restores without the namespace's taps
+            and variant is None
         ):
             if reason := self.target.unsupported_reason(spec):
                 pytest.skip(f"{self.target.name}: {reason}")
@@ -141,7 +150,7 @@ class VMFactory:
                 runner,
             )
             return self.create(restored, name, role).launch(wait_guest=False, restored=True)
-        return self.create(spec, name, role, netns).launch(wait_guest=wait_guest)
+        return self.create(spec, name, role, netns, variant).launch(wait_guest=wait_guest)
 
     def close(self) -> None:
         errors = []

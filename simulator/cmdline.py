@@ -4,14 +4,17 @@ Accepts the forms the seeds and ``harness/targets/*.py`` produce (docs/config_gu
 for StratoVirt, qemu-options.hx for QEMU 7.2) plus the simulator's own long options:
 ``--profile``, ``--seed``, ``--workload ws=SIZE,rate=SIZE[,pattern=cyclic|random|hot-cold]``,
 ``--resident SIZE``, ``--time-scale X``, ``--qmp-rate-limit N``, ``--arch x86_64|aarch64``
-(the build it stands in for) and ``--build-features vfio,...`` (a StratoVirt build's cargo
-features). Anything it cannot accept raises :class:`CmdlineError` with one line, which
-``__main__`` prints (exit 1).
+(the build it stands in for), ``--build-features vfio,...`` (a StratoVirt build's cargo
+features) and ``--host FILE`` (host constants as JSON, e.g. the ``host.json`` that
+``hvlab bench fidelity`` calibrates). Anything it cannot accept raises
+:class:`CmdlineError` with one line, which ``__main__`` prints (exit 1).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from simulator.chardev import compat_socket, socket_chardev, virtio_console
 from simulator.cmdline_checks import (
@@ -34,6 +37,7 @@ from simulator.cmdline_values import (
     split_props,
 )
 from simulator.model import PROFILES, Arch, CpuTopology, Device, MachineType, Profile, Workload
+from simulator.model.host import Host, load_host
 from simulator.model.profiles import BuildFeature
 from simulator.model.units import MiB
 
@@ -105,6 +109,7 @@ class SimConfig:
     resident: int = 64 * MiB
     time_scale: float = 1.0
     qmp_rate_limit: int | None = None  # commands per second (StratoVirt: 100)
+    host: Host | None = None  # --host FILE: calibrated host constants (None: the default)
     arch: Arch = Arch.X86_64
     build_features: frozenset[BuildFeature] | None = None  # None: the profile's default
     daemonize: bool = False  # -daemonize: detach once the sockets exist (simulator/daemon.py)
@@ -155,6 +160,7 @@ def parse(argv: list[str]) -> SimConfig:
             "resident",
             "time-scale",
             "qmp-rate-limit",
+            "host",
             "arch",
             "build-features",
         ):
@@ -296,6 +302,10 @@ def parse(argv: list[str]) -> SimConfig:
     if not time_scale > 0:
         raise CmdlineError("--time-scale must be > 0")
     workload = parse_workload(own["workload"]) if "workload" in own else Workload()
+    try:
+        host = load_host(Path(own["host"])) if "host" in own else None
+    except ValueError as exc:
+        raise CmdlineError(f"--host: {exc}") from None
     resident = _resident(own, prof, machine, kernel is not None or bool(drives))
     if workload.working_set + workload.ws_offset > memory:
         raise CmdlineError("--workload: the working set does not fit in guest memory")
@@ -319,6 +329,8 @@ def parse(argv: list[str]) -> SimConfig:
         resident=min(resident, memory),
         time_scale=time_scale,
         qmp_rate_limit=rate_limit if rate_limit is not None else prof.qmp_rate_limit,
+        # the constants are the host's; the architecture is the build's (--arch)
+        host=None if host is None else dataclasses.replace(host, arch=arch),
         arch=arch,
         build_features=features,
         daemonize="-daemonize" in flags,

@@ -43,9 +43,9 @@ class MigrationIO:
             vm = snapshot_files.restore(proc, incoming, parsed.target)
             self._restored_digest = proc.memory.digest()
         elif incoming is not None:
-            vm = world.create_vm("vm", proc.spec, proc.profile, incoming=incoming)
+            vm = world.create_vm("vm", proc.spec, proc.profile, cfg.host, incoming=incoming)
         else:
-            vm = world.create_vm("vm", proc.spec, proc.profile)
+            vm = world.create_vm("vm", proc.spec, proc.profile, cfg.host)
             nonzero = proc.spec.layout().nonzero_ranges(cfg.workload)
             proc.memory = PageMap.boot(cfg.memory // PAGE_SIZE, nonzero)
         vm.attach_backends(cfg.drives, cfg.netdevs)

@@ -121,7 +121,14 @@ def _start_strato(vm: VM, layout: MemoryLayout, link: float, err: str | None) ->
 
 def _start_qemu(vm: VM, layout: MemoryLayout, link: float, err: str | None) -> Any:
     cfg = PrecopyConfig(
-        layout, vm.spec.workload, vm.params, vm.caps, vm.host, link, vm_running=vm.running
+        layout,
+        vm.spec.workload,
+        vm.params,
+        vm.caps,
+        vm.host,
+        link,
+        vm_running=vm.running,
+        vcpus=vm.spec.smp.cpus,
     )
     eng = QemuPrecopy(cfg, vm.world.clock.now)
     if err:
