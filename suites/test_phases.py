@@ -115,7 +115,7 @@ def test_cancel_in_postcopy(
     # query-migrate is not allowed out of band; migrate-recover is, and only in
     # postcopy-paused ("Migrate recover can only be run when postcopy is paused")
     assert want["dst"] == "postcopy-paused"
-    wait_for(lambda: _recover(dst, free_port()), 30, f"{dst.name} to pause in post-copy")
+    wait_for(lambda: _recover(dst, free_port()), 120, f"{dst.name} to pause in post-copy")
 
 
 @pytest.mark.catalog("POSTCOPY-RECOVER")
@@ -143,7 +143,7 @@ def test_postcopy_recovery(
         paused = watch.until(frozenset({"postcopy-paused", *migration.TERMINAL}), timeout=240)
     assert paused["status"] == expect("POSTCOPY-RECOVER").value
     port = free_port()
-    wait_for(lambda: _recover(dst, port), 30, f"{dst.name} to pause in post-copy")
+    wait_for(lambda: _recover(dst, port), 120, f"{dst.name} to pause in post-copy")
     src.qmp.execute("migrate-set-parameters", {"max-bandwidth": 1 << 30})
     src.qmp.execute("migrate", {"uri": f"tcp:127.0.0.1:{port}", "resume": True})
     final = watch.until(migration.TERMINAL, timeout=120)
