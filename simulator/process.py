@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 import time
@@ -30,6 +29,7 @@ from simulator.model.vm import VM
 from simulator.product_log import ProductLog
 from simulator.qmp_server import QmpServer
 from simulator.qmp_wire import Dialect
+from simulator.serial_console import SerialConsole
 from simulator.sockets import open_chardev
 
 JSON = dict[str, Any]
@@ -73,9 +73,7 @@ class SimProcess:
         self._t0 = time.monotonic()
         self._servers: list[asyncio.Server] = []
         self._sessions: list[asyncio.Task[None]] = []  # client chardevs' one connection
-        self._serial_clients: list[asyncio.StreamWriter] = []
-        self._serial_log: Any = None
-        self._lines: list[str] = []
+        self.console = SerialConsole(cfg.serial, self._on_console_input)
         self._unplug_due: dict[str, float] = {}
         self.exit_code: int | None = None
         self.qmp: QmpServer | None = None
@@ -163,65 +161,33 @@ class SimProcess:
 
     # ------------------------------------------------------------ serial console
     def serial_write(self, text: str) -> None:
-        data = text.encode()
-        if self._serial_log is not None:
-            self._serial_log.write(data)
-            self._serial_log.flush()
-        if self.cfg.serial.kind == "stdio":
-            sys.stdout.buffer.write(data)
-            sys.stdout.flush()
-        for w in list(self._serial_clients):
-            if w.is_closing():
-                self._serial_clients.remove(w)
-            else:
-                w.write(data)
+        self.console.write(text)
 
     def _boot(self) -> None:
         # A chardev with wait=off drops output nobody reads (unless it has a logfile):
         # like a real kernel, take a moment to boot, and wait for a reader a while longer.
         if self.guest.booted or self.guest.runtime < BOOT_S * self.cfg.time_scale:
             return
-        if (
-            self._serial_clients
-            or self._serial_log is not None
-            or self.guest.runtime > 5.0 * self.cfg.time_scale
-        ):
+        if self.console.has_reader or self.guest.runtime > 5.0 * self.cfg.time_scale:
             self.guest.booted = True
             self.serial_write(f"{READY_MARK}: {KERNEL_RELEASE} {self.arch}\r\n{PROMPT}")
 
     def _run_shell(self) -> None:
+        """The guest's shell reads and runs typed lines, unless its console is blocked
+        (output nobody reads: it waits, as a guest writing to a full tty does)."""
+        if self.console.blocked:
+            return
         if self.shell.busy:
             self.serial_write(self.shell.resume())
-        while self._lines and not self.shell.busy:
-            self.serial_write(self.shell.feed_line(self._lines.pop(0)))
+        while not self.shell.busy and not self.console.blocked:
+            line = self.console.next_line()
+            if line is None:
+                break
+            self.serial_write(self.shell.feed_line(line))
 
-    async def _serial_client(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        # a chardev socket serves one client at a time; later ones replace it
-        for old in self._serial_clients:
-            old.close()
-        self._serial_clients = [writer]
-        buf = b""
-        try:
-            while True:
-                chunk = await reader.read(4096)
-                if not chunk:
-                    break
-                buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    self._lines.append(line.decode(errors="replace").rstrip("\r"))
-                if len(buf) > 65536:
-                    buf = b""
-                if self.vm.running and self.guest.booted:
-                    self._run_shell()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            if writer in self._serial_clients:
-                self._serial_clients.remove(writer)
-            writer.close()
+    def _on_console_input(self) -> None:
+        if self.vm.running and self.guest.booted:
+            self._run_shell()
 
     # ------------------------------------------------------------ QMP hook
     def execute(self, cmd: str, args: JSON) -> tuple[Any, list[Event]]:
@@ -269,7 +235,7 @@ class SimProcess:
             self.vm = self.migration.create_vm()
         except Fatal as exc:
             return self._failed(str(exc))
-        self._open_serial_log()
+        self.console.open_log()
         server = await self.migration.start_incoming(ready)
         if server is not None:
             self._servers.append(server)
@@ -277,7 +243,7 @@ class SimProcess:
         qmp = self.qmp = QmpServer(dialect, self.execute, ready)
         try:
             if self.cfg.serial.kind == "socket" and self.cfg.serial.endpoint is not None:
-                self._open(await open_chardev(self.cfg.serial.endpoint, self._serial_client))
+                self._open(await open_chardev(self.cfg.serial.endpoint, self.console.client))
             self._open(await open_chardev(self.cfg.qmp, qmp.handle))
         except Fatal as exc:
             await self._shutdown()
@@ -325,24 +291,15 @@ class SimProcess:
         else:
             self._sessions.append(chardev)
 
-    def _open_serial_log(self) -> None:
-        log = self.cfg.serial.logfile
-        if log:
-            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            self._serial_log = os.fdopen(fd, "ab")
-
     async def _shutdown(self) -> None:
         qmp = self.qmp
         if qmp is not None:
             qmp.closing = True
             await qmp.close_client()
-        for w in self._serial_clients:
-            w.close()
+        self.console.close()
         for srv in self._servers:
             srv.close()
         for ep in (self.cfg.qmp, self.cfg.serial.endpoint):
             if ep is not None and ep.kind == "unix" and ep.server:
                 with contextlib.suppress(OSError):
                     Path(ep.path).unlink()
-        if self._serial_log is not None:
-            self._serial_log.close()
