@@ -201,6 +201,10 @@ class Profile:
     start_stopped_runstate: str = "paused"
     # query-commands: the names the product's monitor lists (() = no such command).
     qmp_commands: tuple[str, ...] = ()
+    # A migration socket's read and write timeout in seconds: a stream that takes no byte
+    # (or gives no answer) that long fails (StratoVirt migration/src/lib.rs: 30 s
+    # set_read_timeout/set_write_timeout); None: a blocked stream waits (QEMU).
+    stream_timeout_s: float | None = None
     max_dirty_iterations: int = 30  # manager.rs MigrationLimit
     limit_downtime_s: float = 0.050
     notes: tuple[str, ...] = field(default=())
@@ -252,6 +256,7 @@ _SV_COMMON: dict[str, Any] = dict(
     empty_id_checked_on_microvm=False,
     stream_format=StreamFormat.STRATOVIRT,
     product_log=STRATOVIRT_24_LOG,
+    stream_timeout_s=30.0,
 )
 
 STRATOVIRT_DOC = Profile(

@@ -85,6 +85,16 @@ class QemuPrecopy:
         self.cancel_requested = False
         self.error_desc: str | None = None
         self._stopped_at: float | None = None
+        # bytes the wire has taken so far, plus what may wait in hand: the migration
+        # thread blocks in a write past it (None: no wire, the model alone)
+        self.wire_limit: float | None = None
+
+    @property
+    def transferred(self) -> int:
+        return int(self.c.transferred)
+
+    def _blocked(self) -> bool:
+        return self.wire_limit is not None and self.c.transferred >= self.wire_limit
 
     # ----------------------------------------------------------------- control
     def request_postcopy(self) -> None:
@@ -130,10 +140,13 @@ class QemuPrecopy:
                 self.tl.effects.append((self.t, Effect.DESTINATION_FAILED))
                 if lost:
                     self.tl.effects.append((self.t, Effect.GUEST_PAUSED))
-            elif st is S.POSTCOPY_ACTIVE:
-                self._postcopy_window()
             elif st is S.POSTCOPY_PAUSED:
                 return
+            elif self._blocked():
+                self.t = t_end  # waiting in a write the wire does not take
+                return
+            elif st is S.POSTCOPY_ACTIVE:
+                self._postcopy_window()
             elif not self._batch(t_end):
                 self._window()
 
@@ -189,6 +202,8 @@ class QemuPrecopy:
         thr1 = wb / (BUFFER_DELAY * 1000) * self.cfg.params.downtime_limit
         j_max = (self.dirty * PAGE_SIZE - thr1) // (p * PAGE_SIZE)
         k = int(min(seg[2] // p - 1, j_max + 1, (t_end - self.t) // BUFFER_DELAY))
+        if self.wire_limit is not None:  # no further than the wire lets it
+            k = min(k, int((self.wire_limit - self.c.transferred) // wb) + 1)
         if k < 2:
             return False
         self.cursor = seg[0]
