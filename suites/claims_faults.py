@@ -21,8 +21,7 @@ S003 = "003_585c41c56a10f92f.txt (StratoVirt docs/migration.md)"
 SV_FAILED = Expect(
     Verdict.HOLDS,
     "failed",
-    "migration/src/lib.rs: send_migration's error -> recover_from_migration, "
-    "set_status(Failed)",
+    "migration/src/lib.rs: send_migration's error -> recover_from_migration, set_status(Failed)",
 )
 SV_STOPPED = Expect(
     Verdict.HOLDS,
