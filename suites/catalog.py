@@ -38,7 +38,7 @@ from suites.claim import (
     family_of,
 )
 from suites.claims_cpu import CPU_CLAIMS
-from suites.claims_faults import FAULT_CLAIMS
+from suites.claims_faults import FAULT_CLAIMS, PHASE_CLAIMS, TLS_CLAIMS
 from suites.claims_hypervisor import HYPERVISOR_CLAIMS
 from suites.claims_network import NETWORK_CLAIMS
 
@@ -72,6 +72,8 @@ _CLAIMS = [
     *CPU_CLAIMS,
     *NETWORK_CLAIMS,
     *FAULT_CLAIMS,
+    *TLS_CLAIMS,
+    *PHASE_CLAIMS,
     _flag(
         "FLAG-TUNNELLED-P2P",
         S002,

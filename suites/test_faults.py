@@ -14,62 +14,14 @@ import pytest
 
 from harness import migration
 from harness.fixtures import VMFactory, destination
-from harness.machine import Machine
-from harness.migration import MigrationStall, Transport, Watch
+from harness.hostset import Placement
+from harness.migration import MigrationStall, Transport
+from harness.net import link
 from harness.net.proxy import FaultProxy
 from harness.spec import VMSpec
-from harness.waits import wait_for
-from harness.workload import read_pattern, write_pattern
+from harness.workload import write_pattern
 from suites.catalog import Expect
-from suites.vmpair import migration_capabilities, tuning
-
-SLOW_MIB = 48  # written before the migration and sent at a throttled rate
-STALL_S = 5.0  # no byte moved for this long while active: a stall
-
-
-def slow_start(vms: VMFactory, src: Machine, uri: str) -> Watch:
-    """A migration that lasts ~20 s, already active and moving bytes when this returns.
-
-    Where the hypervisor has max-bandwidth, that slows it and ram.transferred shows it
-    move. StratoVirt has neither (no migrate-set-parameters; query-migrate says only the
-    status): its stream goes through a proxy capped at that rate, and the bytes the proxy
-    forwarded show it move."""
-    slow = migration.slow_enough(20, SLOW_MIB)
-    moved: Callable[[], int]
-    if vms.target.traits.migration_tuning:
-        parameters = tuning(vms, **slow)
-
-        def moved() -> int:
-            return int((watch.poll().get("ram") or {}).get("transferred", 0))
-    else:
-        link = FaultProxy(_tcp(uri))
-        vms.defer(link.close)
-        link.rate(slow["max-bandwidth"])
-        uri, parameters = link.uri, None
-
-        def moved() -> int:
-            watch.poll()
-            return link.forwarded
-
-    watch = migration.start(
-        src, uri, parameters=parameters, capabilities=migration_capabilities(vms)
-    )
-    watch.until(frozenset({"active"}), timeout=60)
-    wait_for(lambda: moved() > (1 << 20) or None, 60, "the first MiB on the wire")
-    return watch
-
-
-def survived(vms: VMFactory, src: Machine, spec: VMSpec, digest: str) -> None:
-    """The source runs, its memory is intact, and a retry to a fresh destination
-    completes with that memory."""
-    assert migration.runstate(src) == "running"
-    assert read_pattern(src) == digest
-    retry = destination(vms, spec, Transport.TCP, name="retry")
-    result = migration.migrate(
-        src, retry, Transport.TCP, parameters=tuning(vms, **{"max-bandwidth": 1 << 30})
-    )
-    assert result.status == "completed" and result.dst_runstate == "running", result.final
-    assert read_pattern(retry) == digest
+from suites.vmpair import SLOW_MIB, STALL_S, migration_capabilities, slow_start, survived
 
 
 @pytest.mark.usefixtures("placement")
@@ -137,6 +89,40 @@ def test_link_cut(vms: VMFactory, standard_spec: VMSpec, expect: Callable[[str],
         final = watch.until(migration.TERMINAL, timeout=60)
     assert final["status"] == expect("FAULT-LINK-CUT").value, final
     assert dst.wait_exit(timeout=30) != 0
+    survived(vms, src, standard_spec, digest)
+
+
+@pytest.mark.catalog("FAULT-LINK-CUT")
+def test_lab_link_cut(
+    vms: VMFactory,
+    standard_spec: VMSpec,
+    placement: Placement,
+    expect: Callable[[str], Expect],
+) -> None:
+    """The lab link to the destination host drops the stream (nftables on that host).
+
+    1. Nothing breaks the connection, so nobody notices: the watcher reports a stall.
+    2. migrate_cancel ends it with the cancel status.
+    3. With the link back, the source (running, memory intact) migrates to a fresh
+       destination on that host.
+    """
+    if not placement.cross:
+        pytest.skip("the lab link joins two hosts; on one host see test_link_cut (proxy)")
+    src = vms.launch(standard_spec, "src")
+    digest = write_pattern(src, SLOW_MIB)
+    dst = destination(vms, standard_spec, Transport.TCP)
+    uri = migration.destination_uri(dst, Transport.TCP)
+    watch = slow_start(vms, src, uri)
+    link.drop_port_on(vms.placement.dst, _tcp(uri)[1])
+    try:
+        with pytest.raises(MigrationStall):
+            watch.until(migration.TERMINAL, timeout=120, stall=STALL_S)
+        assert src.qmp.execute("migrate_cancel") == {}
+        final = watch.until(migration.TERMINAL, timeout=60)
+    finally:
+        link.undrop_on(vms.placement.dst)
+    assert final["status"] == expect("CANCEL-ACTIVE").value
+    dst.signal(signal.SIGKILL)
     survived(vms, src, standard_spec, digest)
 
 

@@ -59,3 +59,28 @@ def drop_port(netns: str, port: int) -> None:
 
 def undrop(netns: str) -> None:
     _run(_in(netns, ["nft", "delete", "table", "inet", TABLE]))
+
+
+def _nft_on(runner: object, words: list[str], data: str = "") -> None:
+    """nft on a lab host, through its SSH runner (the host's own namespace)."""
+    from harness.lab.ssh import SshRunner
+
+    if not isinstance(runner, SshRunner):
+        raise NetError("a firewall fault needs a lab host (an ssh runner), not this machine")
+    done = runner.run(["nft", *words], data.encode() if data else None)
+    if done.returncode != 0:
+        raise NetError(f"host {runner.name}: nft {' '.join(words)}: {done.stderr.decode().strip()}")
+
+
+def drop_port_on(runner: object, port: int) -> None:
+    """Drop TCP to and from ``port`` on a lab host (hvlab's own nftables table)."""
+    chains = "".join(
+        f" chain {hook} {{ type filter hook {hook} priority 0; policy accept;\n"
+        f"  tcp dport {port} drop\n  tcp sport {port} drop\n }}\n"
+        for hook in ("input", "output")
+    )
+    _nft_on(runner, ["-f", "-"], f"table inet {TABLE} {{\n{chains}}}\n")
+
+
+def undrop_on(runner: object) -> None:
+    _nft_on(runner, ["delete", "table", "inet", TABLE])
