@@ -108,6 +108,7 @@ class SimConfig:
     devices: tuple[Device, ...] = ()
     drives: dict[str, str] = field(default_factory=dict)
     netdevs: dict[str, str] = field(default_factory=dict)
+    taps: dict[str, str] = field(default_factory=dict)  # tap netdev id -> ifname
     start_paused: bool = False
     incoming: str | None = None
     seed: int = 0
@@ -271,6 +272,7 @@ def parse(argv: list[str]) -> SimConfig:
             raise CmdlineError(f"-drive {text}: id is required")
         drives[props.get("id", f"pflash{len(drives)}")] = props.get("file", "")
     netdevs: dict[str, str] = {}
+    taps: dict[str, str] = {}
     for text in raw.get("-netdev", []):
         kind, props = split_props(text, first_key="type")
         if "id" not in props:
@@ -278,6 +280,8 @@ def parse(argv: list[str]) -> SimConfig:
         if kind not in ("tap", "user", "vhost-user", "socket"):
             raise CmdlineError(f"-netdev {text}: unsupported netdev type '{kind}'")
         netdevs[props["id"]] = props.get("ifname", "")
+        if kind == "tap" and props.get("ifname"):
+            taps[props["id"]] = props["ifname"]
     parsed: list[Device] = []
     for text in raw.get("-device", []):
         dev = parse_device(text)
@@ -323,6 +327,7 @@ def parse(argv: list[str]) -> SimConfig:
         devices=devices,
         drives=drives,
         netdevs=netdevs,
+        taps=taps,
         start_paused="-S" in flags,
         incoming=incoming,
         seed=seed,

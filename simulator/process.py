@@ -20,12 +20,15 @@ from simulator.cmdline import SimConfig
 from simulator.errors import Fatal
 from simulator.guest_files import VIRTIO_DRIVER, Disk
 from simulator.guest_memory import PageMap, Writer
-from simulator.guest_shell import KERNEL_RELEASE, PROMPT, READY_MARK, GuestShell, GuestState
+from simulator.guest_shell import KERNEL_RELEASE, PROMPT, READY_MARK, GuestShell
+from simulator.guest_state import GuestState
 from simulator.migration_io.component import MigrationIO
 from simulator.model import DeviceClass, QmpError, VMSpec, World, guest_ack_unplug
 from simulator.model.errors import ErrorClass, Event
 from simulator.model.units import PAGE_SIZE
 from simulator.model.vm import VM
+from simulator.net.component import Network
+from simulator.net.guest_net import GuestNet
 from simulator.product_log import ProductLog
 from simulator.qmp_server import QmpServer
 from simulator.qmp_wire import Dialect
@@ -78,6 +81,7 @@ class SimProcess:
         self.exit_code: int | None = None
         self.qmp: QmpServer | None = None
         self.migration = MigrationIO(self)
+        self.network = Network(self, cfg.taps)
 
     # ------------------------------------------------------------ GuestView
     @property
@@ -128,6 +132,18 @@ class SimProcess:
         for i, d in enumerate(nets):
             out.append((f"eth{i}", (d.mac or f"52:54:00:12:34:{0x56 + i:02x}").lower()))
         return out
+
+    @property
+    def net(self) -> GuestNet:
+        return self.guest.net
+
+    @property
+    def time_scale(self) -> float:
+        return self.cfg.time_scale
+
+    def guest_arrived(self) -> None:
+        """An incoming migration handed the guest over; it is about to run here."""
+        self.network.announce()
 
     def pattern_base(self) -> int:
         w = self.cfg.workload
@@ -202,12 +218,13 @@ class SimProcess:
         if cmd == "query-version":
             v = self.profile.greeting["QMP"]["version"]
             return dict(v), []
-        handled = self.migration.intercept(cmd, args)
+        handled = self.migration.intercept(cmd, args) or self.network.intercept(cmd, args)
         if handled is not None:
             return handled
         if not self.vm.alive:
             return QmpError(ErrorClass.GENERIC_ERROR, "VM is not running"), []
         reply, events = self.vm.execute(cmd, args)
+        self.network.sync()
         events = list(events) + self.vm.take_events()
         return reply, events
 
@@ -233,7 +250,9 @@ class SimProcess:
         ready = asyncio.Event()
         try:
             self.vm = self.migration.create_vm()
+            self.network.start()
         except Fatal as exc:
+            self.network.close()
             return self._failed(str(exc))
         self.console.open_log()
         server = await self.migration.start_incoming(ready)
@@ -254,6 +273,7 @@ class SimProcess:
         try:
             while not stop.is_set():
                 self.tick()
+                self.network.sync()
                 for name, data in self.vm.take_events():
                     qmp.emit(name, data)
                 failed = self.migration.incoming_failed
@@ -292,6 +312,7 @@ class SimProcess:
             self._sessions.append(chardev)
 
     async def _shutdown(self) -> None:
+        self.network.close()
         qmp = self.qmp
         if qmp is not None:
             qmp.closing = True

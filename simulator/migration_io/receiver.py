@@ -10,7 +10,7 @@ import subprocess
 
 from simulator import transport
 from simulator.cmdline_values import parse_endpoint
-from simulator.guest_shell import GuestState
+from simulator.guest_state import GuestState
 from simulator.migration_io.view import JSON, ProcessView
 from simulator.migration_io.wire import FrameWire, Wire, destination_wire
 from simulator.model.migration.status import MigrationStatus as S
@@ -153,6 +153,9 @@ class Receiver:
         proc.memory.take_log()
         # QEMU process_incoming_migration_bh: run unless -S, or unless the source's
         # global state says it was not running (a paused VM's stream restores paused).
+        # process_incoming_migration_bh: qemu_announce_self once the VM is sure to run
+        # here, just before it is started
+        proc.guest_arrived()
         answers_qmp = vm.profile.qmp_during_incoming
         paused = answers_qmp and (proc.cfg.start_paused or not frame.get("running", True))
         vm.runstate = RunState.PAUSED if paused else RunState.RUNNING

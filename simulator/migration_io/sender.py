@@ -32,7 +32,7 @@ from simulator.model.migration.status import MigrationStatus as S
 from simulator.model.vm import VM
 
 #: Wall seconds between two looks at the engine.
-POLL_S = 0.02
+POLL_S = 0.005
 #: Wire bytes the engine may be ahead of what the socket took (QEMUFile's buffer and
 #: what a write has in hand; the kernel's socket buffers are real and come on top).
 SLACK = 1 << 20
@@ -146,7 +146,10 @@ class Sender:
         while missing > 0:
             n = min(missing, CHUNK)
             writer.write(_ZEROS[:n])
-            await self._wait(writer.drain())
+            if writer.transport.get_write_buffer_size() > CHUNK:
+                await self._wait(writer.drain())  # the socket takes no more for now
+            else:
+                await asyncio.sleep(0)  # it took it: let the loop run, then go on
             missing -= n
             self.written += n
             self.engine.wire_limit = (self.written + SLACK) * self.scale

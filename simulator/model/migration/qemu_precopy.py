@@ -173,8 +173,15 @@ class QemuPrecopy:
             b, t = self._send(budget - sent, t, w_end)
             sent += b + self._add(EOS_WIRE)
             calls += 1
-            # bitmap ran dry inside the window: migration_thread loops straight back
-            if self.dirty == 0 and t < w_end and sent < budget and calls < _MAX_CALLS_PER_WINDOW:
+            # bitmap ran dry inside the window: migration_thread loops straight back (unless
+            # it now waits on the wire)
+            if (
+                self.dirty == 0
+                and t < w_end
+                and sent < budget
+                and calls < _MAX_CALLS_PER_WINDOW
+                and not self._blocked()
+            ):
                 continue
             break
         self.t = w_end
