@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from simulator.errors import Fatal
 from simulator.model import DeviceClass, Profile, QmpError
 from simulator.model.errors import ErrorClass, Event
+from simulator.model.migration.params import MigrationParameters
 from simulator.model.vm import VM
 from simulator.net import frames, stack
 from simulator.net.guest_net import GuestNet
@@ -155,20 +156,16 @@ class Network:
     # ------------------------------------------------------------ self-announce
     def announce(self) -> None:
         """The incoming migration is done and the destination is about to run the guest:
-        the profile's self-announce starts (QEMU 7.2 qemu_announce_self)."""
+        the profile's self-announce starts (QEMU 7.2 qemu_announce_self: round 1 now)."""
         prof, params = self.proc.profile, self.proc.vm.params
         if not (prof.self_announce or prof.guest_announce) or params.announce_rounds <= 0:
             return
-        loop = asyncio.get_running_loop()
-        at, gaps = 0.0, [0]
-        for k in range(1, params.announce_rounds):
-            gap = params.announce_initial + (k - 1) * params.announce_step
-            gaps.append(params.announce_max if gap < 0 or gap > params.announce_max else gap)
-        for gap in gaps:
-            at += gap / 1000 / self.proc.time_scale
-            self._timers.append(loop.call_at(loop.time() + at, self._announce_round))
+        self._announce_round(params, params.announce_rounds)
 
-    def _announce_round(self) -> None:
+    def _announce_round(self, params: MigrationParameters, left: int) -> None:
+        """One round; the next one ``initial + (k-1) * step`` ms (at most ``max``) after
+        this one ran (qemu_announce_self_once, qemu_announce_timer_step), with the
+        parameters as they were when it started (qemu_announce_timer_reset clones them)."""
         prof = self.proc.profile
         for ifname, mac in self._nics().items():
             tap = self.taps.get(ifname)
@@ -178,6 +175,16 @@ class Network:
                 tap.send(frames.rarp_announce(frames.mac_bytes(mac)))
             if prof.guest_announce:
                 self._guest_announce(tap, mac)
+        left -= 1
+        if left > 0:
+            step = params.announce_initial + (params.announce_rounds - left - 1) * (
+                params.announce_step
+            )
+            if step < 0 or step > params.announce_max:
+                step = params.announce_max
+            loop = asyncio.get_running_loop()
+            wait = step / 1000 / self.proc.time_scale
+            self._timers.append(loop.call_later(wait, self._announce_round, params, left))
 
     def _guest_announce(self, tap: Tap, mac: str) -> None:
         """virtio-net asks the guest (VIRTIO_NET_S_ANNOUNCE); it answers once it runs."""
