@@ -143,7 +143,7 @@ class SimProcess:
 
     def guest_arrived(self) -> None:
         """An incoming migration handed the guest over; it is about to run here."""
-        self.network.announce()
+        self.network.arrived()
 
     def pattern_base(self) -> int:
         w = self.cfg.workload

@@ -57,7 +57,7 @@ class Receiver:
         self.task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
 
     async def _listen(self) -> asyncio.Server:
-        self.server = await listen(self.ep, self._conn)
+        self.server = await listen(self.ep, self._conn, limit=transport.STREAM_LIMIT)
         if self.ep.kind == "tcp":
             self.port = int(self.server.sockets[0].getsockname()[1])
         return self.server
@@ -131,7 +131,10 @@ class Receiver:
             if kind == "pad":  # filler standing for page data (exec streams)
                 left = int(frame.get("n", 0))
                 while left > 0:
-                    left -= len(await reader.readexactly(min(left, 1 << 20)))
+                    chunk = await reader.read(min(left, transport.STREAM_LIMIT))
+                    if not chunk:
+                        raise transport.StreamClosed("migration stream ended in page data")
+                    left -= len(chunk)
                 continue
             if kind in ("mem", "done"):
                 for a, b, v in frame.get("ranges", []):

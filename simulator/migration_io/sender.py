@@ -37,7 +37,7 @@ POLL_S = 0.005
 #: what a write has in hand; the kernel's socket buffers are real and come on top).
 SLACK = 1 << 20
 #: Filler is written and drained in pieces of this size.
-CHUNK = 256 << 10
+CHUNK = 1 << 20
 _ZEROS = bytes(CHUNK)
 T = TypeVar("T")
 

@@ -220,7 +220,10 @@ class StratoDestination(_Strato):
                     else (blocks, 0)
                 )
                 while data > 0:  # recv_memory: the blocks' bytes
-                    data -= len(await self._read(min(data, 1 << 20)))
+                    chunk = await self.reader.read(min(data, transport.STREAM_LIMIT))
+                    if not chunk:
+                        raise transport.StreamClosed("migration stream ended in page data")
+                    data -= len(chunk)
                 await self._respond(Trans.OK)
                 return {"t": "mem", "ranges": ranges}
             if status is Trans.STATE:

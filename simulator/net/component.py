@@ -62,6 +62,7 @@ class Network:
         self._tasks: list[asyncio.Task[None]] = []
         self._timers: list[asyncio.TimerHandle] = []
         self._arp_at = -ARP_RETRY_S
+        self._arrived = asyncio.Event()  # the guest came in: its heartbeat runs on at once
 
     # ------------------------------------------------------------ taps
     def start(self) -> None:
@@ -137,12 +138,17 @@ class Network:
 
     async def _heartbeat(self) -> None:
         """The guest's ``ping -i INTERVAL HOST``: one echo request per interval of guest
-        time while the VM runs (ARP for the host first)."""
+        time while the VM runs (ARP for the host first), on a fixed schedule (as ping's
+        interval timer: a late one does not push the later ones back)."""
         loop = asyncio.get_running_loop()
+        due = loop.time()
         while True:
             hb = self.proc.net.heartbeat
             if hb is None:
-                await asyncio.sleep(IDLE_S)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), IDLE_S)
+                self._arrived.clear()
+                due = loop.time()
                 continue
             self.proc.tick()
             out = stack.heartbeat(self.proc.net) if self.proc.vm.running else None
@@ -151,12 +157,19 @@ class Network:
                 if not asking or loop.time() - self._arp_at >= ARP_RETRY_S:
                     self._arp_at = loop.time() if asking else self._arp_at
                     self._send_from(mac, frame)
-            await asyncio.sleep(max(hb.interval, 0.001) / self.proc.time_scale)
+            step = max(hb.interval, 0.001) / self.proc.time_scale
+            due = max(due + step, loop.time() - step)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), max(0.0, due - loop.time()))
+            if self._arrived.is_set():  # a guest came in: its heartbeat goes on at once
+                self._arrived.clear()
+                due = loop.time()
 
     # ------------------------------------------------------------ self-announce
-    def announce(self) -> None:
+    def arrived(self) -> None:
         """The incoming migration is done and the destination is about to run the guest:
         the profile's self-announce starts (QEMU 7.2 qemu_announce_self: round 1 now)."""
+        self._arrived.set()
         prof, params = self.proc.profile, self.proc.vm.params
         if not (prof.self_announce or prof.guest_announce) or params.announce_rounds <= 0:
             return
