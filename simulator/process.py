@@ -260,6 +260,7 @@ class SimProcess:
             self._servers.append(server)
         dialect = Dialect.of(self.profile, self.cfg.qmp_rate_limit or 0)
         qmp = self.qmp = QmpServer(dialect, self.execute, ready)
+        qmp.blocked = lambda: self.migration.blocked
         try:
             if self.cfg.serial.kind == "socket" and self.cfg.serial.endpoint is not None:
                 self._open(await open_chardev(self.cfg.serial.endpoint, self.console.client))

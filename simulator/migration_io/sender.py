@@ -55,6 +55,7 @@ class Sender:
         peer: VM,
         running: set[Sender],
         child: subprocess.Popen[bytes] | None = None,
+        handed_over: bool = False,
     ) -> None:
         self.proc, self.peer, self.running = proc, peer, running
         self.engine: Any = proc.vm.engine
@@ -64,11 +65,15 @@ class Sender:
         # a file target gets the product's byte count; a socket the model's bytes per
         # second of wall time
         self.scale = 1.0 if child is not None else proc.cfg.time_scale
-        self.written = 0  # filler bytes the socket took so far
+        # post-copy: the guest runs on the destination already (a resumed stream)
+        self.handed_over = handed_over
+        # filler bytes the socket took so far (a resumed stream goes on from where the
+        # engine is: what the broken one had in hand is not sent again)
+        self.written = int(self.engine.transferred / self.scale) if handed_over else 0
         # the product's socket write timeout (StratoVirt lib.rs: 30 s), in wall seconds
         timeout = proc.profile.stream_timeout_s
         self.timeout = None if timeout is None else timeout / proc.cfg.time_scale
-        self.engine.wire_limit = SLACK * self.scale
+        self.engine.wire_limit = (self.written + SLACK) * self.scale
         running.add(self)
 
     def start(self, wire: Wire, writer: asyncio.StreamWriter) -> None:
@@ -85,7 +90,7 @@ class Sender:
 
     async def run(self, wire: Wire, writer: asyncio.StreamWriter) -> None:
         proc, eng = self.proc, self.engine
-        full_sent = False
+        full_sent = self.handed_over
         try:
             if self.child is not None:  # one-way: the configuration travels in the stream
                 await wire.send({"t": "hello", "config": transport.vm_config(proc.vm)})
@@ -96,9 +101,14 @@ class Sender:
                     # a guest stopped for the switch-over still counts as running.
                     self.was_running = proc.vm.running
                 proc.tick()
-                if self.peer.owns_guest:  # SWITCHOVER: the guest is stopped on this side
+                if self.peer.owns_guest and eng.status is S.COMPLETED:  # the switch-over
                     await self._finish(wire, writer, full_sent)
                     return
+                if self.peer.owns_guest and not self.handed_over:  # post-copy starts
+                    await self._hand_over(wire, writer, "postcopy", full_sent)
+                    self.handed_over = full_sent = True
+                if eng.status is S.POSTCOPY_PAUSED:
+                    return  # the stream is shut down: the destination pauses too
                 ended = eng.end is not None and eng.end <= proc.world.clock.now
                 if ended and eng.status is not S.COMPLETED:  # failed/cancelled before switch
                     with contextlib.suppress(Exception):
@@ -167,23 +177,43 @@ class Sender:
             if done:
                 return task.result()
             self.proc.tick()
-            if self.engine.end is not None and self.engine.status is not S.COMPLETED:
+            eng = self.engine
+            if eng.status is S.POSTCOPY_PAUSED or (
+                eng.end is not None and eng.status is not S.COMPLETED
+            ):
                 task.cancel()
                 raise StreamAborted
             if self.timeout is not None and loop.time() - since >= self.timeout:
                 task.cancel()
                 raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))
 
-    async def _finish(self, wire: Wire, writer: asyncio.StreamWriter, full_sent: bool) -> None:
-        await self._round(wire, writer, full_sent)
+    async def _hand_over(
+        self, wire: Wire, writer: asyncio.StreamWriter, kind: str, full_sent: bool
+    ) -> None:
+        """The last pages, the guest's state and the digest of its memory: the
+        destination verifies them and runs the guest. "done": after the bytes the model
+        sent (the migration ends); "postcopy": at once, the bytes follow while the guest
+        runs there (postcopy_start sends the device state and "run" before the rest)."""
         mem = self.proc.memory
-        done: JSON = {
-            "t": "done",
+        log = mem.take_log()
+        ranges = mem.ranges() if not full_sent else [r for a, b in log for r in mem.slice(a, b)]
+        if kind == "done":
+            await self._pad(wire, writer)
+        frame: JSON = {
+            "t": kind,
+            "ranges": ranges,
             "digest": mem.digest(),
             "guest": self.proc.guest.to_json(),
             "running": self.was_running,
         }
-        await wire.send(done)
+        await self._wait(wire.send(frame))
+
+    async def _finish(self, wire: Wire, writer: asyncio.StreamWriter, full_sent: bool) -> None:
+        if self.handed_over:  # post-copy: the guest is there already
+            await self._round(wire, writer, True)
+            await wire.send({"t": "done"})
+        else:
+            await self._hand_over(wire, writer, "done", full_sent)
         if self.child is not None:  # no return path
             await writer.drain()
             return

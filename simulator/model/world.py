@@ -202,6 +202,16 @@ class World:
             dst.runstate = RunState.RUNNING
             dst.migration_status = S.COMPLETED
             dst.pending.append(("RESUME", {}))
+        elif eff is Effect.POSTCOPY_SWITCHOVER:
+            src.owns_guest, dst.owns_guest = False, True
+            dst.runstate = RunState.RUNNING
+            dst.pending.append(("RESUME", {}))
+        elif eff is Effect.POSTCOPY_DONE:
+            src.memory = dst.memory = MemoryImage(
+                src.memory.size, src.memory.nonzero, src.memory.generation + lk.engine.generation
+            )
+            src.runstate = RunState.POSTMIGRATE
+            dst.migration_status = S.COMPLETED
         elif eff is Effect.SOURCE_EXIT:
             src.exit(0)
         elif eff is Effect.DESTINATION_FAILED:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from simulator.model.host import Host
 from simulator.model.memory import MemoryLayout, Workload, dirty_log
-from simulator.model.migration import bitmap
+from simulator.model.migration import bitmap, phases
 from simulator.model.migration.costs import PageCosts, RamCounters
 from simulator.model.migration.effects import Effect, Sample, Timeline
 from simulator.model.migration.params import Capability, MigrationParameters
@@ -102,10 +102,16 @@ class QemuPrecopy:
         self.postcopy_requested = True
 
     def cancel(self, t: float) -> None:
-        """migrate_cancel (migrate_fd_cancel): cancelling now, cancelled at the next turn."""
-        if self.status in (S.SETUP, S.ACTIVE, S.POSTCOPY_ACTIVE):
-            self.run_until(t)
-            self._set(max(t, self.t), S.CANCELLING)
+        """migrate_cancel (migrate_fd_cancel), per phase (simulator/model/migration/phases.py)."""
+        phases.cancel(self, t)
+
+    def proceed(self, t: float) -> None:
+        """migrate-continue: the switch-over waiting in pre-switchover goes on."""
+        phases.proceed(self, t)
+
+    def resume(self, t: float) -> str | None:
+        """migrate resume=true on a paused post-copy; the error text if there is none."""
+        return phases.resume(self, t)
 
     def fail(self, t: float, desc: str) -> None:
         """The stream broke (destination died, link cut) at time ``t``."""
@@ -140,13 +146,13 @@ class QemuPrecopy:
                 self.tl.effects.append((self.t, Effect.DESTINATION_FAILED))
                 if lost:
                     self.tl.effects.append((self.t, Effect.GUEST_PAUSED))
-            elif st is S.POSTCOPY_PAUSED:
-                return
+            elif st in (S.POSTCOPY_PAUSED, S.PRE_SWITCHOVER):
+                return  # waits for migrate resume=true / migrate-continue
             elif self._blocked():
                 self.t = t_end  # waiting in a write the wire does not take
                 return
             elif st is S.POSTCOPY_ACTIVE:
-                self._postcopy_window()
+                phases.postcopy_window(self)
             elif not self._batch(t_end):
                 self._window()
 
@@ -165,10 +171,10 @@ class QemuPrecopy:
                 self._sync(t)
                 pending = self.dirty * PAGE_SIZE
             if pending == 0 or pending < self.threshold:
-                self._complete(t)
+                phases.complete(self, t)
                 return
             if self.postcopy_requested and Capability.POSTCOPY_RAM in self.cfg.caps:
-                self._postcopy_start(t)
+                phases.postcopy_start(self, t)
                 return
             b, t = self._send(budget - sent, t, w_end)
             sent += b + self._add(EOS_WIRE)
@@ -325,55 +331,9 @@ class QemuPrecopy:
                 self.tl.throttle_steps.append((t, self.throttle))
 
     # ----------------------------------------------------------------- endings
-    def _complete(self, t: float) -> None:
-        """migration_completion: stop, last sync, send the rest unlimited, device state."""
-        self._stop_source(t)
-        self._sync(t)
-        self.vm_running = False
-        t += self.cfg.host.stop_overhead_s
-        self.bucket = "downtime"
-        _, t = self._send(_INF, t, _INF)
-        self._add(EOS_WIRE)
-        self.device_bytes += self.cfg.device_state_bytes
-        t += self.cfg.device_state_bytes / self.link
-        self.downtime = t - (self._stopped_at if self._stopped_at is not None else t)
-        self.t = t
-        self._finish(t, S.COMPLETED)
-        self.tl.effects.append((t, Effect.SWITCHOVER))
-
     def _stop_source(self, t: float) -> None:
         self._stopped_at = t
         self.tl.effects.append((t, Effect.SOURCE_STOPPED))
-
-    def _postcopy_start(self, t: float) -> None:
-        """postcopy_start: stop, discard bitmap (a sync), device package; dest runs."""
-        self._stop_source(t)
-        self._sync(t)
-        self.vm_running = False
-        self._set(t, S.POSTCOPY_ACTIVE)
-        self.bucket = "postcopy"
-        self.device_bytes += self.cfg.device_state_bytes
-        t += self.cfg.host.stop_overhead_s + self.cfg.device_state_bytes / self.link
-        self.downtime = t - (self._stopped_at if self._stopped_at is not None else t)
-        self.t = t
-        self.tl.effects.append((t, Effect.SWITCHOVER))
-
-    def _postcopy_window(self) -> None:
-        """Background pages at max-postcopy-bandwidth plus urgent page requests."""
-        bw = self.cfg.params.max_postcopy_bandwidth
-        budget = bw * BUFFER_DELAY if bw > 0 else _INF
-        w = self.cfg.workload
-        before = self.dirty
-        _, t = self._send(budget, self.t, self.t + BUFFER_DELAY)
-        dt = max(t - self.t, 1e-6)
-        if w.ws_pages and before:
-            frac = min(1.0, before / w.ws_pages)
-            self.c.postcopy_requests += round(w.effective_rate(0) * dt * frac / 2)
-        self.t = self.t + BUFFER_DELAY if self.dirty else t
-        self._sample()
-        if self.dirty == 0:
-            self._add(EOS_WIRE)
-            self._finish(self.t, S.COMPLETED)
 
     def _finish(self, t: float, st: S) -> None:
         self.end = t
