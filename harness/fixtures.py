@@ -66,6 +66,12 @@ class VMFactory:
         self.artifacts = artifacts
         self.owner = owner_tag(f"t-{uuid.uuid4().hex[:16]}")
         self.machines: list[Machine] = []
+        self._deferred: list[Callable[[], object]] = []
+
+    def defer(self, cleanup: Callable[[], object]) -> None:
+        """Run ``cleanup`` when the test's VMs are shut down (a proxy, a link the test set
+        up for them)."""
+        self._deferred.append(cleanup)
 
     def _where(self, role: Role) -> tuple[str, Runner]:
         p = self.placement
@@ -159,6 +165,11 @@ class VMFactory:
                 m.shutdown()
             except Exception as exc:
                 errors.append(f"{m.name}: {exc}")
+        for cleanup in reversed(self._deferred):
+            try:
+                cleanup()
+            except Exception as exc:
+                errors.append(f"cleanup: {exc}")
         remote = {id(m.runner): m.runner for m in self.machines if m.runner is not LOCAL}
         for runner in remote.values():
             try:

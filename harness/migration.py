@@ -306,6 +306,11 @@ def migrate(
     return finish(watch, dst, timeout)
 
 
+def slow_postcopy(seconds: float, dirty_mib: int) -> dict[str, Any]:
+    """max-postcopy-bandwidth for the same pace once post-copy has started."""
+    return {"max-postcopy-bandwidth": slow_enough(seconds, dirty_mib)["max-bandwidth"]}
+
+
 def slow_enough(seconds: float, dirty_mib: int) -> dict[str, Any]:
     """max-bandwidth that makes ``dirty_mib`` of guest data take about ``seconds``."""
     return {"max-bandwidth": max(1, int(dirty_mib * (1 << 20) / seconds))}

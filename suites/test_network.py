@@ -130,7 +130,7 @@ def test_announce_and_packet_gap(
     for got, expected in zip(spacing_ms(rarp), params.gaps_ms()[: max(0, want - 1)], strict=True):
         assert expected - EARLY_MS <= got <= expected + LATE_MS, summary
     assert bool(record.announces(MAC, ("garp",))) is documented.guest, summary
-    switch = record.switchover(rarp[0] if rarp else None)
+    switch = record.switchover(record.arrival(MAC))
     downtime_s = float(result.final.get("downtime", 0)) / 1000
     assert switch.gap >= downtime_s, summary
     assert switch.lost_outside == [], summary

@@ -18,7 +18,7 @@ from pathlib import Path
 from simulator import transport
 from simulator.errors import Fatal
 from simulator.guest_memory import PageMap
-from simulator.guest_shell import GuestState
+from simulator.guest_state import GuestState
 from simulator.migration_io import strato_format
 from simulator.migration_io.view import JSON, ProcessView, Result
 from simulator.model import MemoryImage, QmpError

@@ -261,6 +261,20 @@ def _query_caps(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     return [{"capability": c.value, "state": c in vm.caps} for c in Capability], []
 
 
+@command("migrate-continue")
+def _continue(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
+    """qmp_migrate_continue: only in the state named (pause-before-switchover)."""
+    if not vm.profile.tuning_knobs:
+        return vm.unknown_command("migrate-continue"), []
+    eng = vm.engine
+    current = eng.status if isinstance(eng, QemuPrecopy) else vm.migration_status
+    if current.value != args["state"]:
+        raise QmpFailure(f"Migration not in expected state: {current.value}")
+    if isinstance(eng, QemuPrecopy):
+        eng.proceed(vm.world.clock.now)
+    return {}, []
+
+
 @command("migrate-start-postcopy")
 def _start_postcopy(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     if not vm.profile.tuning_knobs:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from simulator.model.host import Host
 from simulator.model.memory import MemoryLayout, Workload, dirty_log
-from simulator.model.migration import bitmap, postcopy, throttle
+from simulator.model.migration import bitmap, phases, throttle
 from simulator.model.migration.costs import PageCosts, RamCounters
 from simulator.model.migration.effects import Effect, Sample, Timeline
 from simulator.model.migration.params import Capability, MigrationParameters
@@ -91,6 +91,16 @@ class QemuPrecopy:
         self.cancel_requested = False
         self.error_desc: str | None = None
         self._stopped_at: float | None = None
+        # bytes the wire has taken so far, plus what may wait in hand: the migration
+        # thread blocks in a write past it (None: no wire, the model alone)
+        self.wire_limit: float | None = None
+
+    @property
+    def transferred(self) -> int:
+        return int(self.c.transferred)
+
+    def _blocked(self) -> bool:
+        return self.wire_limit is not None and self.c.transferred >= self.wire_limit
 
     # ----------------------------------------------------------------- control
     def request_postcopy(self) -> None:
@@ -98,10 +108,16 @@ class QemuPrecopy:
         self.postcopy_requested = True
 
     def cancel(self, t: float) -> None:
-        """migrate_cancel (migrate_fd_cancel): cancelling now, cancelled at the next turn."""
-        if self.status in (S.SETUP, S.ACTIVE, S.POSTCOPY_ACTIVE):
-            self.run_until(t)
-            self._set(max(t, self.t), S.CANCELLING)
+        """migrate_cancel (migrate_fd_cancel), per phase (simulator/model/migration/phases.py)."""
+        phases.cancel(self, t)
+
+    def proceed(self, t: float) -> None:
+        """migrate-continue: the switch-over waiting in pre-switchover goes on."""
+        phases.proceed(self, t)
+
+    def resume(self, t: float) -> str | None:
+        """migrate resume=true on a paused post-copy; the error text if there is none."""
+        return phases.resume(self, t)
 
     def fail(self, t: float, desc: str) -> None:
         """The stream broke (destination died, link cut) at time ``t``."""
@@ -136,10 +152,13 @@ class QemuPrecopy:
                 self.tl.effects.append((self.t, Effect.DESTINATION_FAILED))
                 if lost:
                     self.tl.effects.append((self.t, Effect.GUEST_PAUSED))
-            elif st is S.POSTCOPY_ACTIVE:
-                self._postcopy_window()
-            elif st is S.POSTCOPY_PAUSED:
+            elif st in (S.POSTCOPY_PAUSED, S.PRE_SWITCHOVER):
+                return  # waits for migrate resume=true / migrate-continue
+            elif self._blocked():
+                self.t = t_end  # waiting in a write the wire does not take
                 return
+            elif st is S.POSTCOPY_ACTIVE:
+                phases.postcopy_window(self)
             elif not self._batch(t_end):
                 self._window()
 
@@ -158,16 +177,23 @@ class QemuPrecopy:
                 self._sync(t)
                 pending = self.dirty * PAGE_SIZE
             if pending == 0 or pending < self.threshold:
-                self._complete(t)
+                phases.complete(self, t)
                 return
             if self.postcopy_requested and Capability.POSTCOPY_RAM in self.cfg.caps:
-                self._postcopy_start(t)
+                phases.postcopy_start(self, t)
                 return
             b, t = self._send(budget - sent, t, w_end)
             sent += b + self._add(EOS_WIRE)
             calls += 1
-            # bitmap ran dry inside the window: migration_thread loops straight back
-            if self.dirty == 0 and t < w_end and sent < budget and calls < _MAX_CALLS_PER_WINDOW:
+            # bitmap ran dry inside the window: migration_thread loops straight back (unless
+            # it now waits on the wire)
+            if (
+                self.dirty == 0
+                and t < w_end
+                and sent < budget
+                and calls < _MAX_CALLS_PER_WINDOW
+                and not self._blocked()
+            ):
                 continue
             break
         self.t = w_end
@@ -195,6 +221,8 @@ class QemuPrecopy:
         thr1 = wb / (self.window * 1000) * self.cfg.params.downtime_limit
         j_max = (self.dirty * PAGE_SIZE - thr1) // (p * PAGE_SIZE)
         k = int(min(seg[2] // p - 1, j_max + 1, (t_end - self.t) // self.window))
+        if self.wire_limit is not None:  # no further than the wire lets it
+            k = min(k, int((self.wire_limit - self.c.transferred) // wb) + 1)
         if k < 2:
             return False
         self.cursor = seg[0]
@@ -318,64 +346,9 @@ class QemuPrecopy:
             self.tl.throttle_steps.append((t, self.throttle))
 
     # ----------------------------------------------------------------- endings
-    def _complete(self, t: float) -> None:
-        """migration_completion: stop, last sync, send the rest unlimited, device state."""
-        self._stop_source(t)
-        self._sync(t)
-        self.vm_running = False
-        t += self.cfg.host.stop_overhead_s
-        self.bucket = "downtime"
-        _, t = self._send(_INF, t, _INF)
-        self._add(EOS_WIRE)
-        self.device_bytes += self.cfg.device_state_bytes
-        t += self.cfg.device_state_bytes / self.link
-        self.downtime = t - (self._stopped_at if self._stopped_at is not None else t)
-        self.t = t
-        self._finish(t, S.COMPLETED)
-        self.tl.effects.append((t, Effect.SWITCHOVER))
-
     def _stop_source(self, t: float) -> None:
         self._stopped_at = t
         self.tl.effects.append((t, Effect.SOURCE_STOPPED))
-
-    def _postcopy_start(self, t: float) -> None:
-        """postcopy_start: stop, discard bitmap (a sync), device package; dest runs."""
-        self._stop_source(t)
-        self._sync(t)
-        self.vm_running = False
-        self._set(t, S.POSTCOPY_ACTIVE)
-        self.bucket = "postcopy"
-        self.costs.discarded = True  # the destination dropped these pages: fresh memory
-        self.device_bytes += self.cfg.device_state_bytes
-        t += self.cfg.host.stop_overhead_s + self.cfg.device_state_bytes / self.link
-        self.downtime = t - (self._stopped_at if self._stopped_at is not None else t)
-        self.t = t
-        self.tl.effects.append((t, Effect.SWITCHOVER))
-
-    def _postcopy_window(self) -> None:
-        """Background pages at max-postcopy-bandwidth plus urgent page requests; a
-        request waits behind what the one channel (no postcopy-preempt) already queued:
-        up to the socket buffers, drained at the rate the destination places pages."""
-        bw = self.cfg.params.max_postcopy_bandwidth
-        budget = bw * BUFFER_DELAY if bw > 0 else _INF
-        w = self.cfg.workload
-        before, sent0 = self.dirty, self.c.transferred
-        _, t = self._send(budget, self.t, self.t + BUFFER_DELAY)
-        dt = max(t - self.t, 0.0)
-        if w.ws_pages and before and dt > 0:
-            rate = (self.c.transferred - sent0) / dt
-            queued = min(self.cfg.host.socket_buffer_bytes, before * PAGE_SIZE)
-            fault = self.cfg.host.postcopy_fault_s + queued / rate
-            share = min(1.0, (before + self.dirty) / 2 / w.ws_pages)
-            first = self.cfg.vcpus if self._first_pc else 0
-            self._requests += postcopy.window_requests(w, share, dt, fault, first)
-            self._first_pc = False
-            self.c.postcopy_requests = round(self._requests)
-        self.t = self.t + BUFFER_DELAY if self.dirty else t
-        self._sample()
-        if self.dirty == 0:
-            self._add(EOS_WIRE)
-            self._finish(self.t, S.COMPLETED)
 
     def _finish(self, t: float, st: S) -> None:
         self.end = t
