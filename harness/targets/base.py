@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,12 @@ class RunPaths:
     @property
     def migration(self) -> Path:
         return self.dir / "migrate.sock"
+
+    @property
+    def tag(self) -> str:
+        """Six hex digits unique to this VM's run folder: names a VM owns on its host
+        (tap interfaces: two VMs on one host cannot attach the same tap)."""
+        return hashlib.sha1(str(self.dir).encode()).hexdigest()[:6]
 
     @property
     def serial_log(self) -> Path:

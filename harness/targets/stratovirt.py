@@ -97,5 +97,9 @@ class StratoVirtTarget:
             "-serial",
             "chardev:serial0",
         ]
-        argv += device_args(spec, lambda netdev: f"tap,id={netdev},ifname=hv{netdev[:12]}")
+        # a tap per VM: StratoVirt has no user-mode network, and a second process
+        # attaching a tap another one holds gets EBUSY (TUNSETIFF)
+        argv += device_args(
+            spec, lambda netdev: f"tap,id={netdev},ifname=hv{paths.tag}{netdev[:7]}"
+        )
         return argv

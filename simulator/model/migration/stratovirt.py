@@ -100,6 +100,11 @@ class StratoMigration:
         old = self.status
         if not self._set(t, S.CANCELED):
             return f"Failed to transfer migration status from {old.value} to canceled."
+        # the send loop finds the status canceled at its next check and sends the
+        # destination a Cancel request, which bails out "Cancel migration from source"
+        # (migration/src/migration.rs send_migration, cancel_migration; recv_migration)
+        self.end = t
+        self._plan.clear()
         return None
 
     def fail(self, t: float, desc: str) -> None:
