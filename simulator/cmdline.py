@@ -42,6 +42,7 @@ from simulator.model import PROFILES, Arch, CpuTopology, Device, MachineType, Pr
 from simulator.model.host import Host, load_host
 from simulator.model.profiles import BuildFeature
 from simulator.model.units import MiB
+from simulator.tls_creds import TlsCreds, TlsError, from_cmdline
 
 __all__ = [
     "CmdlineError",
@@ -74,7 +75,6 @@ _IGNORED_VALUE_FLAGS = frozenset(
         "-accel",
         "-cpu",
         "-display",
-        "-object",
         "-global",
         "-mem-path",
         "-vga",
@@ -126,6 +126,7 @@ class SimConfig:
     daemonize: bool = False  # -daemonize: detach once the sockets exist (simulator/daemon.py)
     pidfile: str | None = None  # -pidfile FILE: the process id, removed at exit
     logfile: str | None = None  # -D FILE: the product's own log (simulator/product_log.py)
+    tls_creds: tuple[TlsCreds, ...] = ()  # -object tls-creds-*: loaded (simulator/tls_creds.py)
 
     def product_profile(self) -> Profile:
         """The profile of the build this process stands in for."""
@@ -201,6 +202,7 @@ def parse(argv: list[str]) -> SimConfig:
             "-incoming",
             "-pidfile",
             "-D",
+            "-object",
         ):
             raw.setdefault("-machine" if arg == "-M" else arg, []).append(a.value(arg))
         else:
@@ -313,6 +315,12 @@ def parse(argv: list[str]) -> SimConfig:
     if incoming is not None:
         check_incoming(incoming, prof)
 
+    tls_creds: tuple[TlsCreds, ...] = ()
+    if rules.tls_objects:  # created and loaded at start-up: a refusal ends the process
+        try:
+            tls_creds = from_cmdline(raw.get("-object", []))
+        except TlsError as exc:
+            raise CmdlineError(str(exc)) from None
     seed, time_scale, rate_limit, workload = own_options(own)
     try:
         host = load_host(Path(own["host"])) if "host" in own else None
@@ -352,4 +360,5 @@ def parse(argv: list[str]) -> SimConfig:
         daemonize="-daemonize" in flags,
         pidfile=pidfile,
         logfile=one("-D"),
+        tls_creds=tls_creds,
     )

@@ -17,6 +17,8 @@ Families: ``qemu`` (qemu-x86_64 and sim:qemu-7.2, qemu-aarch64 and sim:aarch64:q
 sim:aarch64:stratovirt-doc: exactly what the documents say), ``stratovirt-2.4`` and
 ``stratovirt-2.5`` (real StratoVirt and its simulator profiles on either architecture;
 2.4 falls back to 2.5),
+``sim-qemu`` (refines ``qemu`` on the simulator's QEMU profiles, where it cannot model a
+claim: its reason is the skip reason there),
 ``libvirt`` (the libvirt targets of suites/test_flags.py: libvirt-model, the model in
 simulator/libvirt, and libvirt-9.0, real daemons; each may refine).
 
@@ -36,6 +38,7 @@ from suites.claim import (
     Subject,
     Verdict,
     family_of,
+    refinements_of,
 )
 from suites.claims_cpu import CPU_CLAIMS
 from suites.claims_faults import FAULT_CLAIMS, PHASE_CLAIMS, TLS_CLAIMS
@@ -109,4 +112,4 @@ CATALOG: dict[str, Claim] = {c.id: c for c in _CLAIMS}
 
 
 def expectation(claim_id: str, target_name: str) -> Expect:
-    return CATALOG[claim_id].for_family(family_of(target_name))
+    return CATALOG[claim_id].for_family(family_of(target_name), refinements_of(target_name))

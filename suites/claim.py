@@ -99,17 +99,19 @@ class Claim:
     expect: dict[str, Expect] = field(default_factory=dict)
     subject: Subject = Subject.HYPERVISOR
 
-    def for_family(self, family: str) -> Expect:
+    def for_family(self, family: str, refinements: tuple[str, ...] = ()) -> Expect:
+        """The expectation on a family; ``refinements`` (see :func:`refinements_of`) are
+        looked up before it."""
         if Subject.of_family(family) is not self.subject:
             return _OTHER_SUBJECT[self.subject]
-        chain = {
+        family_chain = {
             "stratovirt-2.4": ["stratovirt-2.4", "stratovirt-2.5"],
             "qemu-aarch64": ["qemu-aarch64", "qemu"],
             "qemu-x86_64": ["qemu-x86_64", "qemu"],
             "libvirt-model": ["libvirt-model", "libvirt"],
             "libvirt-9.0": ["libvirt-9.0", "libvirt"],
         }.get(family, [family])
-        for key in chain:
+        for key in [*refinements, *family_chain]:
             if key in self.expect:
                 found = self.expect[key]
                 if found.value is None and found.verdict is not Verdict.NA:
@@ -133,3 +135,15 @@ def family_of(target_name: str) -> str:
     if target_name.startswith("stratovirt"):
         return "stratovirt-2.5"
     return target_name  # qemu-x86_64, qemu-aarch64, libvirt-model, libvirt-9.0
+
+
+#: The simulator's QEMU profiles on either architecture: a claim names this key where the
+#: simulator cannot model what real QEMU does (the reason is the skip reason there).
+SIM_QEMU = "sim-qemu"
+
+
+def refinements_of(target_name: str) -> tuple[str, ...]:
+    """Keys looked up before the family's: ``sim-qemu`` for a simulator QEMU target."""
+    if target_name.startswith("sim:") and family_of(target_name).startswith("qemu-"):
+        return (SIM_QEMU,)
+    return ()

@@ -15,6 +15,7 @@ from simulator.model.errors import ErrorClass
 from simulator.model.migration.uri import UriMode
 from simulator.model.units import PAGE_SIZE
 from simulator.model.vm import VM
+from simulator.tls_creds import TYPES, TlsCreds, object_add
 
 
 class MigrationIO:
@@ -27,7 +28,9 @@ class MigrationIO:
 
     def __init__(self, proc: ProcessView) -> None:
         self.proc = proc
-        self.outgoing = Outgoing(proc)
+        # the TLS credentials objects under /objects (-object, object-add), by id
+        self.tls: dict[str, TlsCreds] = {c.id: c for c in proc.cfg.tls_creds}
+        self.outgoing = Outgoing(proc, self.tls)
         self.receiver: Receiver | None = None
         self._restored_digest: str | None = None
 
@@ -63,7 +66,7 @@ class MigrationIO:
         server = None
         parsed = read_uri(self.proc.profile, incoming) if incoming is not None else None
         if parsed is not None and parsed.mode is not UriMode.FILE:
-            self.receiver = Receiver(self.proc, ready, parsed.endpoint)
+            self.receiver = Receiver(self.proc, ready, parsed.endpoint, self.tls)
             server = await self.receiver.start()
         if self.receiver is None or self.proc.profile.qmp_during_incoming:
             ready.set()
@@ -94,8 +97,24 @@ class MigrationIO:
         return self._restored_digest
 
     # ------------------------------------------------------------ QMP
+    def _objects(self, cmd: str, args: JSON) -> Result | None:
+        """object-add / object-del of TLS credentials (other objects: the model's answer)."""
+        if cmd == "object-del":
+            if args.get("id") not in self.tls:
+                return None
+            del self.tls[str(args["id"])]
+            return {}, []
+        if "qom-type" not in args:
+            return QmpError(ErrorClass.GENERIC_ERROR, "Parameter 'qom-type' is missing"), []
+        if args["qom-type"] not in TYPES:
+            return None
+        why = object_add(self.tls, args)
+        return (QmpError(ErrorClass.GENERIC_ERROR, why) if why else {}), []
+
     def intercept(self, cmd: str, args: JSON) -> Result | None:
         """Commands that need I/O beyond the model; None lets the model answer."""
+        if cmd in ("object-add", "object-del") and self.proc.profile.cmdline.tls_objects:
+            return self._objects(cmd, args)
         rx = self.receiver
         if cmd == "query-migrate" and rx is not None and not rx.finished:
             return rx.query(), []

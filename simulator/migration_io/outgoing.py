@@ -12,10 +12,12 @@ import asyncio
 import os
 import socket
 import subprocess
+import sys
 
 from simulator import transport
 from simulator.cmdline_values import Endpoint, parse_endpoint
 from simulator.migration_io.sender import Sender
+from simulator.migration_io.tls_channel import client_hostname, upgrade_client
 from simulator.migration_io.view import JSON, ProcessView, Result
 from simulator.migration_io.wire import source_wire
 from simulator.model import QmpError, VMSpec
@@ -25,6 +27,7 @@ from simulator.model.migration.status import MigrationStatus as S
 from simulator.model.vm import VM
 from simulator.model.vm_migration import migrate_precheck
 from simulator.sockets import connect
+from simulator.tls_creds import TlsCreds, TlsError, for_migration
 
 #: Wall seconds the source waits for the destination's configuration.
 HANDSHAKE_S = 30.0
@@ -33,8 +36,9 @@ HANDSHAKE_S = 30.0
 class Outgoing:
     """This process's outgoing migrations and the streams still sending."""
 
-    def __init__(self, proc: ProcessView) -> None:
+    def __init__(self, proc: ProcessView, tls: dict[str, TlsCreds]) -> None:
         self.proc = proc
+        self.tls = tls  # the process's TLS credentials objects, by id
         self.connecting: Connecting | None = None  # a QEMU-style connect in flight
         self.senders: set[Sender] = set()
         self._peers = 0
@@ -84,6 +88,16 @@ class Outgoing:
         path), so the destination's checks happen when the stream is loaded.
         """
         vm, uri = self.proc.vm, str(args["uri"])
+        if vm.params.tls_creds:
+            # migration/exec.c connects with no hostname: migration_tls_client_create
+            # needs the credentials and tls-hostname; TLS over a pipe is not modelled
+            try:
+                for_migration(self.tls, vm.params.tls_creds, "client")
+                client_hostname(vm.params.tls_hostname, None)
+            except TlsError as exc:
+                return QmpError(ErrorClass.GENERIC_ERROR, str(exc)), []
+            why = "the simulator carries TLS on tcp and unix migration streams only"
+            return QmpError(ErrorClass.GENERIC_ERROR, why), []
         vm_config = transport.vm_config(vm)
         ours, theirs = socket.socketpair()
         try:
@@ -135,6 +149,12 @@ class Outgoing:
             reader, writer = await transport.open_stream(sock)
         except OSError:
             return  # still paused: another migrate-recover and resume may follow
+        try:
+            await self.secure(writer, ep)
+        except TlsError as exc:
+            print(f"simulator: {exc}", file=sys.stderr, flush=True)
+            writer.close()
+            return
         wire = source_wire(vm.profile.stream_format, reader, writer, vm.host)
         try:
             await wire.send({"t": "resume"})
@@ -152,16 +172,33 @@ class Outgoing:
             sock = await connect(ep)
         except OSError as exc:
             return QmpError(ErrorClass.GENERIC_ERROR, connect_error(self.proc.vm, ep, exc)), []
-        return await self.handshake_and_start(args, sock)
+        return await self.handshake_and_start(args, sock, ep)
 
-    async def handshake_and_start(self, args: JSON, sock: socket.socket) -> Result:
-        """Exchange configurations over the connected socket, then run the model's migrate."""
+    async def secure(self, writer: asyncio.StreamWriter, ep: Endpoint) -> None:
+        """With tls-creds set, the TLS handshake as the client (migration/channel.c
+        migration_channel_connect -> migration/tls.c migration_tls_channel_connect);
+        :class:`TlsError` in QEMU's words, which the migration fails with."""
+        params = self.proc.vm.params
+        if not params.tls_creds:
+            return
+        creds = for_migration(self.tls, params.tls_creds, "client")
+        host = client_hostname(params.tls_hostname, ep.host if ep.kind == "tcp" else None)
+        await upgrade_client(writer, creds, host)
+
+    async def handshake_and_start(self, args: JSON, sock: socket.socket, ep: Endpoint) -> Result:
+        """TLS if asked for, then exchange configurations over the connected socket, then
+        run the model's migrate."""
         vm = self.proc.vm
         try:
             reader, writer = await transport.open_stream(sock)
         except OSError as exc:
             sock.close()
             return QmpError(ErrorClass.GENERIC_ERROR, f"Failed to start migration: {exc}"), []
+        try:
+            await self.secure(writer, ep)
+        except TlsError as exc:
+            writer.close()
+            return QmpError(ErrorClass.GENERIC_ERROR, str(exc)), []
         wire = source_wire(vm.profile.stream_format, reader, writer, vm.host)
         own = transport.vm_config(vm)
         try:
@@ -259,7 +296,7 @@ class Connecting:
             self._end(S.CANCELLED)
             return
         self.owner.connecting = None
-        reply, events = await self.owner.handshake_and_start(self.args, sock)
+        reply, events = await self.owner.handshake_and_start(self.args, sock, ep)
         if isinstance(reply, QmpError):
             self.error = reply.desc
             self.owner.connecting = self

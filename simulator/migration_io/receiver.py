@@ -7,23 +7,33 @@ import contextlib
 import os
 import socket
 import subprocess
+import sys
 
 from simulator import transport
 from simulator.cmdline_values import parse_endpoint
 from simulator.guest_state import GuestState
+from simulator.migration_io.tls_channel import session_lost, upgrade_server
 from simulator.migration_io.view import JSON, ProcessView
 from simulator.migration_io.wire import FrameWire, Wire, destination_wire
 from simulator.model.migration.status import MigrationStatus as S
 from simulator.model.vm import RunState
 from simulator.model.vm_migration import config_mismatch
 from simulator.sockets import listen
+from simulator.tls_creds import TlsCreds, TlsError, for_migration
 
 
 class Receiver:
     """Accepts exactly one migration stream, checks it, and hands the guest over."""
 
-    def __init__(self, proc: ProcessView, ready: asyncio.Event, endpoint: str) -> None:
+    def __init__(
+        self,
+        proc: ProcessView,
+        ready: asyncio.Event,
+        endpoint: str,
+        tls: dict[str, TlsCreds] | None = None,
+    ) -> None:
         self.proc, self.ready = proc, ready
+        self.tls = tls if tls is not None else {}  # TLS credentials objects, by id
         self.ep = parse_endpoint(endpoint, "-incoming")
         self.status = "setup"
         self.failed: str | None = None
@@ -90,12 +100,36 @@ class Receiver:
             writer.close()
             return
         self.accepted = True
+        if not await self._secure(writer):
+            writer.close()
+            return
         if self.server is not None:
             self.server.close()
         if self.ep.kind == "unix":
             with contextlib.suppress(OSError):
                 os.unlink(self.ep.path)
         await self._serve(reader, writer)
+
+    async def _secure(self, writer: asyncio.StreamWriter) -> bool:
+        """With tls-creds set, the TLS handshake as the server (migration/channel.c
+        migration_channel_process_incoming -> migration/tls.c). A refusal is reported and
+        the listener waits for another connection (migration_tls_incoming_handshake only
+        reports it), unless the source dropped the connection in the handshake (it
+        refused our certificate: with GnuTLS the session was up then, and the load
+        fails; see :mod:`tls_channel`)."""
+        creds_id = self.proc.vm.params.tls_creds
+        if not creds_id:
+            return True
+        try:
+            await upgrade_server(writer, for_migration(self.tls, creds_id, "server"))
+        except TlsError as exc:
+            if session_lost(exc):
+                self._fail("Cannot read from TLS channel: Input/output error")
+            else:
+                print(f"simulator: {exc}", file=sys.stderr, flush=True)
+                self.accepted = False
+            return False
+        return True
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         vm = self.proc.vm

@@ -65,6 +65,9 @@ class CmdlineRules:
     # StratoVirt machine_manager/src/config/network.rs check_mac_address (':' only).
     mac_error: str = "Mac address is illegal."
     mac_separators: str = ":"
+    # -object tls-creds-x509 / tls-creds-psk (QEMU crypto/); StratoVirt has no TLS objects
+    # and its -object options (memory backends, iothreads) are not modelled either
+    tls_objects: bool = False
 
 
 SV_CMDLINE = CmdlineRules(
@@ -115,4 +118,5 @@ QEMU_CMDLINE = CmdlineRules(
     size_error="-m {text}: Parameter 'size' expects a non-negative number below 2^64",
     mac_error="-device {text}: Property 'virtio-net-device.mac' doesn't take value '{mac}'",
     mac_separators=":-",
+    tls_objects=True,
 )

@@ -36,6 +36,10 @@ class Capability(Enum):
     POSTCOPY_PREEMPT = "postcopy-preempt"
 
 
+#: The parameters whose type is StrOrNull in MigrateSetParameters (qapi/migration.json).
+_STR_OR_NULL = frozenset({"tls-creds", "tls-hostname", "tls-authz"})
+
+
 class MultiFDCompression(Enum):
     NONE = "none"
     ZLIB = "zlib"
@@ -64,6 +68,11 @@ class MigrationParameters:
     announce_max: int = 550
     announce_rounds: int = 5
     announce_step: int = 100
+    # StrOrNull in MigrateSetParameters (null or "" turns TLS off); migration/tls.c
+    # resolves tls-creds when a stream starts, not when it is set
+    tls_creds: str = ""
+    tls_hostname: str = ""
+    tls_authz: str = ""
 
     def to_qmp(self) -> dict[str, Any]:
         """query-migrate-parameters ``return`` value."""
@@ -83,6 +92,11 @@ class MigrationParameters:
                 raise ValueError(f"Parameter '{key}' is unexpected")
             if key == "multifd-compression":
                 changes[f.name] = MultiFDCompression(value)
+            elif key in _STR_OR_NULL:
+                # qmp_migrate_set_parameters: "TODO Rewrite "" to null instead"
+                if value is not None and not isinstance(value, str):
+                    raise ValueError(f"Invalid parameter type for '{key}', expected: StrOrNull")
+                changes[f.name] = value or ""
             elif isinstance(getattr(self, f.name), bool):
                 if not isinstance(value, bool):
                     raise ValueError(f"Invalid parameter type for '{key}', expected: boolean")
