@@ -219,7 +219,7 @@ def test_libvirt_postcopy(hosts: Hosts) -> None:
     switched: list[bool] = []
 
     def switch(dom: Any, stats: dict[str, Any]) -> None:
-        if not switched and stats.get("memory_iteration", 0) >= 2:
+        if not switched and stats.get("memory_iteration", 0) >= 1:
             dom.migrateStartPostCopy(0)
             switched.append(True)
 

@@ -15,6 +15,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+#: tests that start hvlab sessions of their own run on one xdist worker (make test:
+#: --dist loadgroup): every session reaps dead runs at its start, so two at once would
+#: take each other's evidence
+pytestmark = pytest.mark.xdist_group("hvlab-sessions")
 
 SUITE = '''
 import os

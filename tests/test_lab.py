@@ -27,10 +27,16 @@ from harness.targets.sim import SimTarget
 from harness.waits import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or (shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists()),
-    reason="the namespace lab needs root and openssh-server (make setup installs it)",
-)
+#: tests that start hvlab sessions of their own run on one xdist worker (make test:
+#: --dist loadgroup): every session reaps dead runs at its start, so two at once would
+#: take each other's evidence
+pytestmark = [
+    pytest.mark.xdist_group("hvlab-sessions"),
+    pytest.mark.skipif(
+        os.geteuid() != 0 or (shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists()),
+        reason="the namespace lab needs root and openssh-server (make setup installs it)",
+    ),
+]
 
 
 def _closed_port() -> int:

@@ -25,10 +25,16 @@ from harness.waits import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not (BIN / "labgrid-coordinator").exists(),
-    reason="the pool test needs root (namespace lab) and labgrid (make setup installs it)",
-)
+#: tests that start hvlab sessions of their own run on one xdist worker (make test:
+#: --dist loadgroup): every session reaps dead runs at its start, so two at once would
+#: take each other's evidence
+pytestmark = [
+    pytest.mark.xdist_group("hvlab-sessions"),
+    pytest.mark.skipif(
+        os.geteuid() != 0 or not (BIN / "labgrid-coordinator").exists(),
+        reason="the pool test needs root (namespace lab) and labgrid (make setup installs it)",
+    ),
+]
 
 
 @dataclass

@@ -8,10 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness.leaks import OWNER_FILE, hvlab_processes, run_of, run_of_pid
 from harness.waits import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+#: tests that start hvlab sessions of their own run on one xdist worker (make test:
+#: --dist loadgroup): every session reaps dead runs at its start, so two at once would
+#: take each other's evidence
+pytestmark = pytest.mark.xdist_group("hvlab-sessions")
 
 
 def _folders_of(run: str) -> list[Path]:
