@@ -72,10 +72,10 @@ def add_disk(vm: Machine, dev_id: str, node: str, bus: str, addr: str = "0x0") -
 
 def add_nic_backend(vm: Machine, netdev: str, tap: str | None = None) -> Any:
     """A network backend: on tap ``tap`` (created in the VM's namespace), else QEMU's user
-    mode (StratoVirt always uses a tap, named after the netdev by default)."""
+    mode (StratoVirt always uses a tap, by default one named for this VM and netdev)."""
     match vm.target.traits.dialect:
         case QmpDialect.STRATOVIRT:
-            ifname = tap or f"hv{netdev[:12]}"
+            ifname = tap or vm.paths.tap(netdev)
             return vm.qmp.execute("netdev_add", {"id": netdev, "ifname": ifname})
         case QmpDialect.QEMU:
             if tap is not None:

@@ -113,14 +113,15 @@ def test_lab_link_cut(
     dst = destination(vms, standard_spec, Transport.TCP)
     uri = migration.destination_uri(dst, Transport.TCP)
     watch = slow_start(vms, src, uri)
-    link.drop_port_on(vms.placement.dst, _tcp(uri)[1])
+    port = _tcp(uri)[1]
+    link.drop_port_on(vms.placement.dst, port)
     try:
         with pytest.raises(MigrationStall):
             watch.until(migration.TERMINAL, timeout=120, stall=STALL_S)
         assert src.qmp.execute("migrate_cancel") == {}
         final = watch.until(migration.TERMINAL, timeout=60)
     finally:
-        link.undrop_on(vms.placement.dst)
+        link.undrop_on(vms.placement.dst, port)
     assert final["status"] == expect("CANCEL-ACTIVE").value
     dst.signal(signal.SIGKILL)
     survived(vms, src, standard_spec, digest)

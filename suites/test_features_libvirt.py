@@ -180,10 +180,10 @@ def test_libvirt_auto_converge(hosts: Hosts) -> None:
         "auto_converge.increment": 45,
     }
     job = migrate(hosts, F_LIVE | F_P2P | F_AUTO_CONVERGE, params)
+    assert job.error is None, job.error
     throttle = list(dict.fromkeys(_seen(job, "auto_converge_throttle")))
     assert throttle and throttle[0] == 50, (throttle, job.stats[-1:])
     assert all(b == min(a + 45, 99) for a, b in itertools.pairwise(throttle)), throttle
-    assert job.error is None, job.error
     assert hosts.domain(hosts.dst) is not None
 
 

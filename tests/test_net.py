@@ -56,7 +56,7 @@ def test_link_conditions_on_the_lab_link() -> None:
         link.rate_uncap(b, "lab0")
         link.drop_port(b, 22)
         assert _reach(lab, 0, 1) != "ok"
-        link.undrop(b)
+        link.undrop(b, 22)
         assert _reach(lab, 0, 1) == "ok"
     finally:
         lab.down()

@@ -14,6 +14,12 @@ from harness.errors import HarnessError
 TABLE = "hvlab"
 
 
+def _table(port: int) -> str:
+    """One table per dropped port: two tests dropping ports on one host at once do not
+    delete each other's rules."""
+    return f"{TABLE}_{port}"
+
+
 class NetError(HarnessError):
     """A namespace, link or firewall step failed."""
 
@@ -54,11 +60,11 @@ def drop_port(netns: str, port: int) -> None:
         f"  tcp dport {port} drop\n  tcp sport {port} drop\n }}\n"
         for hook in ("input", "output", "forward")
     )
-    _run(_in(netns, ["nft", "-f", "-"]), f"table inet {TABLE} {{\n{chains}}}\n")
+    _run(_in(netns, ["nft", "-f", "-"]), f"table inet {_table(port)} {{\n{chains}}}\n")
 
 
-def undrop(netns: str) -> None:
-    _run(_in(netns, ["nft", "delete", "table", "inet", TABLE]))
+def undrop(netns: str, port: int) -> None:
+    _run(_in(netns, ["nft", "delete", "table", "inet", _table(port)]))
 
 
 def _nft_on(runner: object, words: list[str], data: str = "") -> None:
@@ -79,8 +85,8 @@ def drop_port_on(runner: object, port: int) -> None:
         f"  tcp dport {port} drop\n  tcp sport {port} drop\n }}\n"
         for hook in ("input", "output")
     )
-    _nft_on(runner, ["-f", "-"], f"table inet {TABLE} {{\n{chains}}}\n")
+    _nft_on(runner, ["-f", "-"], f"table inet {_table(port)} {{\n{chains}}}\n")
 
 
-def undrop_on(runner: object) -> None:
-    _nft_on(runner, ["delete", "table", "inet", TABLE])
+def undrop_on(runner: object, port: int) -> None:
+    _nft_on(runner, ["delete", "table", "inet", _table(port)])

@@ -42,6 +42,11 @@ class RunPaths:
         (tap interfaces: two VMs on one host cannot attach the same tap)."""
         return hashlib.sha1(str(self.dir).encode()).hexdigest()[:6]
 
+    def tap(self, netdev: str) -> str:
+        """The tap interface this VM's netdev ``netdev`` uses when no name is given
+        (15 characters at most: IFNAMSIZ)."""
+        return f"hv{self.tag}{netdev[:7]}"
+
     @property
     def serial_log(self) -> Path:
         return (self.host_logs or self.logs) / "serial.log"

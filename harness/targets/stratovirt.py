@@ -99,7 +99,5 @@ class StratoVirtTarget:
         ]
         # a tap per VM: StratoVirt has no user-mode network, and a second process
         # attaching a tap another one holds gets EBUSY (TUNSETIFF)
-        argv += device_args(
-            spec, lambda netdev: f"tap,id={netdev},ifname=hv{paths.tag}{netdev[:7]}"
-        )
+        argv += device_args(spec, lambda netdev: f"tap,id={netdev},ifname={paths.tap(netdev)}")
         return argv
