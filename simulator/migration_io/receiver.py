@@ -13,6 +13,7 @@ from simulator.cmdline_values import parse_endpoint
 from simulator.guest_shell import GuestState
 from simulator.migration_io.view import JSON, ProcessView
 from simulator.migration_io.wire import FrameWire, Wire, destination_wire
+from simulator.model.migration.params import Capability
 from simulator.model.migration.status import MigrationStatus as S
 from simulator.model.vm import RunState
 from simulator.model.vm_migration import config_mismatch
@@ -77,7 +78,17 @@ class Receiver:
             out["socket-address"] = [{"type": "unix", "path": self.ep.path}]
         return out
 
+    def _announce(self, status: str) -> None:
+        """QEMU migrate_set_state on the incoming side: a MIGRATION event per change once
+        the destination's ``events`` capability is on (migration.c
+        process_incoming_migration_co / _bh)."""
+        vm = self.proc.vm
+        if Capability.EVENTS in vm.caps:
+            vm.pending.append(("MIGRATION", {"status": status}))
+
     def _fail(self, why: str) -> None:
+        if self.status == "active":
+            self._announce("failed")
         self.status = "failed"
         self.failed = (
             f"Failed to start VM.: Failed to start migration.: "
@@ -116,6 +127,7 @@ class Receiver:
         if hello.get("t") != "hello":
             raise transport.StreamError("expected the VM configuration first")
         self.status = "active"
+        self._announce("active")
         spec, profile = transport.spec_from_config(hello["config"])
         shadow = proc.world.create_vm("source", spec, profile)
         err = config_mismatch(shadow, vm)
@@ -154,12 +166,13 @@ class Receiver:
         # QEMU process_incoming_migration_bh: run unless -S, or unless the source's
         # global state says it was not running (a paused VM's stream restores paused).
         answers_qmp = vm.profile.qmp_during_incoming
-        paused = answers_qmp and (proc.cfg.start_paused or not frame.get("running", True))
+        paused = answers_qmp and (not vm.autostart or not frame.get("running", True))
         vm.runstate = RunState.PAUSED if paused else RunState.RUNNING
         vm.owns_guest = True
         vm.migration_status = S.COMPLETED
         if not paused and answers_qmp:
             vm.pending.append(("RESUME", {}))
+        self._announce("completed")
         self.status = "completed"
         self.finished = True
         await self._send(wire, {"t": "ok"})

@@ -65,6 +65,9 @@ class World:
     snapshots: dict[str, Snapshot] = field(default_factory=dict)
     links: list[Link] = field(default_factory=list)
     dirs: set[str] = field(default_factory=lambda: {"/", "/tmp", "/var/tmp"})
+    #: the host's files as a process sees them: the first bytes of a file, None when it
+    #: cannot be opened (None here: the pure model opens every file, all zeros)
+    host_file: Callable[[str], bytes | None] | None = None
     _timers: list[tuple[float, int, Callable[[], None]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -153,15 +156,24 @@ class World:
             fn()
         for lk in self.links:
             lk.engine.run_until(now)
-            effects = lk.engine.tl.effects
-            while lk.applied < len(effects) and effects[lk.applied][0] <= now:
-                self._apply(lk, effects[lk.applied][1])
-                lk.applied += 1
-            evs = lk.engine.tl.events
-            while lk.events_applied < len(evs) and evs[lk.events_applied][0] <= now:
-                _, name, data = evs[lk.events_applied]
-                lk.src.pending.append((name, data))
-                lk.events_applied += 1
+            tl = lk.engine.tl
+            effects, evs = tl.effects, tl.events
+            while True:  # effects and events of one time in the order the engine made them
+                due_eff = lk.applied < len(effects) and effects[lk.applied][0] <= now
+                due_ev = lk.events_applied < len(evs) and evs[lk.events_applied][0] <= now
+                if due_eff and (
+                    not due_ev
+                    or (effects[lk.applied][0], tl.stamp("effects", lk.applied))
+                    < (evs[lk.events_applied][0], tl.stamp("events", lk.events_applied))
+                ):
+                    self._apply(lk, effects[lk.applied][1])
+                    lk.applied += 1
+                elif due_ev:
+                    _, name, data = evs[lk.events_applied]
+                    lk.src.pending.append((name, data))
+                    lk.events_applied += 1
+                else:
+                    break
             st = lk.engine.status
             current = lk.src.engine is lk.engine  # a later migrate replaced this one
             if current and lk.src.alive and (lk.engine.end is not None or st is not S.SETUP):
