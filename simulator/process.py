@@ -21,8 +21,8 @@ from simulator.cmdline import SimConfig
 from simulator.errors import Fatal
 from simulator.guest_files import VIRTIO_DRIVER, Disk
 from simulator.guest_memory import PageMap, Writer
-from simulator.host_files import file_head
 from simulator.guest_shell import KERNEL_RELEASE, PROMPT, READY_MARK, GuestShell, GuestState
+from simulator.host_files import file_head
 from simulator.migration_io.component import MigrationIO
 from simulator.model import DeviceClass, QmpError, VMSpec, World, guest_ack_unplug
 from simulator.model.errors import ErrorClass, Event

@@ -38,7 +38,7 @@ HELD_BANDWIDTH = 1
 HELD_LIMIT = 64 << 10
 #: statuses that always move on by themselves
 TRANSIENT = frozenset({"setup", "cancelling", "device", "wait-unplug", "postcopy-active"})
-SETTLE_S = 60.0
+SETTLE_S = 30.0
 #: a running guest acknowledges an unplug within this (Linux pciehp waits 5 s after the
 #: attention button, drivers/pci/hotplug/pciehp_ctrl.c)
 UNPLUG_S = 15.0

@@ -166,7 +166,9 @@ def summary_text(s: JSON) -> str:
             f"  {name}: {t['steps_per_second']} steps/s ({t['steps']} s in steps, "
             f"{t['starts']} s starting examples)"
         )
-    lines.append("  steps by command: " + ", ".join(f"{k} {v}" for k, v in s["steps_by_command"].items()))
+    lines.append(
+        "  steps by command: " + ", ".join(f"{k} {v}" for k, v in s["steps_by_command"].items())
+    )
     if s["differences_by_command"]:
         lines.append(
             "  differences by command: "
@@ -186,4 +188,3 @@ def summary_text(s: JSON) -> str:
 def main(cfg: FuzzConfig) -> int:
     code, _folder = run(cfg, lambda line: print(line, flush=True))
     return code
-

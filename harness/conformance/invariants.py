@@ -17,8 +17,24 @@ from collections.abc import Iterable
 Edge = tuple[str, str]
 
 RUNSTATES = frozenset(
-    "debug inmigrate internal-error io-error paused postmigrate prelaunch finish-migrate "
-    "restore-vm running save-vm shutdown suspended watchdog guest-panicked colo".split()
+    [
+        "debug",
+        "inmigrate",
+        "internal-error",
+        "io-error",
+        "paused",
+        "postmigrate",
+        "prelaunch",
+        "finish-migrate",
+        "restore-vm",
+        "running",
+        "save-vm",
+        "shutdown",
+        "suspended",
+        "watchdog",
+        "guest-panicked",
+        "colo",
+    ]
 )
 
 _RUNSTATE_EDGES: dict[str, str] = {
@@ -43,10 +59,17 @@ _RUNSTATE_EDGES: dict[str, str] = {
 }
 RUNSTATE_EDGES = frozenset((a, b) for a, bs in _RUNSTATE_EDGES.items() for b in bs.split())
 
-_RUNNING = (
-    "setup active postcopy-active postcopy-paused postcopy-recover pre-switchover device "
-    "wait-unplug colo"
-).split()
+_RUNNING = [
+    "setup",
+    "active",
+    "postcopy-active",
+    "postcopy-paused",
+    "postcopy-recover",
+    "pre-switchover",
+    "device",
+    "wait-unplug",
+    "colo",
+]
 
 #: The source: migrate_init resets to none without an event, so a new migrate after any
 #: end shows ``<end> -> setup``; migrate_fd_cancel moves any running state to

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -70,8 +70,8 @@ class Stats:
     steps: Counter[str] = field(default_factory=Counter)
     differences: Counter[str] = field(default_factory=Counter)
     #: backend name -> seconds spent in steps, and in starting examples
-    step_seconds: Counter[str] = field(default_factory=Counter)
-    start_seconds: Counter[str] = field(default_factory=Counter)
+    step_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    start_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     first: dict[str, list[str]] = field(default_factory=dict)  # label -> first diff lines
 
     def to_json(self) -> JSON:
@@ -243,7 +243,7 @@ class Lockstep:
                     raise InvariantViolation(
                         "runstate",
                         f"{b.name} {vm.name}: runstate {prev} -> {state} "
-                        "(softmmu/runstate.c allows no such path)"
+                        "(softmmu/runstate.c allows no such path)",
                     )
                 self._runstates[(b.name, vm.name)] = state
                 edges = invariants.DESTINATION_EDGES if role == "dst" else invariants.SOURCE_EDGES
@@ -252,7 +252,7 @@ class Lockstep:
                     raise InvariantViolation(
                         "migration status",
                         f"{b.name} {vm.name}: migration status {bad[0][0]} -> {bad[0][1]} "
-                        f"(announced {b.statuses.get(vm.name)}; migration.c makes no such change)"
+                        f"(announced {b.statuses.get(vm.name)}; migration.c makes no such change)",
                     )
 
     def _check_console(self) -> None:

@@ -76,9 +76,7 @@ MALFORMED: tuple[JSON, ...] = (
 UNKNOWN = ("nosuch-command", "query-cpus", "migrate-incoming-nosuch", "")
 
 
-def conformance_machine(
-    lockstep: Lockstep, arch: Arch, disks: str
-) -> type[RuleBasedStateMachine]:
+def conformance_machine(lockstep: Lockstep, arch: Arch, disks: str) -> type[RuleBasedStateMachine]:
     """The state machine class for ``lockstep``'s backends; ``disks`` is a folder with
     one raw image per node name (``<node>.raw``), the same path on both backends."""
 
@@ -222,9 +220,7 @@ def conformance_machine(
             ),
         )
         def set_parameters(self, data: st.DataObject, params: dict[str, None]) -> None:
-            args = {
-                k: data.draw(st.sampled_from(PARAMETERS[k]), label=k) for k in sorted(params)
-            }
+            args = {k: data.draw(st.sampled_from(PARAMETERS[k]), label=k) for k in sorted(params)}
             self.qmp(self.role(data), "migrate-set-parameters", args)
 
         @rule(

@@ -99,4 +99,3 @@ def replay_file(path: Path, work: Path | None = None) -> None:
         return
     with tempfile.TemporaryDirectory(prefix="hvlab-replay-") as tmp:
         replay(data, Path(tmp))
-

@@ -51,7 +51,7 @@ class Step:
             return self.command
         if self.action is Action.RAW:
             return "(malformed)"
-        return self.action.value
+        return str(self.action.value)
 
     def describe(self) -> str:
         if self.action is Action.QMP:

@@ -68,12 +68,20 @@ class Receiver:
             await wire.send(frame)
 
     def query(self) -> JSON:
-        """query-migrate on the destination while it waits or receives."""
-        out: JSON = {"status": self.status}
+        """query-migrate on the destination while it waits or receives.
+
+        QEMU migration.c fill_destination_migration_info: the listening addresses, then
+        no status while nothing connected (MIGRATION_STATUS_NONE); an inet address says
+        which family it is (util/qemu-sockets.c socket_sockaddr_to_address_inet)."""
+        waiting = self.status == "setup" and self.proc.vm.profile.qmp_during_incoming
+        out: JSON = {} if waiting else {"status": self.status}
         if self.ep.kind == "exec":
             return out
         if self.ep.kind == "tcp":
-            out["socket-address"] = [{"type": "inet", "host": self.ep.host, "port": str(self.port)}]
+            family = "ipv6" if ":" in self.ep.host else "ipv4"
+            out["socket-address"] = [
+                {"type": "inet", "host": self.ep.host, "port": str(self.port), family: True}
+            ]
         else:
             out["socket-address"] = [{"type": "unix", "path": self.ep.path}]
         return out

@@ -45,8 +45,11 @@ VIRTIO_CHILD = {"virtio-blk-pci": "virtio-blk-device", "virtio-net-pci": "virtio
 
 def id_wellformed(text: str) -> bool:
     """util/id.c: a letter, then letters, digits, '-', '.' or '_'."""
-    return bool(text) and text[0].isascii() and text[0].isalpha() and all(
-        c.isascii() and (c.isalnum() or c in "-._") for c in text[1:]
+    return (
+        bool(text)
+        and text[0].isascii()
+        and text[0].isalpha()
+        and all(c.isascii() and (c.isalnum() or c in "-._") for c in text[1:])
     )
 
 
@@ -127,9 +130,7 @@ def _devfn(raw: object, driver: str) -> int:
         slot, _, func = text.partition(".")
         return int(slot, 16) * 8 + (int(func, 16) if func else 0)
     except ValueError:
-        raise QmpFailure(
-            f"Property '{driver}.addr' doesn't take value '{text}'"
-        ) from None
+        raise QmpFailure(f"Property '{driver}.addr' doesn't take value '{text}'") from None
 
 
 def device_add(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
@@ -172,9 +173,7 @@ def device_add(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
         if any(d.backend == backend and d.cls is cls for d in vm.table.devices.values()):
             raise QmpFailure(f"Property '{child}.netdev' can't take value '{backend}', it's in use")
     devfn = _devfn(args.get("addr", "0x0"), driver)
-    there = next(
-        (d for d in vm.table.devices.values() if d.bus == bus and d.addr == devfn), None
-    )
+    there = next((d for d in vm.table.devices.values() if d.bus == bus and d.addr == devfn), None)
     if there is not None:
         raise QmpFailure(
             f"PCI: slot {devfn // 8} function {devfn % 8} not available for {driver}, "
@@ -204,7 +203,7 @@ def device_del(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
         raise QmpFailure(f"Device '{dev_id}' not found", ErrorClass.DEVICE_NOT_FOUND)
     if dev_id in vm.table.pending_unplug:
         raise QmpFailure(f"Device {dev_id} is already in the process of unplug")
-    if dev.cls is DeviceClass.ROOT_PORT or not dev.hotplugged and dev.bus == "pcie.0":
+    if dev.cls is DeviceClass.ROOT_PORT or (not dev.hotplugged and dev.bus == "pcie.0"):
         raise QmpFailure("Bus 'pcie.0' does not support hotplugging")
     if not migration_idle(vm):
         raise QmpFailure("device_del not allowed while migrating")

@@ -249,6 +249,11 @@ def _touch_engine(vm: VM, running: bool) -> None:
 
 @command("quit")
 def _quit(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
+    eng = vm.engine
+    if eng is not None and eng.end is None:
+        # QEMU softmmu/runstate.c qemu_cleanup -> migration_shutdown: the outgoing
+        # migration is cancelled, so the process does not wait for its stream to end
+        eng.cancel(vm.world.clock.now)
     vm.exit(0)
     vm.owns_guest = False
     return {}, [("SHUTDOWN", {"guest": False, "reason": "host-qmp-quit"})]

@@ -314,8 +314,22 @@ def migration_idle(vm: VM) -> bool:
 
 #: qapi/migration.json MigrationStatus (7.2)
 QAPI_MIGRATION_STATUS = frozenset(
-    "none setup cancelling cancelled active postcopy-active postcopy-paused postcopy-recover "
-    "completed failed colo pre-switchover device wait-unplug".split()
+    [
+        "none",
+        "setup",
+        "cancelling",
+        "cancelled",
+        "active",
+        "postcopy-active",
+        "postcopy-paused",
+        "postcopy-recover",
+        "completed",
+        "failed",
+        "colo",
+        "pre-switchover",
+        "device",
+        "wait-unplug",
+    ]
 )
 
 
