@@ -104,6 +104,20 @@ class Console:
         output = (self._child.before or "").replace("\r\n", "\n").replace("\r", "")
         return int(match.group(1)), output.strip("\n")
 
+    def expect(self, pattern: str, timeout: float, what: str) -> re.Match[str]:
+        """Wait until the guest prints ``pattern`` (a regex); the match."""
+        return self._expect(pattern, timeout, what)
+
+    def read_available(self, timeout: float) -> str:
+        """What the guest printed, waiting at most ``timeout`` seconds for the first
+        byte; "" if nothing came (for readers that timestamp lines as they arrive)."""
+        try:
+            return str(self._child.read_nonblocking(65536, timeout=timeout))
+        except pexpect.TIMEOUT:
+            return ""
+        except pexpect.EOF:
+            raise ConsoleError(f"{self.name}: serial console closed") from None
+
     def close(self) -> None:
         if self._closed:
             return

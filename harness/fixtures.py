@@ -66,21 +66,34 @@ class VMFactory:
         self.artifacts = artifacts
         self.owner = owner_tag(f"t-{uuid.uuid4().hex[:16]}")
         self.machines: list[Machine] = []
+        self._deferred: list[Callable[[], object]] = []
+
+    def defer(self, cleanup: Callable[[], object]) -> None:
+        """Run ``cleanup`` when the test's VMs are shut down (a proxy, a link the test set
+        up for them)."""
+        self._deferred.append(cleanup)
 
     def _where(self, role: Role) -> tuple[str, Runner]:
         p = self.placement
         return (p.dst_host, p.dst) if role == "dst" else (p.src_host, p.src)
 
     def create(
-        self, spec: VMSpec, name: str | None = None, role: Role = "src", netns: str | None = None
+        self,
+        spec: VMSpec,
+        name: str | None = None,
+        role: Role = "src",
+        netns: str | None = None,
+        variant: Target | None = None,
     ) -> Machine:
         """A VM (not started) on the placement's source host, or its destination host;
-        in network namespace ``netns`` of that host if given."""
+        in network namespace ``netns`` of that host if given. ``variant`` is this test's
+        target with other launch options (a simulator told its guest's workload)."""
         reason = self.target.unsupported_reason(spec)
         if reason:
             pytest.skip(f"{self.target.name}: {reason}")
         host, runner = self._where(role)
-        target = self._on_host(self.target, host) if self._on_host else self.target
+        base = variant or self.target
+        target = self._on_host(base, host) if self._on_host else base
         vm_name = name or f"vm{len(self.machines)}"
         machine = Machine(
             target,
@@ -120,6 +133,7 @@ class VMFactory:
         wait_guest: bool = True,
         role: Role = "src",
         netns: str | None = None,
+        variant: Target | None = None,
     ) -> Machine:
         """A running VM; a booted guest comes from a restored template where the target
         can (see harness/templates.py), which is what a cold boot would give, faster."""
@@ -128,6 +142,7 @@ class VMFactory:
             and self._boot is not None
             and templates.enabled(self.target, spec)
             and netns is None  # a template restores without the namespace's taps
+            and variant is None
         ):
             if reason := self.target.unsupported_reason(spec):
                 pytest.skip(f"{self.target.name}: {reason}")
@@ -141,7 +156,7 @@ class VMFactory:
                 runner,
             )
             return self.create(restored, name, role).launch(wait_guest=False, restored=True)
-        return self.create(spec, name, role, netns).launch(wait_guest=wait_guest)
+        return self.create(spec, name, role, netns, variant).launch(wait_guest=wait_guest)
 
     def close(self) -> None:
         errors = []
@@ -150,6 +165,11 @@ class VMFactory:
                 m.shutdown()
             except Exception as exc:
                 errors.append(f"{m.name}: {exc}")
+        for cleanup in reversed(self._deferred):
+            try:
+                cleanup()
+            except Exception as exc:
+                errors.append(f"cleanup: {exc}")
         remote = {id(m.runner): m.runner for m in self.machines if m.runner is not LOCAL}
         for runner in remote.values():
             try:

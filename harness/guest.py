@@ -20,7 +20,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -29,11 +28,14 @@ from pathlib import Path
 
 from harness.cpio import CpioWriter
 from harness.errors import SetupError
+from harness.guest_programs import build as build_programs
+from harness.guest_programs import sources_key
 from harness.kmods import module_bytes, module_load_order, plain_name, releases
 from harness.spec import Arch
+from harness.tools import run_tool
 from simulator import guest_shell as _shell
 
-BUILDER_VERSION = "4"  # 4: dependencies from kmod, compressed modules unpacked
+BUILDER_VERSION = "5"  # 5: hvlab-stress built from source (harness/guest_programs.py)
 
 #: Drivers loaded at boot: PCI and MMIO transports, disks, NICs, balloon, console.
 GUEST_MODULES = (
@@ -65,6 +67,14 @@ while read -r m; do
 done < /etc/hvlab/modules
 hostname hvlab-guest
 ip link set lo up
+# hvlab.stress=W,R[,PATTERN] on the kernel command line starts hvlab-stress at boot
+# (for guests nobody types into, e.g. libvirt domains)
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in hvlab.stress=*)
+    set -- $(echo "${arg#hvlab.stress=}" | tr ',' ' ')
+    hvlab-stress -w "$1" -r "$2" -p "${3:-cyclic}" -o /tmp/hvlab-stress.log &;;
+  esac
+done
 echo "hvlab-guest ready: $(uname -r) $(uname -m)"
 while true; do
   setsid cttyhack sh -l
@@ -134,17 +144,7 @@ class GuestImage:
 
 
 def _run(argv: list[str], cwd: Path | None = None) -> str:
-    try:
-        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
-    except FileNotFoundError as exc:
-        raise SetupError(f"{argv[0]} not found: install it (make setup does)") from exc
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise SetupError(
-            f"{' '.join(argv)} failed (exit {done.returncode}): {last}",
-            {"argv": argv, "stderr": done.stderr[-2000:]},
-        )
-    return done.stdout
+    return run_tool(argv, cwd)
 
 
 def resolve_kernel_package(arch: Arch) -> str:
@@ -187,7 +187,9 @@ def _extract(deb: Path, into: Path) -> None:
     _run(["dpkg-deb", "-x", str(deb), str(into)])
 
 
-def _build_initramfs(busybox: Path, moddir: Path, modules: list[str], out: Path) -> None:
+def _build_initramfs(
+    busybox: Path, moddir: Path, modules: list[str], programs: dict[str, Path], out: Path
+) -> None:
     cpio = CpioWriter()
     for d in (
         "bin",
@@ -215,6 +217,8 @@ def _build_initramfs(busybox: Path, moddir: Path, modules: list[str], out: Path)
     cpio.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n", 0o644)
     for name, text in _HELPERS.items():
         cpio.file(f"usr/bin/{name}", text.encode(), 0o755)
+    for name, binary in programs.items():
+        cpio.file(f"usr/bin/{name}", binary.read_bytes(), 0o755)
     listing = []
     for rel in modules:
         flat = plain_name(rel)
@@ -233,6 +237,7 @@ def _inputs_key(kernel_deb: Path, busybox_deb: Path) -> str:
     h = hashlib.sha256()
     for part in (
         BUILDER_VERSION,
+        sources_key(),
         kernel_deb.name,
         busybox_deb.name,
         _INIT,
@@ -271,12 +276,13 @@ def guest_image(arch: Arch, progress: Progress | None = None) -> GuestImage:
             raise SetupError(f"{kernel_deb.name} holds {len(found)} module trees, expected 1")
         moddir = work / "kernel/lib/modules" / found[0]
         order = module_load_order(work / "kernel", found[0], GUEST_MODULES)
-        show(f"2/3 packing initramfs: busybox + {len(order)} modules")
+        programs = build_programs(arch, work)
+        show(f"2/3 packing initramfs: busybox + {len(order)} modules + {', '.join(programs)}")
         stage = work / "out"
         stage.mkdir()
         vmlinuz = next((work / "kernel/boot").glob("vmlinuz-*"))
         shutil.copyfile(vmlinuz, stage / "vmlinuz")
-        _build_initramfs(work / "busybox/bin/busybox", moddir, order, stage / "initrd.gz")
+        _build_initramfs(work / "busybox/bin/busybox", moddir, order, programs, stage / "initrd.gz")
         (stage / "manifest.json").write_text(
             json.dumps(
                 {

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from harness.errors import SetupError
+from harness.tools import run_tool
 
 # depmod and modprobe live in /sbin, which is not on every user's PATH.
 _SBIN = "/usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin"
@@ -33,17 +34,7 @@ def _tool(name: str) -> str:
 
 
 def _kmod(argv: list[str]) -> str:
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SetupError(f"{argv[0]} could not run: {exc}", {"argv": argv}) from exc
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise SetupError(
-            f"{' '.join(argv)} failed (exit {done.returncode}): {last}",
-            {"argv": argv, "stderr": done.stderr[-2000:]},
-        )
-    return done.stdout
+    return run_tool(argv, timeout=300)
 
 
 def releases(root: Path) -> list[str]:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import enum
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from harness.errors import HarnessError, WaitTimeout
 from harness.machine import Machine
@@ -23,6 +24,7 @@ from harness.targets.traits import SourceAfterMigration, Traits
 from harness.waits import scaled, wait_for
 
 TERMINAL = frozenset({"completed", "failed", "cancelled", "canceled"})
+T = TypeVar("T")
 
 
 class Transport(enum.Enum):
@@ -190,6 +192,24 @@ class Watch:
             probe, timeout, f"{self.src.name} migration status in {sorted(statuses)}", interval=0.1
         )
 
+    def until_value(
+        self, probe: Callable[[dict[str, Any]], T | None], timeout: float, what: str
+    ) -> T:
+        """Poll until ``probe`` (given each query-migrate answer) returns a value; a
+        migration that ends first is an error naming ``what``."""
+
+        def check() -> T | None:
+            info = self.poll()
+            value = probe(info)
+            if value is None and info.get("status") in TERMINAL:
+                raise HarnessError(
+                    f"{self.src.name}: migration ended {info.get('status')} before {what}",
+                    {"migration": info},
+                )
+            return value
+
+        return wait_for(check, timeout, f"{self.src.name}: {what}", interval=0.05)
+
     def event_statuses(self) -> list[str]:
         """Statuses announced by QEMU's MIGRATION events (StratoVirt has none)."""
         return [
@@ -284,6 +304,11 @@ def migrate(
     """One full live migration from ``src`` to ``dst`` (already listening)."""
     watch = start(src, destination_uri(dst, transport), parameters)
     return finish(watch, dst, timeout)
+
+
+def slow_postcopy(seconds: float, dirty_mib: int) -> dict[str, Any]:
+    """max-postcopy-bandwidth for the same pace once post-copy has started."""
+    return {"max-postcopy-bandwidth": slow_enough(seconds, dirty_mib)["max-bandwidth"]}
 
 
 def slow_enough(seconds: float, dirty_mib: int) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from harness.report.catalog import write_catalog
 from harness.report.record import HOSTS_PROPERTY, Recorder, target_name
 from harness.report.writer import finish_run, summary_lines
 from harness.retention import prune_artifacts
-from harness.session import Session, add_options
+from harness.session import LAB_ENV, Session, add_options
 from harness.targets.base import Target
 from harness.waits import parse_factor, set_timeout_factor, timeout_factor
 
@@ -58,12 +58,15 @@ def pytest_configure(config: pytest.Config) -> None:
         _reap_dead_runs()
     config.stash[_STATE] = Session(config)
     _CONFIGS.append(config)
+    if config.getoption("--netns-lab") and not hasattr(config, "workerinput"):
+        config.stash[_STATE].lab_inventory()  # now, so that xdist workers inherit it
     if not config.pluginmanager.has_plugin("hvlab-fixtures"):
         config.pluginmanager.register(fixtures, "hvlab-fixtures")
     if threading.current_thread() is threading.main_thread():
         # SIGTERM (CI cancel, timeout) tears down like Ctrl-C: every VM gets its
         # shutdown and the partial report is finished, instead of orphaned hypervisors.
-        signal.signal(signal.SIGTERM, _terminate)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _terminate)
 
     config.addinivalue_line("markers", "catalog(*ids): behaviour-catalog ids this test verifies")
 
@@ -77,6 +80,10 @@ def _reap_dead_runs() -> None:
 
 
 def _terminate(signum: int, frame: object) -> None:
+    """The first SIGINT/SIGTERM stops the run; the ones after it only say it is stopping
+    (a second Ctrl-C must not cut the cleanup short with a traceback)."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _still_stopping)
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
@@ -294,6 +301,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             state._hostset.close()
         if state.lab is not None:
             state.lab.down()
+            os.environ.pop(LAB_ENV, None)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

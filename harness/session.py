@@ -19,7 +19,7 @@ from harness import templates
 from harness.errors import HarnessError
 from harness.guest import GuestImage, guest_image
 from harness.hostset import HostSet
-from harness.inventory import Host, load_inventory, parse_inventory
+from harness.inventory import load_inventory, parse_inventory
 from harness.lab.netlab import NetLab
 from harness.leaks import owner_tag
 from harness.libvirt.target import LIBVIRT_TARGETS, LibvirtTarget, select_libvirt
@@ -86,6 +86,9 @@ def add_options(parser: pytest.Parser) -> None:
     )
 
 
+LAB_ENV = "HVLAB_LAB_INVENTORY"
+
+
 class Session:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -119,14 +122,20 @@ class Session:
                 if unknown:
                     raise pytest.UsageError(f"--lab-hosts: no such host {', '.join(unknown)}")
                 hosts = [h for h in hosts if h.connection == "local" or h.name in names]
-            count = self.config.getoption("--netns-lab")
-            if count and not self.worker:
-                hosts += self._netns_lab(count)
+            if self.config.getoption("--netns-lab"):
+                hosts += parse_inventory(self.lab_inventory(), source="--netns-lab")
             self._hostset = HostSet(hosts, owner=owner_tag(f"ssh-{self.owner}"))
         return self._hostset
 
-    def _netns_lab(self, count: int) -> list[Host]:
-        """Lab hosts in namespaces for this run (self-tests of cross-host placement)."""
+    def lab_inventory(self) -> str:
+        """The namespace lab's hosts.ini: built by the first (controlling) process, read
+        by pytest-xdist workers from the file it names in HVLAB_LAB_INVENTORY."""
+        shared = os.environ.get(LAB_ENV)
+        if shared:
+            return Path(shared).read_text()
+        if self.worker:
+            raise pytest.UsageError("--netns-lab: a worker found no lab (HVLAB_LAB_INVENTORY)")
+        count = int(self.config.getoption("--netns-lab"))
         if count < 2 or count > 8:
             raise pytest.UsageError(f"--netns-lab {count}: use 2 to 8 hosts")
         names = tuple(f"lab{chr(ord('A') + i)}" for i in range(count))
@@ -134,7 +143,11 @@ class Session:
             self.lab = NetLab(names, owner=owner_tag(f"lab-{self.owner}")).up()
         except HarnessError as exc:
             raise pytest.UsageError(f"--netns-lab: {exc}") from None
-        return parse_inventory(self.lab.inventory(), source="--netns-lab")
+        assert self.lab.dir is not None
+        path = self.lab.dir / "hosts.ini"
+        path.write_text(self.lab.inventory())
+        os.environ[LAB_ENV] = str(path)  # workers start after this and inherit it
+        return path.read_text()
 
     @property
     def libvirt_targets(self) -> list[LibvirtTarget]:

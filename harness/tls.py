@@ -11,6 +11,7 @@ one for another host name. Key files are 0600 in 0700 folders.
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
@@ -104,9 +105,17 @@ def _cert(
         ).add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         if names:
             builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
+                x509.SubjectAlternativeName([_san(n) for n in names]), critical=False
             )
     return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
+
+
+def _san(name: str) -> x509.GeneralName:
+    """An IP address or a DNS name, as the peer will be asked for it."""
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
 
 
 def _name(common: str) -> x509.Name:
@@ -151,3 +160,18 @@ def psk_set(folder: Path, username: str = "hvlab", wrong: bool = False) -> tuple
         f.mkdir(mode=0o700, exist_ok=True)
         _write(f / "keys.psk", f"{username}:{k}\n".encode())
     return server, client
+
+
+def x509_folder(folder: Path, names: tuple[str, ...]) -> None:
+    """CA, server and client credentials all in one folder (what libvirt's
+    ``migrate_tls_x509_cert_dir`` holds for both roles); the certificates name ``names``
+    (DNS names or IP addresses), the first one as their subject."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ca_key = _key()
+    ca = _cert("hvlab test CA", ca_key, None, ca=True)
+    _write(folder / "ca-cert.pem", _pem(ca), 0o600)
+    for role in ("server", "client"):
+        key = _key()
+        cert = _cert(names[0], key, ("hvlab test CA", ca_key), names=names, client=role == "client")
+        _write(folder / f"{role}-cert.pem", _pem(cert), 0o600)
+        _write(folder / f"{role}-key.pem", _pem_key(key))

@@ -64,21 +64,30 @@ def wait_for(
     timeout: float,
     what: str,
     interval: float = 0.05,
+    backoff: bool = True,
 ) -> T:
     """Call ``probe`` until it returns something other than None/False.
 
     The timeout is scaled. The pause between probes grows from ``interval`` to 0.5 s,
-    so long waits do not spin. Raises WaitTimeout naming ``what``.
+    so long waits do not spin; with ``backoff=False`` probes start every ``interval``
+    seconds on a fixed schedule (a recorder that samples at a period). Raises
+    WaitTimeout naming ``what``.
     """
     deadline = time.monotonic() + scaled(timeout)
     pause = interval
     gate = threading.Event()
+    tick = time.monotonic()
     while True:
         value = probe()
         if value is not None and value is not False:
             return value
-        left = deadline - time.monotonic()
+        now = time.monotonic()
+        left = deadline - now
         if left <= 0:
             raise WaitTimeout(f"timed out after {scaled(timeout):.1f}s waiting for {what}")
-        gate.wait(min(pause, left))
-        pause = min(pause * 1.5, 0.5)
+        if backoff:
+            gate.wait(min(pause, left))
+            pause = min(pause * 1.5, 0.5)
+        else:
+            tick = max(tick + interval, now)
+            gate.wait(min(tick - now, left))

@@ -5,7 +5,8 @@ Takes a StratoVirt- or QEMU-style command line (``-machine q35 -smp 2 -m 1024
 ``--seed``, ``--workload ws=SIZE,rate=SIZE``, ``--resident SIZE``, ``--time-scale X``,
 ``--arch x86_64|aarch64`` and ``--build-features vfio[,...]``.
 ``-daemonize``, ``-pidfile FILE`` and ``-D FILE`` behave as the profile's product says.
-A command line it cannot accept gets one line on stderr and exit code 1.
+A command line it cannot accept gets one line on stderr and exit code 1 (what the
+product does), a bad value of one of the simulator's own options exit code 2.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import contextlib
 import os
 import sys
 
-from simulator.cmdline import CmdlineError, SimConfig, parse
+from simulator.cmdline import CmdlineError, SimConfig, UsageError, parse
 from simulator.cmdline_values import HelpRequested
 from simulator.daemon import detach, write_pidfile
 from simulator.model.product_logs import LogLine
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except CmdlineError as exc:
         print(f"simulator: {exc}", file=sys.stderr, flush=True)
-        return 1
+        return 2 if isinstance(exc, UsageError) else 1
     try:
         return _run(cfg)
     except OSError as exc:

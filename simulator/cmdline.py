@@ -4,18 +4,22 @@ Accepts the forms the seeds and ``harness/targets/*.py`` produce (docs/config_gu
 for StratoVirt, qemu-options.hx for QEMU 7.2) plus the simulator's own long options:
 ``--profile``, ``--seed``, ``--workload ws=SIZE,rate=SIZE[,pattern=cyclic|random|hot-cold]``,
 ``--resident SIZE``, ``--time-scale X``, ``--qmp-rate-limit N``, ``--arch x86_64|aarch64``
-(the build it stands in for) and ``--build-features vfio,...`` (a StratoVirt build's cargo
-features). Anything it cannot accept raises :class:`CmdlineError` with one line, which
-``__main__`` prints (exit 1).
+(the build it stands in for), ``--build-features vfio,...`` (a StratoVirt build's cargo
+features) and ``--host FILE`` (host constants as JSON, e.g. the ``host.json`` that
+``hvlab bench fidelity`` calibrates). Anything it cannot accept raises
+:class:`CmdlineError` with one line, which ``__main__`` prints (exit 1).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from simulator.chardev import compat_socket, socket_chardev, virtio_console
 from simulator.cmdline_checks import (
     check_cold_devices,
+    own_options,
     parse_arch,
     parse_build_features,
     with_build_features,
@@ -23,21 +27,31 @@ from simulator.cmdline_checks import (
 from simulator.cmdline_values import (
     CmdlineError,
     Endpoint,
+    UsageError,
     check_incoming,
+    check_mac,
     parse_device,
     parse_endpoint,
     parse_machine,
     parse_memory,
     parse_size,
     parse_smp,
-    parse_workload,
     split_props,
 )
 from simulator.model import PROFILES, Arch, CpuTopology, Device, MachineType, Profile, Workload
+from simulator.model.host import Host, load_host
 from simulator.model.profiles import BuildFeature
 from simulator.model.units import MiB
 
-__all__ = ["CmdlineError", "Endpoint", "Serial", "SimConfig", "parse", "parse_endpoint"]
+__all__ = [
+    "CmdlineError",
+    "Endpoint",
+    "Serial",
+    "SimConfig",
+    "UsageError",
+    "parse",
+    "parse_endpoint",
+]
 
 #: Flags without a value that are accepted and ignored (they change nothing observable).
 _NOARG_FLAGS = frozenset(
@@ -98,6 +112,7 @@ class SimConfig:
     devices: tuple[Device, ...] = ()
     drives: dict[str, str] = field(default_factory=dict)
     netdevs: dict[str, str] = field(default_factory=dict)
+    taps: dict[str, str] = field(default_factory=dict)  # tap netdev id -> ifname
     start_paused: bool = False
     incoming: str | None = None
     seed: int = 0
@@ -105,6 +120,7 @@ class SimConfig:
     resident: int = 64 * MiB
     time_scale: float = 1.0
     qmp_rate_limit: int | None = None  # commands per second (StratoVirt: 100)
+    host: Host | None = None  # --host FILE: calibrated host constants (None: the default)
     arch: Arch = Arch.X86_64
     build_features: frozenset[BuildFeature] | None = None  # None: the profile's default
     daemonize: bool = False  # -daemonize: detach once the sockets exist (simulator/daemon.py)
@@ -155,6 +171,7 @@ def parse(argv: list[str]) -> SimConfig:
             "resident",
             "time-scale",
             "qmp-rate-limit",
+            "host",
             "arch",
             "build-features",
         ):
@@ -261,6 +278,7 @@ def parse(argv: list[str]) -> SimConfig:
             raise CmdlineError(f"-drive {text}: id is required")
         drives[props.get("id", f"pflash{len(drives)}")] = props.get("file", "")
     netdevs: dict[str, str] = {}
+    taps: dict[str, str] = {}
     for text in raw.get("-netdev", []):
         kind, props = split_props(text, first_key="type")
         if "id" not in props:
@@ -268,7 +286,15 @@ def parse(argv: list[str]) -> SimConfig:
         if kind not in ("tap", "user", "vhost-user", "socket"):
             raise CmdlineError(f"-netdev {text}: unsupported netdev type '{kind}'")
         netdevs[props["id"]] = props.get("ifname", "")
-    devices = tuple(d for d in (parse_device(t) for t in raw.get("-device", [])) if d is not None)
+        if kind == "tap" and props.get("ifname"):
+            taps[props["id"]] = props["ifname"]
+    parsed: list[Device] = []
+    for text in raw.get("-device", []):
+        dev = parse_device(text)
+        if dev is not None and dev.mac is not None and not check_mac(dev.mac, rules.mac_separators):
+            raise CmdlineError(rules.mac_error.format(text=text, mac=dev.mac))
+        parsed += [dev] if dev is not None else []
+    devices = tuple(parsed)
     ids = [d.id for d in devices]
     if len(set(ids)) != len(ids):
         raise CmdlineError("Duplicate device ids on the command line")
@@ -287,18 +313,17 @@ def parse(argv: list[str]) -> SimConfig:
     if incoming is not None:
         check_incoming(incoming, prof)
 
+    seed, time_scale, rate_limit, workload = own_options(own)
     try:
-        seed = int(own.get("seed", "0"))
-        time_scale = float(own.get("time-scale", "1"))
-        rate_limit = int(own["qmp-rate-limit"]) if "qmp-rate-limit" in own else None
+        host = load_host(Path(own["host"])) if "host" in own else None
     except ValueError as exc:
-        raise CmdlineError(f"invalid simulator option: {exc}") from None
-    if not time_scale > 0:
-        raise CmdlineError("--time-scale must be > 0")
-    workload = parse_workload(own["workload"]) if "workload" in own else Workload()
-    resident = _resident(own, prof, machine, kernel is not None or bool(drives))
+        raise UsageError(f"--host: {exc}") from None
+    try:
+        resident = _resident(own, prof, machine, kernel is not None or bool(drives))
+    except CmdlineError as exc:
+        raise UsageError(f"--resident: {exc}") from None
     if workload.working_set + workload.ws_offset > memory:
-        raise CmdlineError("--workload: the working set does not fit in guest memory")
+        raise UsageError("--workload: the working set does not fit in guest memory")
     return SimConfig(
         profile=profile,
         machine=machine,
@@ -312,6 +337,7 @@ def parse(argv: list[str]) -> SimConfig:
         devices=devices,
         drives=drives,
         netdevs=netdevs,
+        taps=taps,
         start_paused="-S" in flags,
         incoming=incoming,
         seed=seed,
@@ -319,6 +345,8 @@ def parse(argv: list[str]) -> SimConfig:
         resident=min(resident, memory),
         time_scale=time_scale,
         qmp_rate_limit=rate_limit if rate_limit is not None else prof.qmp_rate_limit,
+        # the constants are the host's; the architecture is the build's (--arch)
+        host=None if host is None else dataclasses.replace(host, arch=arch),
         arch=arch,
         build_features=features,
         daemonize="-daemonize" in flags,

@@ -6,9 +6,10 @@ with the one line to print.
 from __future__ import annotations
 
 import dataclasses
+import math
 
-from simulator.cmdline_values import CmdlineError
-from simulator.model import Arch, Device, DeviceClass, MachineType
+from simulator.cmdline_values import CmdlineError, UsageError, parse_workload
+from simulator.model import Arch, Device, DeviceClass, MachineType, Workload
 from simulator.model.devices import place_cold_devices
 from simulator.model.profiles import BuildFeature, Profile
 
@@ -60,3 +61,34 @@ def check_cold_devices(devices: tuple[Device, ...], machine: MachineType, prof: 
             place_cold_devices(devices, slots)
         except ValueError as exc:
             raise CmdlineError(str(exc)) from None
+
+
+def own_options(own: dict[str, str]) -> tuple[int, float, int | None, Workload]:
+    """The simulator's own options: ``--seed``, ``--time-scale`` (finite, > 0),
+    ``--qmp-rate-limit`` (commands per second, >= 0; 0: no limit) and ``--workload``.
+    A bad value is a usage error (exit 2), not a refusal the product would give."""
+    try:
+        seed = int(own.get("seed", "0"))
+    except ValueError:
+        raise UsageError(f"--seed: '{own['seed']}' is not an integer") from None
+    text = own.get("time-scale", "1")
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = math.nan
+    if not (math.isfinite(scale) and scale > 0):
+        raise UsageError(f"--time-scale: '{text}' is not a finite number > 0")
+    rate: int | None = None
+    if "qmp-rate-limit" in own:
+        text = own["qmp-rate-limit"]
+        try:
+            rate = int(text)
+        except ValueError:
+            rate = -1
+        if rate < 0:
+            raise UsageError(f"--qmp-rate-limit: '{text}' is not a whole number >= 0")
+    try:
+        workload = parse_workload(own["workload"]) if "workload" in own else Workload()
+    except CmdlineError as exc:
+        raise UsageError(str(exc)) from None
+    return seed, scale, rate, workload

@@ -7,6 +7,7 @@ raises :class:`CmdlineError` with the one line to print.
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass
 
 from simulator.model import (
@@ -48,6 +49,21 @@ _LAB_NETS = [
 
 class CmdlineError(ValueError):
     """A command line the simulated hypervisor rejects; ``str()`` is the one line to print."""
+
+
+class UsageError(CmdlineError):
+    """A bad value for one of the simulator's own options (``--time-scale``, ...): not the
+    product's refusal but a usage error, exit status 2."""
+
+
+def check_mac(mac: str, separators: str) -> bool:
+    """Six pairs of hex digits joined by one of ``separators``."""
+    if len(mac) != 17:
+        return False
+    pairs = [mac[i : i + 2] for i in range(0, 17, 3)]
+    seps = {mac[i] for i in range(2, 17, 3)}
+    hexdigits = set("0123456789abcdefABCDEF")
+    return seps <= set(separators) and all(set(p) <= hexdigits for p in pairs)
 
 
 class HelpRequested(Exception):
@@ -105,7 +121,7 @@ def parse_size(text: str, default_unit: int = MiB) -> int:
         value = float(t)
     except ValueError:
         raise CmdlineError(f"invalid size '{text}'") from None
-    if value < 0:
+    if not math.isfinite(value) or value < 0:
         raise CmdlineError(f"invalid size '{text}'")
     return int(value * unit)
 
@@ -205,6 +221,8 @@ def parse_smp(text: str) -> CpuTopology:
 def parse_memory(text: str, rules: CmdlineRules) -> int:
     head, _ = split_props(text, first_key="size")
     size = parse_size(head or "")
+    if size >= 1 << 64:
+        raise CmdlineError(rules.size_error.format(text=head))
     low, high = rules.memory_range or (0, size)
     if not low <= size <= high:
         raise CmdlineError(

@@ -18,6 +18,17 @@ from simulator.model import Workload
 from simulator.model.units import PAGE_SIZE
 
 Range = tuple[int, int, int]  # [start page, end page) at version
+#: Intervals the dirty log holds before it is merged (and, if still long, coarsened: like
+#: QEMU's dirty bitmap it has a fixed size, whoever does or does not read it).
+LOG_LIMIT = 4096
+
+
+def _coarsen(log: list[tuple[int, int]], limit: int) -> list[tuple[int, int]]:
+    """Sorted disjoint intervals -> at most ``limit`` covering them (neighbours joined)."""
+    while len(log) > limit:
+        pairs = [(log[i][0], log[i + 1][1]) for i in range(0, len(log) - 1, 2)]
+        log = pairs + ([log[-1]] if len(log) % 2 else [])
+    return log
 
 
 def page_content(page: int, version: int) -> bytes:
@@ -79,6 +90,8 @@ class PageMap:
         self.versions[i:j] = [v]
         self._merge(i)
         self._log.append((start, end))
+        if len(self._log) > LOG_LIMIT:
+            self._log = _coarsen(self.take_log(), LOG_LIMIT // 2)
         return v
 
     def _merge(self, i: int) -> None:

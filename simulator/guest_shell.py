@@ -18,12 +18,13 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
-from simulator import guest_files
+from simulator import guest_files, guest_tools
 from simulator.guest_files import FilesView, columns, list_dir, read_file
 from simulator.guest_memory import pattern_md5
+from simulator.guest_state import GuestState
 from simulator.model.units import PAGE_SIZE, MiB
 
 PROMPT = "hvlab# "
@@ -31,28 +32,6 @@ READY_MARK = "hvlab-guest ready"
 KERNEL_RELEASE = "6.1.0-hvlab-sim"
 _PATTERN_FILE = "/dev/shm/hvlab-pattern"
 _COUNTER_FILE = "/tmp/hvlab-counter"
-
-
-@dataclass
-class GuestState:
-    """Guest-side state that is not page content (kernel/tmpfs metadata)."""
-
-    booted: bool = False
-    runtime: float = 0.0  # seconds the vCPUs ran
-    counter_start: float | None = None
-    pattern: dict[str, Any] | None = None  # {mib, seed, base, version}
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> GuestState:
-        return cls(
-            booted=bool(data.get("booted", False)),
-            runtime=float(data.get("runtime", 0.0)),
-            counter_start=data.get("counter_start"),
-            pattern=data.get("pattern"),
-        )
 
 
 class GuestView(FilesView, Protocol):
@@ -200,7 +179,14 @@ class GuestShell:
         return "".join(out).replace("\n", "\r\n")
 
     def run_chain(self, cmd: str) -> tuple[int, str]:
-        """One ``;``-free command line: pipelines joined by ``&&``/``||``."""
+        """One ``;``-free command line: pipelines joined by ``&&``/``||``; ``( ... )`` a
+        subshell, a trailing ``&`` runs it in the background (status 0, output gone)."""
+        text = cmd.strip()
+        if text.startswith("(") and text.endswith(")"):
+            text = text[1:-1].strip()
+        if text.endswith("&") and not text.endswith("&&"):
+            self.run_chain(text[:-1])
+            return 0, ""
         status, out = self.status, []
         for connector, pipeline in split_operators(split_words(cmd, self.status)):
             if (connector == "&&" and status != 0) or (connector == "||" and status == 0):
@@ -294,10 +280,10 @@ def _uname(v: GuestView, args: list[str]) -> tuple[int, str]:
     return 0, f"Linux hvlab-guest {KERNEL_RELEASE} {v.arch} GNU/Linux\n"
 
 
-def _grep(v: GuestView, args: list[str]) -> tuple[int, str]:
+def _grep(v: GuestView, args: list[str]) -> Result:
     if args == ["-c", "^processor", "/proc/cpuinfo"]:
-        return 0, f"{v.online_cpus}\n"
-    return 2, "grep: unsupported in the simulated guest\n"
+        return Result(0, f"{v.online_cpus}\n")
+    return Result(*guest_tools.grep(v, args))
 
 
 def _ls(v: GuestView, args: list[str], tty: bool) -> Result:
@@ -392,4 +378,6 @@ _COMMANDS: dict[str, Command] = {
     "md5sum": _tool(guest_files.md5sum),
     "hvlab-counter": _hvlab_counter,
     "hvlab-pattern": _hvlab_pattern,
+    "ip": _tool(guest_tools.ip),
+    "ping": _tool(guest_tools.ping),
 }

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 import time
@@ -21,16 +20,20 @@ from simulator.cmdline import SimConfig
 from simulator.errors import Fatal
 from simulator.guest_files import VIRTIO_DRIVER, Disk
 from simulator.guest_memory import PageMap, Writer
-from simulator.guest_shell import KERNEL_RELEASE, PROMPT, READY_MARK, GuestShell, GuestState
+from simulator.guest_shell import KERNEL_RELEASE, PROMPT, READY_MARK, GuestShell
+from simulator.guest_state import GuestState
 from simulator.host_files import file_head
 from simulator.migration_io.component import MigrationIO
 from simulator.model import DeviceClass, QmpError, VMSpec, World, guest_ack_unplug
 from simulator.model.errors import ErrorClass, Event
 from simulator.model.units import PAGE_SIZE
 from simulator.model.vm import VM
+from simulator.net.component import Network
+from simulator.net.guest_net import GuestNet
 from simulator.product_log import ProductLog
 from simulator.qmp_server import QmpServer
 from simulator.qmp_wire import Dialect
+from simulator.serial_console import SerialConsole
 from simulator.sockets import open_chardev
 
 JSON = dict[str, Any]
@@ -74,13 +77,12 @@ class SimProcess:
         self._t0 = time.monotonic()
         self._servers: list[asyncio.Server] = []
         self._sessions: list[asyncio.Task[None]] = []  # client chardevs' one connection
-        self._serial_clients: list[asyncio.StreamWriter] = []
-        self._serial_log: Any = None
-        self._lines: list[str] = []
+        self.console = SerialConsole(cfg.serial, self._on_console_input)
         self._unplug_due: dict[str, float] = {}
         self.exit_code: int | None = None
         self.qmp: QmpServer | None = None
         self.migration = MigrationIO(self)
+        self.network = Network(self, cfg.taps)
 
     # ------------------------------------------------------------ GuestView
     @property
@@ -132,6 +134,18 @@ class SimProcess:
             out.append((f"eth{i}", (d.mac or f"52:54:00:12:34:{0x56 + i:02x}").lower()))
         return out
 
+    @property
+    def net(self) -> GuestNet:
+        return self.guest.net
+
+    @property
+    def time_scale(self) -> float:
+        return self.cfg.time_scale
+
+    def guest_arrived(self) -> None:
+        """An incoming migration handed the guest over; it is about to run here."""
+        self.network.arrived()
+
     def pattern_base(self) -> int:
         w = self.cfg.workload
         end = max(self.cfg.resident, w.ws_offset + w.working_set)
@@ -164,65 +178,33 @@ class SimProcess:
 
     # ------------------------------------------------------------ serial console
     def serial_write(self, text: str) -> None:
-        data = text.encode()
-        if self._serial_log is not None:
-            self._serial_log.write(data)
-            self._serial_log.flush()
-        if self.cfg.serial.kind == "stdio":
-            sys.stdout.buffer.write(data)
-            sys.stdout.flush()
-        for w in list(self._serial_clients):
-            if w.is_closing():
-                self._serial_clients.remove(w)
-            else:
-                w.write(data)
+        self.console.write(text)
 
     def _boot(self) -> None:
         # A chardev with wait=off drops output nobody reads (unless it has a logfile):
         # like a real kernel, take a moment to boot, and wait for a reader a while longer.
         if self.guest.booted or self.guest.runtime < BOOT_S * self.cfg.time_scale:
             return
-        if (
-            self._serial_clients
-            or self._serial_log is not None
-            or self.guest.runtime > 5.0 * self.cfg.time_scale
-        ):
+        if self.console.has_reader or self.guest.runtime > 5.0 * self.cfg.time_scale:
             self.guest.booted = True
             self.serial_write(f"{READY_MARK}: {KERNEL_RELEASE} {self.arch}\r\n{PROMPT}")
 
     def _run_shell(self) -> None:
+        """The guest's shell reads and runs typed lines, unless its console is blocked
+        (output nobody reads: it waits, as a guest writing to a full tty does)."""
+        if self.console.blocked:
+            return
         if self.shell.busy:
             self.serial_write(self.shell.resume())
-        while self._lines and not self.shell.busy:
-            self.serial_write(self.shell.feed_line(self._lines.pop(0)))
+        while not self.shell.busy and not self.console.blocked:
+            line = self.console.next_line()
+            if line is None:
+                break
+            self.serial_write(self.shell.feed_line(line))
 
-    async def _serial_client(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        # a chardev socket serves one client at a time; later ones replace it
-        for old in self._serial_clients:
-            old.close()
-        self._serial_clients = [writer]
-        buf = b""
-        try:
-            while True:
-                chunk = await reader.read(4096)
-                if not chunk:
-                    break
-                buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    self._lines.append(line.decode(errors="replace").rstrip("\r"))
-                if len(buf) > 65536:
-                    buf = b""
-                if self.vm.running and self.guest.booted:
-                    self._run_shell()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            if writer in self._serial_clients:
-                self._serial_clients.remove(writer)
-            writer.close()
+    def _on_console_input(self) -> None:
+        if self.vm.running and self.guest.booted:
+            self._run_shell()
 
     # ------------------------------------------------------------ QMP hook
     def execute(self, cmd: str, args: JSON) -> tuple[Any, list[Event]]:
@@ -237,12 +219,13 @@ class SimProcess:
         if cmd == "query-version":
             v = self.profile.greeting["QMP"]["version"]
             return dict(v), []
-        handled = self.migration.intercept(cmd, args)
+        handled = self.migration.intercept(cmd, args) or self.network.intercept(cmd, args)
         if handled is not None:
             return handled
         if not self.vm.alive:
             return QmpError(ErrorClass.GENERIC_ERROR, "VM is not running"), []
         reply, events = self.vm.execute(cmd, args)
+        self.network.sync()
         events = list(events) + self.vm.take_events()
         return reply, events
 
@@ -268,17 +251,20 @@ class SimProcess:
         ready = asyncio.Event()
         try:
             self.vm = self.migration.create_vm()
+            self.network.start()
         except Fatal as exc:
+            self.network.close()
             return self._failed(str(exc))
-        self._open_serial_log()
+        self.console.open_log()
         server = await self.migration.start_incoming(ready)
         if server is not None:
             self._servers.append(server)
         dialect = Dialect.of(self.profile, self.cfg.qmp_rate_limit or 0)
         qmp = self.qmp = QmpServer(dialect, self.execute, ready)
+        qmp.blocked = lambda: self.migration.blocked
         try:
             if self.cfg.serial.kind == "socket" and self.cfg.serial.endpoint is not None:
-                self._open(await open_chardev(self.cfg.serial.endpoint, self._serial_client))
+                self._open(await open_chardev(self.cfg.serial.endpoint, self.console.client))
             self._open(await open_chardev(self.cfg.qmp, qmp.handle))
         except Fatal as exc:
             await self._shutdown()
@@ -289,6 +275,7 @@ class SimProcess:
         try:
             while not stop.is_set():
                 self.tick()
+                self.network.sync()
                 for name, data in self.vm.take_events():
                     qmp.emit(name, data)
                 failed = self.migration.incoming_failed
@@ -326,24 +313,16 @@ class SimProcess:
         else:
             self._sessions.append(chardev)
 
-    def _open_serial_log(self) -> None:
-        log = self.cfg.serial.logfile
-        if log:
-            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            self._serial_log = os.fdopen(fd, "ab")
-
     async def _shutdown(self) -> None:
+        self.network.close()
         qmp = self.qmp
         if qmp is not None:
             qmp.closing = True
             await qmp.close_client()
-        for w in self._serial_clients:
-            w.close()
+        self.console.close()
         for srv in self._servers:
             srv.close()
         for ep in (self.cfg.qmp, self.cfg.serial.endpoint):
             if ep is not None and ep.kind == "unix" and ep.server:
                 with contextlib.suppress(OSError):
                     Path(ep.path).unlink()
-        if self._serial_log is not None:
-            self._serial_log.close()

@@ -7,6 +7,11 @@ StratoVirt: each read is one JSON value, at most 8 KiB), string-only ids, error 
 event-before/after-reply order and a 100/s leak bucket (StratoVirt). One client at a
 time; a later client waits for its greeting until the first leaves. Bad input never kills
 it: every message gets an error reply, an abrupt disconnect just ends that session.
+
+Out of band (QEMU monitor/qmp.c, qapi/qmp-dispatch.c): with the "oob" capability
+negotiated, ``exec-oob`` of a command that allows it (migrate-recover, migrate-pause) is
+answered at once by the monitor's own thread; in-band commands wait in order while the
+process's main loop is blocked (``blocked``: a post-copy destination waiting for pages).
 """
 
 from __future__ import annotations
@@ -27,6 +32,11 @@ JSON = dict[str, Any]
 #: The process's command hook: (command, arguments) -> (reply or QmpError, events). The
 #: reply may be a future of (reply, events): the session then waits for it.
 Executor = Callable[[str, JSON], tuple[Any, list[tuple[str, JSON]]]]
+#: qapi: the commands with allow-oob
+OOB_COMMANDS = frozenset({"migrate-recover", "migrate-pause", "x-oob-test"})
+Inband = asyncio.Queue[bytes | str]
+#: Wall seconds between two looks at a blocked main loop.
+BLOCKED_POLL_S = 0.01
 
 
 def _plain(obj: Any) -> Any:
@@ -55,8 +65,10 @@ class QmpServer:
         self._lock = asyncio.Lock()
         self._writer: asyncio.StreamWriter | None = None
         self._negotiated = False
+        self._oob = False
         self._bucket: list[float] = []
         self.closing = False
+        self.blocked: Callable[[], bool] = lambda: False  # the main loop waits (in-band)
 
     # ------------------------------------------------------------------ output
     def _send(self, writer: asyncio.StreamWriter, msg: Any) -> None:
@@ -97,6 +109,7 @@ class QmpServer:
                 if self.closing:
                     return
                 self._writer, self._negotiated, self._bucket = writer, False, []
+                self._oob = False
                 try:
                     await self._session(reader, writer)
                 finally:
@@ -114,24 +127,48 @@ class QmpServer:
         self._send(writer, self.dialect.greeting)
         await writer.drain()
         splitter = JsonSplitter(self.dialect.max_message)
+        inband: Inband = asyncio.Queue()
+        worker = asyncio.get_running_loop().create_task(self._inband(writer, inband))
+        try:
+            while not self.closing and not worker.done():
+                chunk = await reader.read(65536)
+                if not chunk:
+                    if not self.blocked():
+                        await inband.join()  # what came before the end is still answered
+                    return
+                if self.dialect.stream_framing:
+                    items = splitter.feed(chunk)
+                else:
+                    items = [self._strato_frame(chunk)]
+                for item in items:
+                    if item == b"":
+                        continue
+                    if isinstance(item, bytes) and self._oob and _is_oob(item):
+                        await self._message(writer, item)  # the monitor thread: at once
+                        await writer.drain()
+                    else:
+                        inband.put_nowait(item)
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+    async def _inband(
+        self, writer: asyncio.StreamWriter, queue: asyncio.Queue[bytes | str]
+    ) -> None:
+        """In-band messages in order, each once the main loop runs."""
         while not self.closing:
-            chunk = await reader.read(65536)
-            if not chunk:
-                return
-            if self.dialect.stream_framing:
-                items = splitter.feed(chunk)
-            else:
-                items = [self._strato_frame(chunk)]
-            for item in items:
-                if item == b"":
-                    continue
+            item = await queue.get()
+            try:
+                while self.blocked() and not self.closing:
+                    await asyncio.sleep(BLOCKED_POLL_S)
                 if isinstance(item, str):
                     self._send(writer, QmpError(ErrorClass.GENERIC_ERROR, item).to_qmp())
                 else:
                     await self._message(writer, item)
                 await writer.drain()
-                if self.closing:
-                    return
+            finally:
+                queue.task_done()
 
     def _strato_frame(self, chunk: bytes) -> bytes | str:
         if len(chunk) > self.dialect.max_message:
@@ -227,7 +264,7 @@ class QmpServer:
                 True,
             )
         for key in msg:
-            if key not in ("execute", "arguments", "id") and not (key == "exec-oob" and not strato):
+            if key not in ("execute", "arguments", "id") and not (key == "exec-oob" and self._oob):
                 text = (
                     f"unknown field `{key}`, expected `execute`, `arguments` or `id`"
                     if strato
@@ -264,8 +301,8 @@ class QmpServer:
                 mid,
                 has_id,
             )
-        if "exec-oob" in msg:
-            return "Command doesn't support OOB", cmd, args, mid, has_id
+        if "exec-oob" in msg and cmd not in OOB_COMMANDS:
+            return f"The command {cmd} does not support OOB", cmd, args, mid, has_id
         if self.dialect.negotiation_required:
             if cmd == "qmp_capabilities" and self._negotiated:
                 return (
@@ -305,9 +342,21 @@ class QmpServer:
                         f"Parameter 'enable' does not accept value '{bad[0]}'",
                     ), []
                 self._negotiated = True
+                self._oob = "oob" in enable
             return {}, []
         try:
             return self.execute(cmd, args)
         except Exception as exc:  # a model bug must not take the server down
             print(f"simulator: {cmd} raised {exc!r}", file=sys.stderr, flush=True)
             return QmpError(ErrorClass.GENERIC_ERROR, f"internal error: {exc}"), []
+
+
+def _is_oob(raw: bytes) -> bool:
+    """An ``exec-oob`` request (anything else, a bad one included, goes in band)."""
+    if b"exec-oob" not in raw:
+        return False
+    try:
+        msg = json.loads(raw)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(msg, dict) and "exec-oob" in msg

@@ -15,17 +15,18 @@ from simulator.errors import Fatal
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-async def listen(ep: Endpoint, handler: Handler) -> asyncio.Server:
-    """A private (0600) unix socket or a loopback tcp listener."""
+async def listen(ep: Endpoint, handler: Handler, limit: int = 1 << 16) -> asyncio.Server:
+    """A private (0600) unix socket or a loopback tcp listener (``limit``: what its
+    streams buffer before they stop reading)."""
     if ep.kind == "unix":
         with contextlib.suppress(FileNotFoundError):
             os.unlink(ep.path)
         old = os.umask(0o177)
         try:
-            return await asyncio.start_unix_server(handler, path=ep.path)
+            return await asyncio.start_unix_server(handler, path=ep.path, limit=limit)
         finally:
             os.umask(old)
-    return await asyncio.start_server(handler, host=ep.host, port=ep.port)
+    return await asyncio.start_server(handler, host=ep.host, port=ep.port, limit=limit)
 
 
 async def open_chardev(ep: Endpoint, handler: Handler) -> asyncio.Server | asyncio.Task[None]:

@@ -43,10 +43,15 @@ class StreamClosed(StreamError):
     """The peer closed the stream before a whole frame arrived."""
 
 
+#: What a stream buffers before it stops reading: the migration stream moves the model's
+#: bytes (simulator/migration_io/sender.py), so it reads in big pieces.
+STREAM_LIMIT = 1 << 20
+
+
 async def open_stream(sock: socket.socket) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """asyncio streams over a connected socket (tcp, unix or a socketpair end)."""
     sock.setblocking(False)
-    return await asyncio.open_connection(sock=sock)
+    return await asyncio.open_connection(sock=sock, limit=STREAM_LIMIT)
 
 
 async def send_frame(writer: asyncio.StreamWriter, frame: JSON) -> None:

@@ -39,6 +39,7 @@ from suites.claim import (
 )
 from suites.claims_cpu import CPU_CLAIMS
 from suites.claims_faults import FAULT_CLAIMS, PHASE_CLAIMS, TLS_CLAIMS
+from suites.claims_features import FEATURE_CLAIMS
 from suites.claims_hypervisor import HYPERVISOR_CLAIMS
 from suites.claims_network import NETWORK_CLAIMS
 
@@ -71,6 +72,7 @@ _CLAIMS = [
     *HYPERVISOR_CLAIMS,
     *CPU_CLAIMS,
     *NETWORK_CLAIMS,
+    *FEATURE_CLAIMS,
     *FAULT_CLAIMS,
     *TLS_CLAIMS,
     *PHASE_CLAIMS,

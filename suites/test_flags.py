@@ -2,7 +2,7 @@
 
 ``libvirt_target`` is the axis (suites/conftest.py): ``libvirt-model`` (the model) and
 ``libvirt-9.0`` (two private libvirtd, skipped with the reason where they cannot run).
-One code path: :class:`simulator.libvirt.scenario.Session` drives whichever it is.
+One code path: :class:`simulator.libvirt.session.Session` drives whichever it is.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import pytest
 from harness.libvirt.target import LibvirtTarget
 from simulator.libvirt.flags import MigrateFlag as F
 from simulator.libvirt.request import Api
-from simulator.libvirt.scenario import Scenario, Session
+from simulator.libvirt.scenario import Scenario
+from simulator.libvirt.session import Session
 
 
 @pytest.fixture(scope="module")
@@ -66,4 +67,5 @@ def test_flag_rule(session: Session, case: str, scenario: Scenario, expected: An
     1. The call is refused with libvirt's error code and error domain (seed 000/001
        constraint for the case), identically on every target.
     """
-    assert session.run(scenario).key() == expected
+    verdict = session.run(scenario)
+    assert (verdict.accepted, verdict.code, verdict.domain) == expected

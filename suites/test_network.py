@@ -29,6 +29,9 @@ MAC = "52:54:00:88:00:02"
 CHANGED = AnnounceParams(initial=100, max=300, rounds=3, step=200)
 #: how far late a round may come on a loaded 2-core machine (timers never come early)
 LATE_MS = 250
+#: spacing is read from capture times: a round captured late makes the next gap that
+#: much shorter, though QEMU's timer was not early
+EARLY_MS = 15
 
 
 @pytest.fixture
@@ -83,7 +86,8 @@ def test_announce_and_packet_gap(
     1. The guest answers pings on the source before the migration.
     2. The migration completes; the destination runs.
     3. On the destination's tap: RARP frames from the guest's MAC, as many as the
-       announce rounds in force, spaced as net/announce.c schedules them (never early);
+       announce rounds in force, spaced as net/announce.c schedules them (to the
+       capture's precision);
        none where the catalog says the product sends none (StratoVirt).
     4. The guest itself announced (gratuitous ARP from its MAC) exactly where it could
        negotiate VIRTIO_NET_F_GUEST_ANNOUNCE (the catalog says where).
@@ -124,9 +128,9 @@ def test_announce_and_packet_gap(
     (logs / "summary.json").write_text(json.dumps(summary, indent=1))
     assert len(rarp) == want, summary
     for got, expected in zip(spacing_ms(rarp), params.gaps_ms()[: max(0, want - 1)], strict=True):
-        assert expected - 2 <= got <= expected + LATE_MS, summary
+        assert expected - EARLY_MS <= got <= expected + LATE_MS, summary
     assert bool(record.announces(MAC, ("garp",))) is documented.guest, summary
-    switch = record.switchover(rarp[0] if rarp else None)
+    switch = record.switchover(record.arrival(MAC))
     downtime_s = float(result.final.get("downtime", 0)) / 1000
     assert switch.gap >= downtime_s, summary
     assert switch.lost_outside == [], summary

@@ -30,6 +30,13 @@ from suites.catalog import Expect
 from suites.vmpair import SLOW_MIB, slow_start, survived
 
 
+def _slow_postcopy(vm: Machine) -> None:
+    """Post-copy sends the rest at max-postcopy-bandwidth (0: unlimited) once it starts
+    (migration/migration.c postcopy_start); keep it as slow as the pre-copy phase so the
+    harness acts while post-copy is still moving pages."""
+    vm.qmp.execute("migrate-set-parameters", migration.slow_postcopy(20, SLOW_MIB))
+
+
 def _caps(vm: Machine, **caps: bool) -> None:
     vm.qmp.execute(
         "migrate-set-capabilities",
@@ -105,6 +112,7 @@ def test_cancel_in_postcopy(
     dst = destination(vms, standard_spec, Transport.TCP)
     _caps(dst, postcopy_ram=True)
     _caps(src, postcopy_ram=True)
+    _slow_postcopy(src)
     watch = slow_start(vms, src, migration.destination_uri(dst, Transport.TCP))
     src.qmp.execute("migrate-start-postcopy")
     watch.until(frozenset({"postcopy-active"}), timeout=60)
@@ -115,7 +123,7 @@ def test_cancel_in_postcopy(
     # query-migrate is not allowed out of band; migrate-recover is, and only in
     # postcopy-paused ("Migrate recover can only be run when postcopy is paused")
     assert want["dst"] == "postcopy-paused"
-    wait_for(lambda: _recover(dst, free_port()), 30, f"{dst.name} to pause in post-copy")
+    wait_for(lambda: _recover(dst, free_port()), 120, f"{dst.name} to pause in post-copy")
 
 
 @pytest.mark.catalog("POSTCOPY-RECOVER")
@@ -135,6 +143,7 @@ def test_postcopy_recovery(
     dst = destination(vms, standard_spec, Transport.TCP)
     _caps(dst, postcopy_ram=True)
     _caps(src, postcopy_ram=True)
+    _slow_postcopy(src)
     with FaultProxy(_host_port(migration.destination_uri(dst, Transport.TCP))) as proxy:
         watch = slow_start(vms, src, proxy.uri)
         src.qmp.execute("migrate-start-postcopy")
@@ -143,8 +152,10 @@ def test_postcopy_recovery(
         paused = watch.until(frozenset({"postcopy-paused", *migration.TERMINAL}), timeout=240)
     assert paused["status"] == expect("POSTCOPY-RECOVER").value
     port = free_port()
-    wait_for(lambda: _recover(dst, port), 30, f"{dst.name} to pause in post-copy")
-    src.qmp.execute("migrate-set-parameters", {"max-bandwidth": 1 << 30})
+    wait_for(lambda: _recover(dst, port), 120, f"{dst.name} to pause in post-copy")
+    src.qmp.execute(
+        "migrate-set-parameters", {"max-bandwidth": 1 << 30, "max-postcopy-bandwidth": 1 << 30}
+    )
     src.qmp.execute("migrate", {"uri": f"tcp:127.0.0.1:{port}", "resume": True})
     final = watch.until(migration.TERMINAL, timeout=120)
     assert final["status"] == "completed", final

@@ -250,3 +250,71 @@ def test_flags_suite_reports_its_target(tmp_path: Path) -> None:
         cell = r'<td class="cell"><a href="tests/[^"]+"[^>]*><span class="badge o-passed">passed<'
         assert re.search(cell, row), cid
     assert ">n/a<" in _matrix_row(html, "LC-STOP")
+
+
+STOPPABLE = """
+import time
+
+from harness.waits import wait_for
+
+
+def test_first():
+    pass
+
+
+def test_waits():
+    wait_for(lambda: None, 600, "nothing (this test waits to be stopped)")
+
+
+def test_never_reached():
+    pass
+"""
+
+
+@pytest.mark.parametrize("signals", [["SIGTERM"], ["SIGINT", "SIGINT", "SIGINT"]])
+def test_a_stopped_run_says_so(tmp_path: Path, signals: list[str]) -> None:
+    """A run stopped by SIGTERM (CI cancel) or Ctrl-C (pressed three times).
+
+    1. The exit code is 130; no traceback is printed however often Ctrl-C comes.
+    2. run.json and results.json say the run was interrupted, by which signal, while
+       which test was running; junit.xml has an error saying so (the run is not green).
+    3. The test that ran before the stop has its result; the one after never ran.
+    """
+    import signal as sig_module
+    import time
+    import xml.etree.ElementTree as ET
+
+    folder = tmp_path / "suites"
+    folder.mkdir()
+    (folder / "test_stop.py").write_text(textwrap.dedent(STOPPABLE))
+    (tmp_path / "hosts.ini").write_text("[qemu]\nlocalhost ansible_connection=local\n")
+    reports = tmp_path / "reports"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", "--suites", str(folder),
+         "--hosts", str(tmp_path / "hosts.ini"), "--report-dir", str(reports)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    jsonl = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and jsonl is None:
+        jsonl = next(reports.glob("*/results.jsonl"), None) if reports.exists() else None
+        time.sleep(0.1)
+    assert jsonl is not None
+    while time.monotonic() < deadline and "test_first" not in jsonl.read_text():
+        time.sleep(0.1)
+    time.sleep(0.5)  # test_waits is running now
+    for name in signals:
+        proc.send_signal(getattr(sig_module, name))
+        time.sleep(0.2)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in out + err
+    run = jsonl.parent
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["interrupted"]["by"] == signals[0]
+    assert meta["interrupted"]["running"].endswith("test_stop.py::test_waits")
+    assert json.loads((run / "results.json").read_text())["run"]["interrupted"]["by"]
+    error = ET.parse(run / "junit.xml").getroot().find(".//testcase[@name='run']/error")
+    assert error is not None and "interrupted by" in str(error.get("message"))
+    names = [json.loads(line)["name"] for line in jsonl.read_text().splitlines()]
+    assert "test_first" in names and "test_never_reached" not in names

@@ -180,7 +180,7 @@ def test_compressed_modules_reach_the_initramfs_unpacked(tmp_path: Path) -> None
     busybox = tmp_path / "busybox"
     busybox.write_bytes(b"\x7fELF fake busybox")
     initrd = tmp_path / "initrd.gz"
-    _build_initramfs(busybox, moddir, order, initrd)
+    _build_initramfs(busybox, moddir, order, {}, initrd)
     entries = _parse_newc(gzip.decompress(initrd.read_bytes()))
     listing = entries["etc/hvlab/modules"][1].decode().split()
     assert listing == [plain_name(rel) for rel in order]

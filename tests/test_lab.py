@@ -33,6 +33,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def _closed_port() -> int:
+    """A loopback port nothing listens on (a host nobody answers for)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @pytest.fixture(scope="module")
 def lab() -> Iterator[NetLab]:
     netlab = NetLab(("labA", "labB")).up()
@@ -126,9 +133,7 @@ def test_ssh_refuses_what_it_must(lab: NetLab, runners: dict[str, SshRunner]) ->
     subprocess.run(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other_key)], check=True
     )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
+    closed = _closed_port()
     cases = [
         (dict(known_hosts=empty), "Host key verification failed"),
         (dict(key=other_key), "Permission denied"),
@@ -204,9 +209,7 @@ def test_dead_host_in_inventory_gives_clean_skips(lab: NetLab, tmp_path: Path) -
     2. The placement to the dead host is skipped with a reason naming the host.
     """
     assert lab.dir is not None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
+    closed = _closed_port()
     inventory = tmp_path / "hosts.ini"
     inventory.write_text(
         textwrap.dedent(f"""\
@@ -226,3 +229,34 @@ ansible_ssh_private_key_file={lab.dir / "client_key"} hvlab_known_hosts={lab.dir
     assert "1 passed" in done.stdout
     assert "localhost->ghost: host ghost: ssh failed" in done.stdout, done.stdout[-2000:]
     assert not [n for n in lab_namespaces() if n.startswith("hvlab-") and "ghost" in n]
+
+
+def test_hosts_check_reports_each_host(lab: NetLab, tmp_path: Path) -> None:
+    """``hvlab hosts check`` over lab hosts and one nobody answers for.
+
+    1. Each lab host: reachable over ssh, its arch and kernel, QEMU versions, the KVM
+       verdict (not probed here: --no-probe), free memory, tools, the targets it offers
+       and its placements (labA migrates to labB).
+    2. The dead host is named with why it cannot be used; the exit code is 1.
+    """
+    assert lab.dir is not None
+    closed = _closed_port()
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(
+        lab.inventory()
+        + f"\n[qemu]\nghost ansible_connection=ssh ansible_host=127.0.0.1 ansible_port={closed}"
+        f" ansible_ssh_private_key_file={lab.dir / 'client_key'}"
+        f" hvlab_known_hosts={lab.dir / 'known_hosts'}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "hosts", "check", "--hosts", str(inventory),
+         "--no-probe"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    out = done.stdout
+    assert done.returncode == 1, out + done.stderr
+    assert "labA: reachable (ssh), x86_64, kernel" in out
+    assert "qemu: x86_64 7.2" in out and "free memory:" in out
+    assert "targets: qemu-x86_64, qemu-aarch64, sim:qemu-7.2" in out
+    assert "placements: same-host, labA->labB" in out
+    assert "ghost: unreachable or unusable: host ghost: ssh failed:" in out

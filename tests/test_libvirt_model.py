@@ -8,9 +8,11 @@ import pytest
 
 import simulator.libvirt as libvirt
 from harness.libvirt.fuzz import fuzz
+from simulator.libvirt.convergence import PrecopyEngine, RunOutcome
 from simulator.libvirt.flags import KNOWN_MASK, VIRSH_OPTION, MigrateFlag, unknown_bits
+from simulator.libvirt.masking import mask
 from simulator.libvirt.request import Cache
-from simulator.libvirt.scenario import DOMAIN_NAME, DomainSpec, RunState
+from simulator.libvirt.scenario import DOMAIN_NAME, IMAGE, DomainSpec, RunState
 
 XML = "<domain type='qemu'><name>instance_name</name></domain>"
 
@@ -18,7 +20,10 @@ XML = "<domain type='qemu'><name>instance_name</name></domain>"
 @pytest.fixture
 def two_hosts() -> tuple[libvirt.virConnect, libvirt.virConnect]:
     libvirt.reset()
-    return libvirt.open("sim+qemu://server004/system"), libvirt.open("sim+qemu://server005/system")
+    conns = libvirt.open("sim+qemu://server004/system"), libvirt.open("sim+qemu://server005/system")
+    for conn in conns:
+        conn.host.files.add(IMAGE)  # the scenario disk image exists on both hosts
+    return conns
 
 
 def test_flag_values_match_libvirt_header() -> None:
@@ -285,3 +290,55 @@ def test_tunnelled_storage_copy_and_offline_zerocopy(
     offline = int(F.OFFLINE | F.PERSIST_DEST | F.ZEROCOPY | F.PARALLEL | F.COMPRESSED)
     dst.lookupByName(DOMAIN_NAME).migrate(src, offline, None, None, 0)
     assert src.lookupByName(DOMAIN_NAME).isPersistent()
+
+
+def test_masking_keeps_wording_and_flags() -> None:
+    """Verified:
+    1. Pids, byte counts, paths, URIs and UUIDs become placeholders.
+    2. Hex flag values and the wording stay, so a different text still differs.
+    """
+    real = "cannot limit locked memory of process 24944 to 33554432: Operation not permitted"
+    assert mask(real) == "cannot limit locked memory of process <n> to <n>: Operation not permitted"
+    assert mask("Unable to access credentials /tmp/x-1/pki/ca-cert.pem") == mask(
+        "Unable to access credentials /etc/pki/qemu/ca-cert.pem"
+    )
+    assert mask("uuid 6b1e3f0a-9c8d-4e2f-a1b0-0d15ea5e0002 at qemu+tcp://h:1/system") == (
+        "uuid <uuid> at <uri>"
+    )
+    assert mask("unsupported flags (0x40000000) in f") != mask("unsupported flags (0x800000) in f")
+    assert mask("domain is not running") != mask("domain is already running")
+
+
+class _NeverConverges:
+    """A convergence engine double: no migration ever converges."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, ...]] = []
+
+    def converges(self, *args: float) -> RunOutcome:
+        self.calls.append(args)
+        return RunOutcome.NEVER_CONVERGES
+
+
+def test_convergence_comes_from_the_pluggable_engine(
+    two_hosts: tuple[libvirt.virConnect, ...],
+) -> None:
+    """Verified:
+    1. The default engine is simulator.model's pre-copy engine.
+    2. An engine plugged in with set_engine decides the run: an idle guest that always
+       migrates now never converges and the call is aborted (OPERATION_ABORTED).
+    3. The engine got the guest's dirty rate and the call's bandwidth.
+    """
+    from simulator.libvirt import migration
+
+    assert isinstance(migration.ENGINE[0], PrecopyEngine)
+    src, dst = two_hosts
+    dom = _domain(src)
+    double = _NeverConverges()
+    libvirt.set_engine(double)
+    try:
+        code, _, _ = _refusal(lambda: dom.migrate(dst, int(F.LIVE), None, None, 50))
+    finally:
+        libvirt.set_engine(PrecopyEngine())
+    assert code == libvirt.VIR_ERR_OPERATION_ABORTED
+    assert double.calls and double.calls[0][0] == 0.0 and double.calls[0][2] == 50.0

@@ -92,3 +92,30 @@ def test_switchover_gap_is_the_one_around_the_announce() -> None:
     sw = rec.switchover(at=0.63)
     assert sw.start == pytest.approx(0.591) and sw.end == pytest.approx(0.661)
     assert sw.lost_outside == [90]
+
+
+def test_arrival_without_announce_is_the_first_frame_from_the_destination() -> None:
+    """A product that announces nothing (StratoVirt): the switch-over is found from the
+    destination's tap, not from the guest's longest silence (a stall can be longer).
+
+    1. With a RARP captured, the arrival is the first RARP.
+    2. Without, it is the first IPv4 frame from the guest's MAC there (a broadcast ARP
+       the source's guest sent, flooded to that tap earlier, does not count).
+    3. The switch-over gap is the one around it, not the longer stall before.
+    """
+    mac = "52:54:00:88:00:02"
+    frames = [
+        {"t": 0.10, "src": mac, "dst": "ff:ff:ff:ff:ff:ff", "kind": "arp"},
+        {"t": 0.64, "src": mac.upper(), "dst": "aa:bb:cc:dd:ee:ff", "kind": "ipv4"},
+        {"t": 0.70, "src": mac, "dst": "aa:bb:cc:dd:ee:ff", "kind": "ipv4"},
+    ]
+    pings = [(i, i * 0.01, i * 0.01 + 0.001) for i in range(100)]
+    pings[20:28] = [(i, i * 0.01, 0.30 + 0.001) for i in range(20, 28)]  # a longer stall
+    pings[60:64] = [(i, i * 0.01, None) for i in range(60, 64)]  # the switch-over
+    rec = WireRecord(interval=0.01, pings=pings, frames=frames)
+    assert rec.arrival(mac) == 0.64
+    rarp = {"t": 0.62, "src": mac, "dst": "ff:ff:ff:ff:ff:ff", "kind": "rarp"}
+    assert WireRecord(interval=0.01, frames=[*frames, rarp]).arrival(mac) == 0.62
+    sw = rec.switchover(rec.arrival(mac))
+    assert sw.start == pytest.approx(0.591) and sw.end == pytest.approx(0.641)
+    assert sw.lost_outside == []

@@ -1,4 +1,5 @@
-"""The simulator's command line: real products' forms accepted, bad ones one line + exit 1."""
+"""The simulator's command line: real products' forms accepted, bad ones one line + exit 1
+(the product's refusal) or exit 2 (a bad value of one of the simulator's own options)."""
 
 from __future__ import annotations
 
@@ -89,3 +90,71 @@ def test_bad_command_line_process() -> None:
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Invalid machine type." in lines[0], proc.stderr
+
+
+HOSTILE_PRODUCT = [
+    # the products refuse these themselves: their words, exit 1 (as QEMU 7.2 and StratoVirt)
+    (["-m", "99999999999999999999T"], "qemu-7.2", "expects a non-negative number below 2^64"),
+    (["-m", "99999999999999999999T"], "stratovirt-2.5", "Unable to parse '99999999999999999999T'"),
+    (["-m", "infG"], "qemu-7.2", "invalid size 'infG'"),
+    (["-device", "virtio-net-pci,id=n0,mac=zz:zz"], "qemu-7.2", "doesn't take value 'zz:zz'"),
+    (["-device", "virtio-net-pci,id=n0,mac=zz:zz"], "stratovirt-2.5", "Mac address is illegal."),
+    (["-device", "virtio-net-pci,id=n0,mac=52-54-00-12-34-56"], "stratovirt-2.4", "illegal"),
+]
+HOSTILE_OWN = [
+    # the simulator's own options: a usage error, exit 2
+    (["--time-scale", "inf"], "--time-scale: 'inf'"),
+    (["--time-scale", "nan"], "--time-scale: 'nan'"),
+    (["--time-scale", "0"], "--time-scale: '0'"),
+    (["--time-scale", "-3"], "--time-scale: '-3'"),
+    (["--qmp-rate-limit", "-5"], "--qmp-rate-limit: '-5'"),
+    (["--workload", "ws=1G,rate=1M,bogus=1"], "unknown key"),
+]
+
+
+def _refused(argv: list[str]) -> tuple[int, list[str]]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulator", *argv], capture_output=True, text=True, timeout=30
+    )
+    return proc.returncode, proc.stderr.strip().splitlines()
+
+
+@pytest.mark.parametrize(("args", "profile", "needle"), HOSTILE_PRODUCT)
+def test_hostile_product_options(
+    args: list[str], profile: str, needle: str, tmp_path: Path
+) -> None:
+    """Values the product refuses are refused, not accepted (issue 13).
+
+    1. Exit status 1 (the product's), exactly one line on stderr naming the problem.
+    2. Nothing is created (no QMP socket).
+    """
+    qmp = tmp_path / "q.sock"
+    base = ["-machine", "q35", "-kernel", "k", "-initrd", "i", "-qmp", f"unix:{qmp},server,nowait"]
+    code, lines = _refused(["--profile", profile, *base, *args])
+    assert code == 1 and len(lines) == 1 and needle in lines[0], lines
+    assert not qmp.exists()
+
+
+@pytest.mark.parametrize(("args", "needle"), HOSTILE_OWN)
+def test_hostile_simulator_options(args: list[str], needle: str, tmp_path: Path) -> None:
+    """Bad values of the simulator's own options are usage errors.
+
+    1. Exit status 2, exactly one line on stderr naming the option and the value.
+    2. Nothing is created (no QMP socket).
+    """
+    qmp = tmp_path / "q.sock"
+    code, lines = _refused([*args, "-qmp", f"unix:{qmp},server,nowait"])
+    assert code == 2 and len(lines) == 1 and needle in lines[0], lines
+    assert not qmp.exists()
+
+
+def test_accepted_macs() -> None:
+    """Well-formed MACs pass: QEMU takes ':' or '-' separators, StratoVirt ':' only.
+
+    1. qemu-7.2 parses both spellings; stratovirt-2.5 the ':' one.
+    """
+    for profile, mac in (("qemu-7.2", "52:54:00:AB:cd:01"), ("qemu-7.2", "52-54-00-ab-cd-01"),
+                         ("stratovirt-2.5", "52:54:00:ab:cd:01")):  # fmt: skip
+        cfg = parse(["--profile", profile, "-machine", "q35", *BASE,
+                     "-device", f"virtio-net-pci,id=n0,mac={mac}"])  # fmt: skip
+        assert cfg.devices[0].mac == mac

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from simulator.guest_files import Disk
 from simulator.guest_memory import PageMap
-from simulator.guest_shell import PROMPT, GuestShell, GuestState
+from simulator.guest_shell import PROMPT, GuestShell
+from simulator.guest_state import GuestState
 
 
 @dataclass

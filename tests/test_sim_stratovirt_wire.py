@@ -118,7 +118,9 @@ class FakeDestination(threading.Thread):
         while True:
             status, length = self._request(f)
             if status == MEMORY:
-                f.read(length)
+                blocks = json.loads(f.read(length))
+                if isinstance(blocks, dict):  # the blocks' bytes follow the MemBlocks
+                    f.read(int(blocks.get("data", 0)))
                 ok()
                 continue
             assert status == STATE, status

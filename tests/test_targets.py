@@ -45,8 +45,12 @@ def test_simulator_targets_compose_their_product() -> None:
         sim = SimTarget(profile)
         product = sim.product
         assert isinstance(product, QemuTarget | StratoVirtTarget)
+        # a modelled guest, nothing to boot, one socket for the whole stream
         expected = dataclasses.replace(
-            product.traits, guest=GuestKind.SIMULATED, boot_templates=False
+            product.traits,
+            guest=GuestKind.SIMULATED,
+            boot_templates=False,
+            migration_channels=False,
         )
         assert sim.traits == expected
         argv = sim.argv(VMSpec(), paths, image)

@@ -91,13 +91,22 @@ def normalise_events(events: list[JSON]) -> list[JSON]:
     return out
 
 
+def _step_events(events: list[JSON], command: str) -> list[JSON]:
+    """Without the events a mask scoped ``events-of:<step>`` drops (its path: the name)."""
+    drop = [m.path for m in masks_for(f"events-of:{command}")]
+    return [e for e in events if not any(fnmatch.fnmatchcase(str(e.get("event")), p) for p in drop)]
+
+
 def normalise(obs: Observation, command: str, names: dict[str, str]) -> Observation:
     reply = substitute(obs.reply, names)
     if "return" in reply:
         reply = {"return": mask(reply["return"], f"reply:{command}")}
     return Observation(
         reply,
-        {role: normalise_events(substitute(ev, names)) for role, ev in obs.events.items()},
+        {
+            role: normalise_events(_step_events(substitute(ev, names), command))
+            for role, ev in obs.events.items()
+        },
         {role: mask(substitute(st, names), "state") for role, st in obs.state.items()},
     )
 

@@ -10,6 +10,7 @@ differed, 1 otherwise.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ class FuzzConfig:
     shrink: bool = True
     #: survey: note the first difference of each command and carry on (no shrinking)
     survey: bool = False
+    #: shrink every kind of difference found (off: only the first one, a quick check)
+    every_kind: bool = True
 
 
 def _progress(cfg: FuzzConfig, out: Callable[[str], None]) -> Callable[[Stats], None]:
@@ -62,20 +65,26 @@ def _progress(cfg: FuzzConfig, out: Callable[[str], None]) -> Callable[[Stats], 
     return show
 
 
-def run(cfg: FuzzConfig, out: Callable[[str], None] = print) -> tuple[int, Path]:
-    """Fuzz; return (exit code, run folder)."""
+def run(
+    cfg: FuzzConfig,
+    out: Callable[[str], None] = print,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[int, Path]:
+    """Fuzz; return (exit code, run folder). The summary goes to ``out``, the header and
+    progress lines to ``progress`` (default: ``out`` too)."""
+    say = progress or out
     ref = resolve(cfg.reference)
     resolve(cfg.candidate)
     folder = cfg.report_dir / f"fuzz-qmp-{new_run_id()}"
     folder.mkdir(parents=True, exist_ok=True)
-    out(
+    say(
         f"fuzzing QMP: {cfg.reference} against {cfg.candidate}, {cfg.examples} examples of "
         f"up to {cfg.steps} steps, seed {cfg.seed}; run folder {folder}"
     )
     began = time.monotonic()
     problem = ""
     with lockstep_for(cfg.reference, cfg.candidate, folder / "work") as (lockstep, disks):
-        lockstep.on_start = _progress(cfg, out)
+        lockstep.on_start = _progress(cfg, say)
         lockstep.keep_going = cfg.survey
         machine = conformance_machine(lockstep, ref.arch, str(disks))
         shrink = cfg.shrink and not cfg.survey
@@ -87,7 +96,7 @@ def run(cfg: FuzzConfig, out: Callable[[str], None] = print) -> tuple[int, Path]
             database=None,
             suppress_health_check=list(HealthCheck),
             phases=phases,
-            report_multiple_bugs=True,
+            report_multiple_bugs=cfg.every_kind,
             verbosity=Verbosity.quiet,
             print_blob=False,
         )
@@ -182,9 +191,15 @@ def summary_text(s: JSON) -> str:
             lines.append(f"    {d['where']} {d['path']}: {d['reference']!r} != {d['candidate']!r}")
         if r["problem"]:
             lines.append(f"    {r['problem'][:200]}")
+    lines.append(f"  run folder {s['folder']} (report: index.html)")
     return "\n".join(lines)
 
 
 def main(cfg: FuzzConfig) -> int:
-    code, _folder = run(cfg, lambda line: print(line, flush=True))
+    """The command: progress on stderr, the summary on stdout."""
+    code, _folder = run(
+        cfg,
+        lambda line: print(line, flush=True),
+        lambda line: print(line, file=sys.stderr, flush=True),
+    )
     return code

@@ -98,6 +98,9 @@ SOURCE_EDGES: frozenset[Edge] = frozenset(
         ("postcopy-recover", "postcopy-active"),
         ("postcopy-recover", "postcopy-paused"),
         ("active", "colo"),
+        # postcopy_pause reads s->state when it sets postcopy-paused: a migrate_cancel
+        # that came in after its assert leaves cancelling -> postcopy-paused
+        ("cancelling", "postcopy-paused"),
     }
 )
 
@@ -118,18 +121,30 @@ DESTINATION_EDGES: frozenset[Edge] = frozenset(
 )
 
 
-def reachable(edges: frozenset[Edge], start: str, end: str) -> bool:
-    """``end`` is ``start`` or reachable from it along ``edges``."""
+#: runstates a VM only passes through within one QMP command or migration step, which a
+#: poll between two steps may miss (migration.c migration_completion: finish-migrate;
+#: savevm.c save_snapshot/load_snapshot: save-vm and restore-vm)
+PASSING_RUNSTATES = frozenset({"finish-migrate", "save-vm", "restore-vm"})
+
+
+def reachable(
+    edges: frozenset[Edge], start: str, end: str, via: frozenset[str] | None = None
+) -> bool:
+    """``end`` is ``start`` or reachable from it along ``edges``, passing only through
+    states in ``via`` on the way (None: any; QEMU's graph is strongly connected, so the
+    invariant passes ``PASSING_RUNSTATES``: what a poll between two steps can miss)."""
     seen, todo = {start}, [start]
     while todo:
         here = todo.pop()
-        if here == end:
-            return True
         for a, b in edges:
-            if a == here and b not in seen:
+            if a != here or b in seen:
+                continue
+            if b == end:
+                return True
+            if via is None or b in via:
                 seen.add(b)
                 todo.append(b)
-    return False
+    return start == end
 
 
 def bad_edges(statuses: Iterable[str], edges: frozenset[Edge], first: str = "none") -> list[Edge]:

@@ -192,7 +192,7 @@ class Lockstep:
         self, step: Step, ref: Observation, cand: Observation
     ) -> tuple[Observation, Observation]:
         a, b = self.backends
-        return normalise(ref, step.command, a.names), normalise(cand, step.command, b.names)
+        return normalise(ref, step.label, a.names), normalise(cand, step.label, b.names)
 
     def _catch_up(
         self, step: Step, ref: Observation, cand: Observation
@@ -238,7 +238,7 @@ class Lockstep:
                     )
                 prev = self._runstates.get((b.name, vm.name))
                 if prev is not None and not invariants.reachable(
-                    invariants.RUNSTATE_EDGES, prev, state
+                    invariants.RUNSTATE_EDGES, prev, state, invariants.PASSING_RUNSTATES
                 ):
                     raise InvariantViolation(
                         "runstate",

@@ -167,16 +167,21 @@ class NetLab:
         )
 
     def inventory(
-        self, groups: tuple[str, ...] = ("qemu", "simulator"), pairs: bool = False
+        self,
+        groups: tuple[str, ...] = ("qemu", "simulator"),
+        pairs: bool = False,
+        sim_targets: str = "sim:qemu-7.2",
     ) -> str:
         """A hosts.ini for the lab: each host in ``groups``, each one's peer the next
         (n hosts make n-1 cross-host placements), or with ``pairs`` the hosts in
-        disjoint pairs A->B, C->D (for runs that shard a suite over several pairs)."""
+        disjoint pairs A->B, C->D (for runs that shard a suite over several pairs).
+        ``sim_targets``: the simulator targets the lab hosts offer ("" for all)."""
+        sims = f" hvlab_sim_targets={sim_targets}" if sim_targets else ""
         lines = ["[lab]"]
         for i, host in enumerate(self.hosts):
             has_peer = i + 1 < len(self.hosts) and (not pairs or i % 2 == 0)
             peer = f" hvlab_peer={self.hosts[i + 1].name}" if has_peer else ""
-            lines.append(f"{host.name} {self.host_vars(host)}{peer}")
+            lines.append(f"{host.name} {self.host_vars(host)}{peer}{sims}")
         for group in groups:
             lines += ["", f"[{group}:children]", "lab"]
         return "\n".join(lines) + "\n"

@@ -28,6 +28,7 @@ from typing import Any
 
 from harness.errors import HarnessError, LaunchError
 from harness.lab.endpoint import SshEndpoint
+from harness.lab.zipapp import simulator_zipapp
 from harness.leaks import OWNER_ENV, ProcInfo
 from harness.waits import scaled
 
@@ -379,29 +380,6 @@ class SshRunner:
         for path in list(self._forwards):
             self.drop_socket(path)
         subprocess.run(self._argv("-O", "exit"), capture_output=True, env=self._env(self.owner))
-
-
-def simulator_zipapp(folder: Path) -> Path:
-    """simulator/ as ``folder``/hvlab-simulator.pyz, runnable as ``python3 FILE ARGS``.
-
-    Built deterministically (sorted entries, fixed times) so its checksum, and so the
-    staged copy on each host, changes only when the simulator's code does.
-    """
-    import zipfile
-
-    import simulator
-
-    root = Path(simulator.__file__).resolve().parent
-    target = folder / "hvlab-simulator.pyz"
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
-        main = zipfile.ZipInfo("__main__.py", (1980, 1, 1, 0, 0, 0))
-        zf.writestr(main, "import runpy\nrunpy.run_module('simulator', run_name='__main__')\n")
-        for path in sorted(root.rglob("*.py")):
-            info = zipfile.ZipInfo(
-                str(Path("simulator") / path.relative_to(root)), (1980, 1, 1, 0, 0, 0)
-            )
-            zf.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
-    return target
 
 
 def _sha256(path: Path) -> str:

@@ -76,7 +76,7 @@ def _libvirtd_conf(run: Path, host_uuid: str, tcp_port: int) -> str:
     )
 
 
-def _qemu_conf(port_min: int) -> str:
+def _qemu_conf(port_min: int, pki: Path, tls_force: bool) -> str:
     return "\n".join(
         [
             'user = "root"',
@@ -89,6 +89,10 @@ def _qemu_conf(port_min: int) -> str:
             'stdio_handler = "file"',
             f"migration_port_min = {port_min}",
             f"migration_port_max = {port_min + 63}",
+            # Migration TLS credentials (empty unless a scenario puts certificates
+            # there: harness.libvirt.control); libvirt checks the folder exists.
+            f'migrate_tls_x509_cert_dir = "{pki}"',
+            f"migrate_tls_force = {int(tls_force)}",
             "",
         ]
     )
@@ -108,6 +112,7 @@ class LibvirtDaemon:
     name: str
     port_min: int
     host_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    tls_force: bool = False  # qemu.conf migrate_tls_force
     run: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
     mnt_ns: str | None = None
@@ -121,6 +126,18 @@ class LibvirtDaemon:
     def uri(self) -> str:
         """Connection URI for the test process (local unix socket)."""
         return f"qemu+unix:///system?socket={self.socket}"
+
+    @property
+    def images(self) -> Path:
+        """The daemon's /var/lib/libvirt/images, seen from outside its namespace."""
+        assert self.run is not None
+        return self.run / "lib" / "images"
+
+    @property
+    def pki(self) -> Path:
+        """The daemon's migration TLS credentials folder (migrate_tls_x509_cert_dir)."""
+        assert self.run is not None
+        return self.run / "pki"
 
     @property
     def p2p_uri(self) -> str:
@@ -143,12 +160,14 @@ class LibvirtDaemon:
         """
         self.run = Path(tempfile.mkdtemp(prefix=f"hvlab-libvirt-{self.name}-"))
         os.chmod(self.run, 0o700)
-        for sub in ("etc", "etc/qemu", "lib", "lib/images", "log", "sock"):
+        for sub in ("etc", "etc/qemu", "lib", "lib/images", "log", "sock", "pki"):
             (self.run / sub).mkdir(mode=0o700, exist_ok=True)
         (self.run / "etc" / "libvirtd.conf").write_text(
             _libvirtd_conf(self.run, self.host_uuid, self.port_min + 64)
         )
-        (self.run / "etc" / "qemu.conf").write_text(_qemu_conf(self.port_min))
+        (self.run / "etc" / "qemu.conf").write_text(
+            _qemu_conf(self.port_min, self.run / "pki", self.tls_force)
+        )
         (self.run / "etc" / "libvirt.conf").write_text("")
         entry = [sys.executable, "-m", "harness.libvirt.ns_entry", str(self.run)]
         if net_of is None:

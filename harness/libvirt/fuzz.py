@@ -30,7 +30,9 @@ def reproducer(sc: Scenario, target: Target) -> str:
     return "\n".join(
         [
             "from simulator.libvirt.request import Api, Cache",
-            "from simulator.libvirt.scenario import DomainSpec, RunState, Scenario",
+            "from simulator.libvirt.scenario import (",
+            "    DestDomain, DestUri, DomainSpec, Env, LiveOp, OpName, RunState, Scenario,",
+            ")",
             f"scenario = {sc!r}",
             "# model:   harness.libvirt.differential.run_model([scenario])",
             "# libvirt: harness.libvirt.differential.run_real([scenario])",

@@ -1,6 +1,6 @@
 """The libvirt targets: what suites/test_flags.py runs its migrate-flag rules against.
 
-Two targets, one code path (:class:`simulator.libvirt.scenario.Session`):
+Two targets, one code path (:class:`simulator.libvirt.session.Session`):
 ``libvirt-model`` (the model in simulator/libvirt) and ``libvirt-9.0`` (two private
 libvirtd 9.0 daemons, :mod:`harness.libvirt.daemon`). The suites take them as the
 ``libvirt_target`` parameter; the report shows their names in its target column.
@@ -14,9 +14,10 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from harness.libvirt.daemon import LIBVIRTD, can_run_libvirtd, daemon_pair
-from harness.libvirt.differential import SIM_DST, SIM_DST_P2P, SIM_SRC
-from simulator.libvirt.scenario import Session
+from harness.libvirt.control import real_session
+from harness.libvirt.daemon import LIBVIRTD, can_run_libvirtd
+from simulator.libvirt.control import ModelControl
+from simulator.libvirt.session import Session
 
 REAL_VERSION = "9.0"  # libvirt-python is pinned to 9.0.0 (pyproject.toml)
 
@@ -53,25 +54,18 @@ class LibvirtTarget:
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         """A :class:`Session` on this target, closed (daemons stopped) on exit."""
-        if not self.real:
-            import simulator.libvirt as sim
-
-            sim.reset()
-            s = Session(sim, SIM_SRC, SIM_DST, SIM_DST_P2P)
-            try:
+        if self.real:
+            with real_session() as s:
                 yield s
-            finally:
-                s.close()
             return
-        import libvirt
+        import simulator.libvirt as sim
 
-        libvirt.registerErrorHandler(lambda _c, _e: None, None)
-        with daemon_pair() as (src, dst):
-            s = Session(libvirt, src.uri, dst.uri, dst.p2p_uri)
-            try:
-                yield s
-            finally:
-                s.close()
+        sim.reset()
+        s = Session(sim, ModelControl())
+        try:
+            yield s
+        finally:
+            s.close()
 
 
 LIBVIRT_TARGETS = (

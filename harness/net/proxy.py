@@ -8,6 +8,7 @@ destination, and on command it
     hold() / release()    stops forwarding without closing (a stalled link)
     corrupt(at, count)    flips ``count`` bytes starting at stream offset ``at``
     delay(seconds)        forwards each chunk that much later
+    rate(bytes_per_s)     forwards the source's stream no faster (a slow link)
 
 and counts the bytes it forwarded. It runs in a thread of the test process; the
 listener is on loopback (or the address given) and goes away with ``close()``.
@@ -33,6 +34,7 @@ class FaultProxy:
         self._corrupt: tuple[int, int] | None = None
         self.corrupted = 0
         self._delay = 0.0
+        self._rate = 0.0
         self._open = threading.Event()
         self._open.set()
         self._closed = threading.Event()
@@ -72,6 +74,10 @@ class FaultProxy:
     def delay(self, seconds: float) -> None:
         self._delay = seconds
 
+    def rate(self, bytes_per_s: float) -> None:
+        """Cap the source -> destination stream at ``bytes_per_s`` (0: no cap)."""
+        self._rate = bytes_per_s
+
     # -- plumbing --------------------------------------------------------------------------
     def _accept(self) -> None:
         while not self._closed.is_set():
@@ -93,14 +99,17 @@ class FaultProxy:
 
     def _pump(self, src: socket.socket, dst: socket.socket, forward: bool) -> None:
         offset = 0
+        start = time.monotonic()
         try:
-            while chunk := src.recv(1 << 16):
+            while chunk := src.recv(1 << 14 if self._rate and forward else 1 << 16):
                 self._open.wait()
                 if self._delay:
                     time.sleep(self._delay)  # the fault itself: a slow link
                 if forward:
                     chunk = self._flip(chunk, offset)
                     offset += len(chunk)
+                    if self._rate:  # the fault itself: a link this fast and no faster
+                        time.sleep(max(0.0, start + offset / self._rate - time.monotonic()))
                     self.forwarded += len(chunk)
                 dst.sendall(chunk)
         except OSError:

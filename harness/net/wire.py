@@ -134,13 +134,25 @@ class WireRecord:
         )
         return Switchover(end - start, start, end, outside, pause)
 
+    def arrival(self, mac: str) -> float | None:
+        """When the guest showed up on the destination's tap (the capture): its first
+        RARP, else (a product that announces nothing) the first IPv4 frame it sent from
+        there. Unicast from the source never reaches that tap, so that frame is the
+        destination's guest running; under CPU contention a heartbeat stall elsewhere
+        can be longer than the switch-over, so the longest silence alone is not it."""
+        rarp = self.announces(mac)
+        if rarp:
+            return rarp[0]
+        mac = mac.lower()
+        sent = [f["t"] for f in self.frames if f["src"].lower() == mac and f["kind"] == "ipv4"]
+        return min(sent, default=None)
+
     def announces(self, mac: str, kinds: tuple[str, ...] = ("rarp",)) -> list[float]:
         mac = mac.lower()
         return [f["t"] for f in self.frames if f["src"].lower() == mac and f["kind"] in kinds]
 
     def summary(self, mac: str) -> dict[str, Any]:
-        rarp = self.announces(mac)
-        sw = self.switchover(rarp[0] if rarp else None)
+        sw = self.switchover(self.arrival(mac))
         return {
             "pings_sent": len(self.pings),
             "pings_lost": len(self.lost()),

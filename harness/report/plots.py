@@ -106,11 +106,7 @@ def plot_migration(data: dict[str, Any], png: Path, title: str) -> bool:
                 ha="right",
             )
     fig.suptitle(title, fontsize=11)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = png.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    tmp.replace(png)
+    _save(fig, png)
     return True
 
 
@@ -148,9 +144,16 @@ def plot_wire(wire: Path, png: Path, title: str) -> bool:
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper right", fontsize=8)
     fig.suptitle(title, fontsize=11)
+    _save(fig, png)
+    return True
+
+
+def _save(fig: Any, png: Path) -> None:
+    """Write the figure next to its final name, then move it there (no torn PNG)."""
+    from matplotlib import pyplot as plt
+
     png.parent.mkdir(parents=True, exist_ok=True)
     tmp = png.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=90)
     plt.close(fig)
     tmp.replace(png)
-    return True

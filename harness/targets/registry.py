@@ -35,7 +35,12 @@ def targets_for(hosts: list[Host], facts: dict[str, HostFacts], kvm: KvmFor) -> 
                 out.append(StratoVirtTarget(arch, kvm(host, arch)))
         if "simulator" in host.groups:
             features = host.var("hvlab_stratovirt_features")
-            out += sim_targets(_arches(host, default=SIM_ARCHES), features)
+            sims = sim_targets(_arches(host, default=SIM_ARCHES), features)
+            wanted = host.var("hvlab_sim_targets")  # e.g. "sim:qemu-7.2": only these
+            if wanted:
+                names = {w.strip() for w in wanted.split(",") if w.strip()}
+                sims = [t for t in sims if t.name in names]
+            out += sims
     return out
 
 

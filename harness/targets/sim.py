@@ -72,9 +72,12 @@ class SimTarget:
 
     @property
     def traits(self) -> Traits:
-        # nothing to boot, so nothing to save as a boot template
+        # nothing to boot, so nothing to save as a boot template; one stream socket
         return dataclasses.replace(
-            self.product.traits, guest=GuestKind.SIMULATED, boot_templates=False
+            self.product.traits,
+            guest=GuestKind.SIMULATED,
+            boot_templates=False,
+            migration_channels=False,
         )
 
     def unavailable_reason(self) -> str | None:

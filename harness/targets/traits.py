@@ -84,3 +84,7 @@ class Traits:
     migration_tuning: bool
     #: a booted guest may be restored from a saved template (harness/templates.py)
     boot_templates: bool
+    #: each migration channel is a socket of the hypervisor process, so multifd's
+    #: channels can be counted from the host (the simulator carries its stream on one
+    #: socket and models multifd in its counters)
+    migration_channels: bool = True

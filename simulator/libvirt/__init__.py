@@ -13,8 +13,8 @@ from simulator.libvirt.api import (
     reset,
     set_engine,
     virConnect,
-    virDomain,
 )
+from simulator.libvirt.domain import virDomain
 from simulator.libvirt.errors import ErrorDomain, ErrorNumber, libvirtError
 from simulator.libvirt.flags import KNOWN_MASK, VIRSH_OPTION, MigrateFlag
 

@@ -1,18 +1,28 @@
-"""How a live migration run ends, behind a Protocol so simulator.model can replace it.
+"""How a live migration run ends: simulator.model's pre-copy engine behind a Protocol.
 
-Plug point: pass any object with this ``converges`` method as
-``simulator.libvirt.api.set_engine(engine)`` (e.g. an adapter over
-``simulator.model``'s pre-copy/post-copy engine). The default is QEMU 7.2's
-closed-form rule (/work/shared/reference/qemu-7.2-migration.md 2.4, 2.5): a
-cyclic writer at rate r over a working set W converges iff r < B or
-W < B x downtime_limit; auto-converge throttles the guest until it does;
-post-copy (once started) always completes.
+There is one model of convergence: :class:`PrecopyEngine` runs
+``simulator.model.simulate_precopy`` (QEMU 7.2's pre-copy engine: dirty bitmap rounds,
+bandwidth, downtime limit, auto-converge throttling) for the guest and parameters of
+the call and maps its outcome to a :class:`RunOutcome`. ``set_engine`` in
+:mod:`simulator.libvirt.api` still accepts any object with this ``converges`` method
+(a test double, or a faster engine for benchmarks).
 """
 
 from __future__ import annotations
 
 import enum
 from typing import Protocol
+
+from simulator.model import (
+    Capability,
+    MemoryLayout,
+    MigrationParameters,
+    PrecopyConfig,
+    Workload,
+    simulate_precopy,
+)
+
+MIB = 1 << 20
 
 
 class RunOutcome(enum.Enum):
@@ -40,8 +50,24 @@ class ConvergenceEngine(Protocol):
         ...
 
 
-class ClosedFormEngine:
-    """QEMU 7.2 geometric rule (V_{k+1} = min(W, r V_k / B))."""
+#: libvirt's default when bandwidth is 0: QEMU's max-bandwidth is unlimited for
+#: libvirt-started QEMU (QEMU_DOMAIN_MIG_BANDWIDTH_MAX, 8 PiB/s in MiB/s terms).
+UNLIMITED_MIB_S = float(8 * 1024**3)
+#: QEMU's default downtime-limit, 300 ms.
+DEFAULT_DOWNTIME_S = 0.3
+#: The scenario guests' RAM (32 MiB, simulator.libvirt.scenario.DomainSpec).
+GUEST_MIB = 32
+#: How long a run may go before it counts as never converging (virtual seconds).
+HORIZON_S = 600.0
+#: The pre-copy engine's bandwidth parameter is a signed 64-bit byte rate.
+_MAX_BYTES_S = (1 << 62) - 1
+
+
+class PrecopyEngine:
+    """simulator.model's pre-copy engine for a cyclic writer over its working set."""
+
+    def __init__(self, guest_mib: int = GUEST_MIB, horizon_s: float = HORIZON_S) -> None:
+        self.guest_mib, self.horizon_s = guest_mib, horizon_s
 
     def converges(
         self,
@@ -52,18 +78,19 @@ class ClosedFormEngine:
         auto_converge: bool,
         postcopy: bool,
     ) -> RunOutcome:
-        if dirty_rate < bandwidth or working_set < bandwidth * downtime_limit:
-            return RunOutcome.COMPLETED
-        if auto_converge:
-            # cpu-throttle rises to 99%: the writer's rate falls below B (2.5).
-            return RunOutcome.COMPLETED_THROTTLED
-        if postcopy:
-            return RunOutcome.NEEDS_POSTCOPY
-        return RunOutcome.NEVER_CONVERGES
-
-
-#: libvirt's default when bandwidth is 0: QEMU's max-bandwidth is unlimited for
-#: libvirt-started QEMU (QEMU_DOMAIN_MIG_BANDWIDTH_MAX, 8 PiB/s in MiB/s terms).
-UNLIMITED_MIB_S = float(8 * 1024**3)
-#: QEMU's default downtime-limit, 300 ms.
-DEFAULT_DOWNTIME_S = 0.3
+        size = max(self.guest_mib, int(working_set) + 1) * MIB
+        ws = min(int(working_set * MIB), size) // 4096 * 4096
+        caps = frozenset({Capability.AUTO_CONVERGE}) if auto_converge else frozenset()
+        cfg = PrecopyConfig(
+            layout=MemoryLayout(size=size, resident=ws),
+            workload=Workload(working_set=ws, dirty_rate=dirty_rate * MIB if ws else 0.0),
+            params=MigrationParameters(
+                max_bandwidth=min(int(bandwidth * MIB), _MAX_BYTES_S),
+                downtime_limit=int(downtime_limit * 1000),
+            ),
+            caps=caps,
+        )
+        result = simulate_precopy(cfg, max_time=self.horizon_s)
+        if result.converged:
+            return RunOutcome.COMPLETED_THROTTLED if result.throttle_steps else RunOutcome.COMPLETED
+        return RunOutcome.NEEDS_POSTCOPY if postcopy else RunOutcome.NEVER_CONVERGES

@@ -1,17 +1,28 @@
 """The simulated QEMU driver's migration pipeline: refusal or outcome plan.
 
-``decide`` runs the checks of :mod:`simulator.libvirt.rules` in the order each API
-reaches them (client, source Begin/Perform, destination Prepare) and returns a
-:class:`Refusal` or a :class:`Plan` describing what a successful call does.
-Order verified against real libvirt 9.0 by harness.libvirt.differential.
+``decide`` runs the checks of :mod:`simulator.libvirt.rules` (client, source entry),
+:mod:`simulator.libvirt.rules_dest` (destination Prepare) and
+:mod:`simulator.libvirt.rules_perform` (source Perform) in the order each path
+reaches them, and returns a :class:`Refusal` or a :class:`Plan` describing what a
+successful call does. Order verified against real libvirt 9.0 by
+harness.libvirt.differential.
+
+Peer-to-peer (virDomainMigrateUnmanagedParams -> qemuDomainMigratePerform3Params ->
+qemuMigrationSrcPerformJob -> qemuMigrationSrcPerformPeer2Peer[3]): the source's
+parameters, job, activity and safety checks, the tunnelled-parameter checks, the
+connection to the destination daemon, the Begin phase, Prepare on the destination,
+Perform. Client-driven v3 (virDomainMigrateVersion3Full): Begin on the source,
+Prepare on the destination, Perform on the source.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from simulator.libvirt import rules
+from simulator.libvirt import rules, rules_dest, rules_params, rules_perform
 from simulator.libvirt.convergence import (
     DEFAULT_DOWNTIME_S,
     UNLIMITED_MIB_S,
@@ -20,17 +31,12 @@ from simulator.libvirt.convergence import (
 )
 from simulator.libvirt.errors import ErrorDomain, ErrorNumber, Refusal, refuse
 from simulator.libvirt.flags import MigrateFlag as F
-from simulator.libvirt.request import Api, DomainFacts, MigrationCall
+from simulator.libvirt.request import Api, MigrationCall
 
+if TYPE_CHECKING:
+    from simulator.libvirt.hosts import DomainRecord, SimHost
 
-@dataclass(frozen=True)
-class HostProfile:
-    """Environment facts of a destination that decide Prepare-phase errors."""
-
-    tls_configured: bool = False
-    # Whether libvirtd may raise QEMU's RLIMIT_MEMLOCK (ZEROCOPY needs it:
-    # qemuMigrationSrcRun -> qemuDomainSetMaxMemLock). Not permitted in this lab.
-    memlock_permitted: bool = False
+Check = Callable[[], Refusal | None]
 
 
 @dataclass(frozen=True)
@@ -43,21 +49,18 @@ class Plan:
     dest_paused: bool
     undefine_source: bool
     run: RunOutcome
+    bandwidth: float = UNLIMITED_MIB_S  # MiB/s the memory transfer runs at
 
 
-def _prepare(call: MigrationCall, profile: HostProfile) -> Refusal | None:
-    """Destination Prepare: qemuMigrationDstPrepareActive -> qemuMigrationParamsEnableTLS."""
-    if call.flags & F.TLS and not call.flags & F.OFFLINE and not profile.tls_configured:
-        return refuse(
-            ErrorNumber.INTERNAL_ERROR,
-            ErrorDomain.QEMU,
-            "internal error: unable to execute QEMU command 'object-add': Unable to access "
-            "credentials /etc/pki/qemu/ca-cert.pem: No such file or directory",
-        )
-    return None
+@dataclass(frozen=True)
+class Failure:
+    """A refusal from the destination after it touched an existing definition."""
+
+    refusal: Refusal
+    dest_failed: bool  # the destination's QEMU had started: its domain shuts off FAILED
 
 
-def _first(*checks: Callable[[], Refusal | None]) -> Refusal | None:
+def _first(*checks: Check) -> Refusal | None:
     for check in checks:
         refusal = check()
         if refusal:
@@ -65,129 +68,131 @@ def _first(*checks: Callable[[], Refusal | None]) -> Refusal | None:
     return None
 
 
-def _source_checks(call: MigrationCall, dom: DomainFacts) -> Refusal | None:
-    """Source driver up to the Begin phase, in each path's order.
+def _dest_name(call: MigrationCall, rec: DomainRecord) -> str:
+    name = call.params.get("destination_name")
+    return rec.facts.name if name is None else str(name)
 
-    Peer-to-peer (virDomainMigrateUnmanagedParams -> qemuDomainMigratePerform3Params
-    -> qemuMigrationSrcPerformJob): virCheckFlags, virTypedParamsValidate,
-    qemuMigrationParamsFromFlags(SOURCE) -- all before the domain is even looked up --
-    then the POSTCOPY_RESUME branch, qemuMigrationJobStart, virDomainObjCheckActive.
 
-    Client-driven v3 (virDomainMigrateVersion3Full -> qemuDomainMigrateBegin3[Params]
-    -> qemuMigrationSrcBegin): virCheckFlags, virTypedParamsValidate, the
-    POSTCOPY_RESUME branch, qemuMigrationJobStart (CHANGE_PROTECTION), then
-    virDomainObjCheckActive. Typed parameters are not parsed here but in Prepare
-    (destination) and Perform (source).
-    """
-    flags = call.flags
-    if flags & F.PEER2PEER:
-        return _first(
-            lambda: rules.check_driver_entry(call, "qemuDomainMigratePerform3Params"),
-            lambda: rules.check_params_from_flags(call, rules.Party.SOURCE),
-            lambda: rules.check_resume(call, dom),
-            lambda: rules.check_job(dom),
-            lambda: rules.check_active(dom, flags),
-        )
+def _bandwidth(call: MigrationCall, rec: DomainRecord) -> float:
+    given = int(call.params.get("bandwidth", 0) or 0)  # type: ignore[call-overload]
+    return float(given or rec.max_speed)
+
+
+def _source_p2p(call: MigrationCall, rec: DomainRecord) -> Refusal | None:
+    dom, flags = rec.facts, call.flags
+    return _first(
+        lambda: rules.check_driver_entry(call, "qemuDomainMigratePerform3Params"),
+        lambda: rules_dest.check_param_values(call, source=True),
+        lambda: rules_params.check_params_from_flags(call, rules_params.Party.SOURCE),
+        lambda: rules.check_resume(call, dom),
+        lambda: rules.check_job(dom),
+        lambda: rules.check_active(dom, flags),
+        lambda: rules.check_safe(dom, flags, call),
+        lambda: rules_perform.check_tunnelled_params(call),
+    )
+
+
+def _source_v3(call: MigrationCall, rec: DomainRecord) -> Refusal | None:
+    dom, flags = rec.facts, call.flags
     fn = "qemuDomainMigrateBegin3Params" if call.api is Api.MIGRATE3 else "qemuDomainMigrateBegin3"
     return _first(
         lambda: rules.check_driver_entry(call, fn),
         lambda: rules.check_resume(call, dom),
         lambda: rules.check_job(dom),
         lambda: rules.check_active(dom, flags),
+        lambda: rules.check_begin_phase(dom, flags, call),
     )
 
 
-def _after_begin(
-    call: MigrationCall, dom: DomainFacts, flags: int, profile: HostProfile
-) -> Refusal | None:
-    """Destination Prepare, then the source's Perform, for a call past Begin.
-
-    Client-driven v3 only: qemuDomainMigratePrepare3Params parses the parameters the
-    destination reads (qemuMigrationParamsFromFlags(DESTINATION)) before anything
-    else. Both paths: qemuMigrationDstPrepareAny repeats the post-copy checks on the
-    destination flags, then qemuMigrationDstPrepareActive sets up TLS. Then the
-    source's Perform: qemuDomainMigratePerform3Params parses the source's parameters
-    before it locks the domain. When that parse fails, virDomainMigrateVersion3Full skips Confirm
-    ("Perform failed so we don't need to call confirm"), so the MIGRATION_OUT job
-    Begin started under CHANGE_PROTECTION is never ended: libvirt 9.0 refuses every
-    later migration of the domain with "another migration job is already running"
-    until the domain is destroyed (measured; ``leaves_job``).
-    """
-    v3 = not flags & F.PEER2PEER
+def _prepare(
+    call: MigrationCall, rec: DomainRecord, flags: int, src: SimHost, target: SimHost
+) -> Refusal | Failure | None:
+    """qemuDomainMigratePrepare3Params and the PrepareDirect/Any/Fresh/Active chain."""
+    # Only qemuDomainMigratePrepare3Params reads typed parameters (migrate3 and every
+    # peer-to-peer call); qemuDomainMigratePrepare3 gets the fixed arguments only.
+    params = call.api is Api.MIGRATE3 or bool(call.flags & F.PEER2PEER)
     refusal = _first(
-        lambda: rules.check_params_from_flags(call, rules.Party.DESTINATION) if v3 else None,
-        lambda: rules.check_prepare_any(flags),
-        lambda: _prepare(call, profile),
+        lambda: rules_params.check_params_from_flags(call, rules_params.Party.DESTINATION),
+        lambda: rules_dest.check_param_values(call, source=False) if params else None,
+        lambda: rules_dest.check_direct_uri(call),
+        lambda: rules_dest.check_prepare_any(flags, target),
+        lambda: rules_dest.check_identity(src, target, rec, _dest_name(call, rec)),
     )
-    if refusal:
+    if refusal or flags & F.OFFLINE:
         return refusal
-    if v3:
-        refusal = rules.check_params_from_flags(call, rules.Party.SOURCE)
-        if refusal:
-            return replace(refusal, leaves_job=True)
-    refusal = rules.check_perform_run(call, dom, flags)
-    zerocopy = bool(flags & F.ZEROCOPY) and not flags & F.OFFLINE
-    if refusal is None and zerocopy and not profile.memlock_permitted:
-        # qemuMigrationSrcRun -> qemuDomainSetMaxMemLock (src/qemu/qemu_domain.c).
-        refusal = refuse(
-            ErrorNumber.SYSTEM_ERROR,
-            ErrorDomain.NONE,
-            "cannot limit locked memory of the QEMU process: Operation not permitted",
-        )
-    return refusal
+    refusal, started = rules_dest.check_prepare_active(call, flags, rec, target)
+    if refusal is not None:
+        return Failure(refusal, started)
+    return None
 
 
 def decide(
     call: MigrationCall,
-    dom: DomainFacts,
-    profile: HostProfile,
+    rec: DomainRecord,
+    src: SimHost,
+    target: SimHost | None,
     engine: ConvergenceEngine,
-) -> Refusal | Plan:
+) -> Refusal | Failure | Plan:
     """Refusal (first failing check) or the plan of a successful migration."""
+    dom = rec.facts
     flags = call.flags
     p2p = bool(flags & F.PEER2PEER)
-    refusal = rules.check_client(call) or _source_checks(call, dom)
+    refusal = rules.check_client(call) or (_source_p2p(call, rec) if p2p else _source_v3(call, rec))
     if refusal:
         return refusal
-    if p2p and not call.dest_reachable:
-        # qemuMigrationSrcPerformPeer2Peer: virConnectOpenAuth to the destination.
-        return refuse(
-            ErrorNumber.SYSTEM_ERROR,
-            ErrorDomain.RPC,
-            f"Failed to connect socket to '{call.dconnuri}': Connection refused",
-        )
-    refusal = rules.check_begin_phase(dom, flags)
-    if refusal:
-        return refusal
+    if p2p:
+        if target is None:
+            # qemuMigrationSrcPerformPeer2Peer: virConnectOpenAuth to the destination
+            # (src/rpc/virnetsocket.c virNetSocketNewConnectTCP).
+            where = urlsplit(call.dconnuri or "")
+            return refuse(
+                ErrorNumber.SYSTEM_ERROR,
+                ErrorDomain.RPC,
+                f"unable to connect to server at '{where.hostname}:{where.port}': "
+                "Connection refused",
+            )
+        refusal = rules.check_begin_phase(dom, flags, call)
+        if refusal:
+            return refusal
+    assert target is not None
     if dom.paused:
         # After Begin, virDomainMigrateVersion3Full (and, p2p,
         # qemuMigrationSrcPerformPeer2Peer3) add VIR_MIGRATE_PAUSED for a paused
-        # domain, OFFLINE or not: Begin's checks never see it, the destination's
-        # Prepare does (seed-13 run: OFFLINE|LIVE|POSTCOPY on a paused domain).
+        # domain: Begin's checks never see it, the destination's Prepare does.
         flags |= F.PAUSED
-    refusal = _after_begin(call, dom, flags, profile)
+    outcome = _prepare(call, rec, flags, src, target)
+    if outcome is not None:
+        return outcome
+    # From here on the destination's QEMU runs: a failure cancels it in Finish
+    # (qemuMigrationDstFinish -> qemuProcessStop(SHUTOFF_FAILED)).
+    if not p2p:
+        refusal = rules_params.check_params_from_flags(call, rules_params.Party.SOURCE)
+        if refusal:
+            # virDomainMigrateVersion3Full skips Confirm when Perform fails, so the
+            # MIGRATION_OUT job Begin started is never ended (measured on 9.0).
+            return Failure(replace(refusal, leaves_job=True), not flags & F.OFFLINE)
+    bandwidth = _bandwidth(call, rec)
+    refusal = rules_perform.check_perform(call, rec, flags, (src, target), bandwidth)
     if refusal:
-        return refusal
+        return Failure(refusal, True)
     offline = bool(flags & F.OFFLINE)
-    bandwidth = float(call.params.get("bandwidth", 0) or 0) or UNLIMITED_MIB_S  # type: ignore[arg-type]
     run = RunOutcome.COMPLETED
     if not offline and flags & F.LIVE and dom.active and not dom.paused:
         run = engine.converges(
             dom.dirty_rate,
             dom.working_set,
-            bandwidth,
+            min(bandwidth, UNLIMITED_MIB_S),
             DEFAULT_DOWNTIME_S,
             bool(flags & F.AUTO_CONVERGE),
             bool(flags & F.POSTCOPY),
         )
-    name = str(call.params.get("destination_name") or dom.name)
     return Plan(
         offline=offline,
-        dest_name=name,
+        dest_name=_dest_name(call, rec),
         dest_persistent=bool(flags & F.PERSIST_DEST),
-        # virDomainMigrateVersion3Full adds PAUSED for a paused source domain.
         dest_paused=bool(flags & F.PAUSED) or dom.paused,
         # An offline migration of a running domain leaves the source defined.
         undefine_source=bool(flags & F.UNDEFINE_SOURCE) and not (offline and dom.active),
         run=run,
+        bandwidth=bandwidth,
     )

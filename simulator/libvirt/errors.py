@@ -21,6 +21,7 @@ class ErrorNumber(enum.IntEnum):
     OPERATION_FAILED = 9
     SYSTEM_ERROR = 38
     NO_DOMAIN = 42
+    NO_STORAGE_POOL = 49
     OPERATION_INVALID = 55
     CONFIG_UNSUPPORTED = 67
     OPERATION_TIMEOUT = 68
@@ -28,6 +29,7 @@ class ErrorNumber(enum.IntEnum):
     ARGUMENT_UNSUPPORTED = 74
     OPERATION_ABORTED = 78
     MIGRATE_UNSAFE = 81
+    OVERFLOW = 82
     OPERATION_UNSUPPORTED = 84
 
 
@@ -37,6 +39,7 @@ class ErrorDomain(enum.IntEnum):
     NONE = 0
     RPC = 7
     QEMU = 10
+    STORAGE = 18
     REMOTE = 13
     DOMAIN = 20
 

@@ -44,6 +44,7 @@ class Disk:
     target: str = "vda"
     cache: Cache = Cache.NONE
     readonly: bool = False
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class DomainFacts:
     # An async MIGRATION_OUT job is active on the source (e.g. one a failed
     # migration left behind, see driver.decide): no new migration can start.
     migration_job: bool = False
+    resident_mib: float = 0.0  # non-zero RAM a migration must send (a busy guest)
 
 
 @dataclass(frozen=True)
@@ -79,3 +81,16 @@ class MigrationCall:
     dest_conn_uri: str | None = None  # dconn.getURI() for the managed APIs
     dest_reachable: bool = True
     dest_same_host: bool = False
+
+
+@dataclass(frozen=True)
+class HostProfile:
+    """Environment facts of a host that decide Prepare- and Perform-phase errors."""
+
+    host_uuid: str = ""
+    tls_configured: bool = False  # migration TLS credentials in migrate_tls_x509_cert_dir
+    tls_force: bool = False  # qemu.conf migrate_tls_force
+    tls_names: frozenset[str] = frozenset()  # names the server certificate carries
+    # Whether libvirtd may raise QEMU's RLIMIT_MEMLOCK (ZEROCOPY needs it:
+    # qemuMigrationSrcRun -> qemuDomainSetMaxMemLock). Not permitted in this lab.
+    memlock_permitted: bool = False

@@ -1,21 +1,20 @@
-"""Which migration call libvirt 9.0 + QEMU refuses, with which error, in which order.
+"""The client's and the source's checks of a migration call (libvirt 9.0 + QEMU).
 
 The order follows the code path of each API (citations are to libvirt 9.0):
-1. the client library, src/libvirt-domain.c (VIR_FROM_DOMAIN);
+1. the client library, src/libvirt-domain.c (VIR_FROM_DOMAIN), per entry point;
 2. the source QEMU driver: qemuDomainMigrateBegin3Params / Perform3Params in
    src/qemu/qemu_driver.c, qemuMigrationSrcBegin / qemuMigrationSrcBeginPhase /
-   qemuMigrationSrcPerformJob / qemuMigrationSrcPerformPeer2Peer in
-   src/qemu/qemu_migration.c, qemuMigrationParamsFromFlags in
-   src/qemu/qemu_migration_params.c (VIR_FROM_QEMU);
-3. the destination: qemuDomainMigratePrepare3Params, qemuMigrationDstPrepareDirect
-   and qemuMigrationDstPrepareAny (VIR_FROM_QEMU, relayed by the remote driver).
-In peer-to-peer mode the source daemon connects to the destination *before* the
-Begin-phase checks, so an unreachable destination hides them.
+   qemuMigrationSrcPerformJob in src/qemu/qemu_migration.c (VIR_FROM_QEMU);
+   the typed tuning parameters are :mod:`simulator.libvirt.rules_params`.
+The destination's Prepare is :mod:`simulator.libvirt.rules_dest`, the source's
+Perform :mod:`simulator.libvirt.rules_perform`; :mod:`simulator.libvirt.driver` runs
+them in each path's order. In peer-to-peer mode the source checks the domain's state
+and storage safety, then connects to the destination daemon, and only then runs the
+Begin phase: an unreachable destination hides the Begin-phase checks.
 """
 
 from __future__ import annotations
 
-import enum
 from urllib.parse import urlsplit
 
 from simulator.libvirt.errors import ErrorDomain, ErrorNumber, Refusal, refuse
@@ -65,17 +64,26 @@ def _qemu_err(code: ErrorNumber, msg: str) -> Refusal:
     return refuse(code, D.QEMU, msg)
 
 
-def check_client(call: MigrationCall) -> Refusal | None:
-    """src/libvirt-domain.c: virDomainMigrate{,2,3}, virDomainMigrateToURI{,2,3}."""
-    flags = call.flags
-    # VIR_EXCLUSIVE_FLAGS_GOTO / _RET: first check of every migration API.
+def _exclusive_disk(flags: int) -> Refusal | None:
     if flags & F.NON_SHARED_DISK and flags & F.NON_SHARED_INC:
         return _domain_err(
             E.INVALID_ARG,
-            "invalid argument: Flags 'VIR_MIGRATE_NON_SHARED_DISK' and "
-            "'VIR_MIGRATE_NON_SHARED_INC' are mutually exclusive",
+            "Flags 'VIR_MIGRATE_NON_SHARED_DISK' and 'VIR_MIGRATE_NON_SHARED_INC' are "
+            "mutually exclusive",
         )
-    # VIR_REQUIRE_FLAG_* and the second VIR_EXCLUSIVE_FLAGS pair of the client.
+    return None
+
+
+def _exclusive_parallel(flags: int) -> Refusal | None:
+    if flags & F.TUNNELLED and flags & F.PARALLEL:
+        return _domain_err(
+            E.INVALID_ARG,
+            "Flags 'VIR_MIGRATE_TUNNELLED' and 'VIR_MIGRATE_PARALLEL' are mutually exclusive",
+        )
+    return None
+
+
+def _require_storage(flags: int) -> Refusal | None:
     if flags & F.NON_SHARED_SYNCHRONOUS_WRITES and not flags & (
         F.NON_SHARED_DISK | F.NON_SHARED_INC
     ):
@@ -84,28 +92,36 @@ def check_client(call: MigrationCall) -> Refusal | None:
             "Flag 'VIR_MIGRATE_NON_SHARED_DISK | VIR_MIGRATE_NON_SHARED_INC' is required "
             "by flag 'VIR_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES'",
         )
-    if flags & F.TUNNELLED and flags & F.PARALLEL:
-        return _domain_err(
-            E.INVALID_ARG,
-            "Flags 'VIR_MIGRATE_TUNNELLED' and 'VIR_MIGRATE_PARALLEL' are mutually exclusive",
-        )
-    api = call.api
+    return None
+
+
+def check_client(call: MigrationCall) -> Refusal | None:
+    """src/libvirt-domain.c: virDomainMigrate{,2,3}, virDomainMigrateToURI{,2,3}.
+
+    Each entry point has its own order. virReportInvalidArg (VIR_EXCLUSIVE_FLAGS_*,
+    VIR_REQUIRE_FLAG_*, the migrate3 refusals, virDomainMigrateCheckNotLocal) formats
+    the message itself: no "invalid argument: " prefix.
+    """
+    flags, api = call.flags, call.api
     if api is Api.MIGRATE3:
-        # virDomainMigrate3: peer-to-peer and tunnelled are refused outright.
+        refusal = _exclusive_disk(flags) or _require_storage(flags)
+        if refusal:
+            return refusal
         if flags & F.PEER2PEER:
             return _domain_err(
-                E.INVALID_ARG,
-                "invalid argument: use virDomainMigrateToURI3 for peer-to-peer migration",
+                E.INVALID_ARG, "use virDomainMigrateToURI3 for peer-to-peer migration"
             )
         if flags & F.TUNNELLED:
             return _domain_err(
-                E.INVALID_ARG,
-                "invalid argument: cannot perform tunnelled migration without using peer2peer flag",
+                E.INVALID_ARG, "cannot perform tunnelled migration without using peer2peer flag"
             )
         return None
     if api.managed:
         # virDomainMigrate / virDomainMigrate2: CHANGE_PROTECTION is masked out for
         # non-p2p, then TUNNELLED without PEER2PEER is VIR_ERR_OPERATION_INVALID.
+        refusal = _exclusive_disk(flags) or _exclusive_parallel(flags) or _require_storage(flags)
+        if refusal:
+            return refusal
         if not flags & F.PEER2PEER and flags & F.TUNNELLED:
             return _domain_err(
                 E.OPERATION_INVALID,
@@ -115,8 +131,12 @@ def check_client(call: MigrationCall) -> Refusal | None:
         if flags & F.PEER2PEER:
             return _check_not_local(call.dconnuri)
         return None
+    # virDomainMigrateToURI{,2,3}: TUNNELLED|PARALLEL, then
     # virDomainMigrateUnmanagedCheckCompat: the QEMU driver has no "direct"
     # (hypervisor-native, daemon-less) migration feature.
+    refusal = _exclusive_parallel(flags) or _exclusive_disk(flags) or _require_storage(flags)
+    if refusal:
+        return refusal
     if not flags & F.PEER2PEER:
         return _domain_err(
             E.ARGUMENT_UNSUPPORTED,
@@ -134,9 +154,7 @@ def _check_not_local(dconnuri: str | None) -> Refusal | None:
     parts = urlsplit(dconnuri or "")
     server = parts.hostname
     if (server and server.startswith("localhost")) or (not server and "socket=" not in parts.query):
-        return _domain_err(
-            E.INVALID_ARG, "invalid argument: Attempt to migrate guest to the same host"
-        )
+        return _domain_err(E.INVALID_ARG, "Attempt to migrate guest to the same host")
     return None
 
 
@@ -146,7 +164,7 @@ def check_driver_entry(call: MigrationCall, function: str) -> Refusal | None:
     if unknown:
         return _qemu_err(
             E.INVALID_ARG,
-            f"invalid argument: unsupported flags ({unknown:#x}) in function {function}",
+            f"unsupported flags ({unknown:#x}) in function {function}",
         )
     for name in call.params:
         if name not in QEMU_PARAMS:
@@ -157,77 +175,6 @@ def check_driver_entry(call: MigrationCall, function: str) -> Refusal | None:
                 f"argument unsupported: parameter '{name}' not supported",
             )
     return None
-
-
-class Party(enum.Flag):
-    """qemuMigrationParty: which side of the migration reads a typed parameter."""
-
-    SOURCE = enum.auto()
-    DESTINATION = enum.auto()
-
-
-BOTH = Party.SOURCE | Party.DESTINATION
-
-#: qemuMigrationParamsTPMap (qemu_migration_params.c): the side that reads each
-#: tuning parameter. auto_converge.* are read by the source only, so a bad one
-#: surfaces in Perform, after the destination's Prepare succeeded.
-PARAM_PARTY: dict[str, Party] = {
-    "auto_converge.initial": Party.SOURCE,
-    "auto_converge.increment": Party.SOURCE,
-    "compression.mt.level": BOTH,
-    "compression.mt.threads": BOTH,
-    "compression.mt.dthreads": BOTH,
-    "compression.xbzrle.cache": BOTH,
-    "bandwidth.postcopy": BOTH,
-    "parallel.connections": BOTH,
-    "tls.destination": Party.SOURCE,
-}
-
-#: qemuMigrationCompressMethod names accepted in VIR_MIGRATE_PARAM_COMPRESSION.
-COMPRESS_METHODS = ("xbzrle", "mt")
-
-
-def check_params_from_flags(call: MigrationCall, party: Party) -> Refusal | None:
-    """qemuMigrationParamsFromFlags(params, flags, party), in its order.
-
-    1. auto_converge.* without VIR_MIGRATE_AUTO_CONVERGE;
-    2. parallel.connections without VIR_MIGRATE_PARALLEL;
-    3. qemuMigrationParamsSetCompression: every ``compression`` value must name a
-       method; compression.mt.* needs method "mt", compression.xbzrle.cache needs
-       "xbzrle". A compression method *without* VIR_MIGRATE_COMPRESSED is fine:
-       the parameter itself turns compression on (measured on 9.0).
-    """
-    flags = call.flags
-    read = {n for n in call.params if PARAM_PARTY.get(n, Party(0)) & party}
-    if read & {"auto_converge.initial", "auto_converge.increment"} and not flags & F.AUTO_CONVERGE:
-        return _qemu_err(E.INVALID_ARG, "invalid argument: Turn auto convergence on to tune it")
-    if "parallel.connections" in read and not flags & F.PARALLEL:
-        return _qemu_err(E.INVALID_ARG, "invalid argument: Turn parallel migration on to tune it")
-    methods = compression_methods(call)
-    for method in methods:
-        if method not in COMPRESS_METHODS:
-            return _qemu_err(
-                E.INVALID_ARG, f"invalid argument: Unsupported compression method '{method}'"
-            )
-    if read & {"compression.mt.level", "compression.mt.threads", "compression.mt.dthreads"} and (
-        "mt" not in methods
-    ):
-        return _qemu_err(
-            E.INVALID_ARG, "invalid argument: Turn multithread compression on to tune it"
-        )
-    if "compression.xbzrle.cache" in read and "xbzrle" not in methods:
-        return _qemu_err(E.INVALID_ARG, "invalid argument: Turn xbzrle compression on to tune it")
-    return None
-
-
-def compression_methods(call: MigrationCall) -> list[str]:
-    """The VIR_MIGRATE_PARAM_COMPRESSION values of a call (typed params may repeat)."""
-    value = call.params.get("compression")
-    if value is None:
-        return []
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value]
-    return [str(value)]
 
 
 def check_resume(call: MigrationCall, dom: DomainFacts) -> Refusal | None:
@@ -287,7 +234,21 @@ def check_active(dom: DomainFacts, flags: int) -> Refusal | None:
     return None
 
 
-def check_safe(dom: DomainFacts, flags: int) -> Refusal | None:
+def migrate_disks(call: MigrationCall | None) -> list[str] | None:
+    """VIR_MIGRATE_PARAM_MIGRATE_DISKS of a call (a string list), or None."""
+    chosen = call.params.get("migrate_disks") if call is not None else None
+    if chosen is None:
+        return None
+    return [chosen] if isinstance(chosen, str) else [str(n) for n in chosen]  # type: ignore[attr-defined]
+
+
+def copied(call: MigrationCall | None, target: str) -> bool:
+    """qemuMigrationAnyCopyDisk: every writable disk, or those migrate_disks names."""
+    chosen = migrate_disks(call)
+    return chosen is None or target in chosen
+
+
+def check_safe(dom: DomainFacts, flags: int, call: MigrationCall | None = None) -> Refusal | None:
     """qemuMigrationSrcIsSafe: a writable disk on local storage (not a shared or
     cluster FS) is unsafe whatever its cache mode unless it is copied; on shared
     storage only cache none/directsync is safe. Every simulated disk is local.
@@ -296,7 +257,7 @@ def check_safe(dom: DomainFacts, flags: int) -> Refusal | None:
         return None
     copying = bool(flags & (F.NON_SHARED_DISK | F.NON_SHARED_INC))
     for disk in dom.disks:
-        if disk.readonly or copying:
+        if disk.readonly or (copying and copied(call, disk.target)):
             continue
         return _qemu_err(
             E.MIGRATE_UNSAFE,
@@ -305,9 +266,11 @@ def check_safe(dom: DomainFacts, flags: int) -> Refusal | None:
     return None
 
 
-def check_begin_phase(dom: DomainFacts, flags: int) -> Refusal | None:
+def check_begin_phase(
+    dom: DomainFacts, flags: int, call: MigrationCall | None = None
+) -> Refusal | None:
     """qemuMigrationSrcBeginPhase (qemu_migration.c), in source order."""
-    refusal = check_safe(dom, flags)
+    refusal = check_safe(dom, flags, call)
     if refusal:
         return refusal
     if flags & F.POSTCOPY and (not flags & F.LIVE or flags & F.PAUSED):
@@ -344,59 +307,12 @@ def check_begin_phase(dom: DomainFacts, flags: int) -> Refusal | None:
             E.OPERATION_INVALID,
             "Requested operation is not valid: zero-copy is only available for parallel migration",
         )
+    if flags & (F.NON_SHARED_DISK | F.NON_SHARED_INC):
+        known = {d.target for d in dom.disks}
+        for name in migrate_disks(call) or []:
+            if name not in known:
+                return _qemu_err(E.INVALID_ARG, f"invalid argument: disk target {name} not found")
     # Later libvirt releases refuse NON_SHARED_* with TUNNELLED here
     # (VIR_ERR_OPERATION_UNSUPPORTED "... with tunnelled migration and this QEMU");
     # 9.0 does not: it fails later, in check_perform_run (measured).
-    return None
-
-
-def check_prepare_any(flags: int) -> Refusal | None:
-    """qemuMigrationDstPrepareAny (destination): the post-copy checks of the Begin
-    phase again, now on the flags the destination gets, which include the
-    VIR_MIGRATE_PAUSED the source side adds for a paused domain after Begin. So
-    LIVE|POSTCOPY|ZEROCOPY on a paused domain fails Begin's zero-copy check first,
-    and LIVE|POSTCOPY on a paused domain fails here, before the TLS setup (measured
-    on 9.0). Offline and tunnelled variants are refused in Begin already.
-    """
-    if flags & F.POSTCOPY and (not flags & F.LIVE or flags & F.PAUSED):
-        return _qemu_err(
-            E.ARGUMENT_UNSUPPORTED,
-            "argument unsupported: post-copy migration is not supported with non-live "
-            "or paused migration",
-        )
-    return None
-
-
-def check_perform_run(call: MigrationCall, dom: DomainFacts, flags: int) -> Refusal | None:
-    """qemuMigrationSrcRun (source Perform, after the destination's Prepare).
-
-    1. qemuMigrationParamsApply: QEMU refuses zero-copy-send together with a
-       compression capability (VIR_MIGRATE_COMPRESSED or a ``compression`` parameter):
-       VIR_ERR_INTERNAL_ERROR from the monitor (qemuMonitorJSONCheckError);
-    2. tunnelled storage copy (9.0): qemuMigrationSrcNBDStorageCopy has no host to
-       connect to for a tunnelled stream, and building the blockdev-add arguments
-       fails in src/util/virjson.c (VIR_FROM_NONE) when a writable disk is copied;
-       with nothing to copy the migration succeeds (measured).
-    The RLIMIT_MEMLOCK raise for zero-copy comes after these (driver.decide). An
-    offline migration never runs QEMU's migration (qemuMigrationSrcPerformOffline).
-    """
-    if flags & F.OFFLINE:
-        return None
-    compressed = bool(flags & F.COMPRESSED) or bool(compression_methods(call))
-    if flags & F.ZEROCOPY and compressed:
-        return _qemu_err(
-            E.INTERNAL_ERROR,
-            "internal error: unable to execute QEMU command 'migrate-set-capabilities': "
-            "Zero copy only available for non-compressed non-TLS multifd migration",
-        )
-    if (
-        flags & F.TUNNELLED
-        and flags & (F.NON_SHARED_DISK | F.NON_SHARED_INC)
-        and any(not d.readonly for d in dom.disks)
-    ):
-        return refuse(
-            E.INTERNAL_ERROR,
-            D.NONE,
-            "internal error: argument key 'host' must not have null value",
-        )
     return None

@@ -1,24 +1,37 @@
-"""One code path that runs a migration scenario against any libvirt-shaped module.
+"""What one differential scenario is and what it observed (pure data, no backend).
 
-``lib`` is either the real ``libvirt`` module (libvirt-python) or
-``simulator.libvirt``; nothing here knows which. A :class:`Session` keeps both
-connections and reuses the source domain between refused scenarios (a refused
-call leaves it untouched), so a real run pays for a guest start only after a
-scenario that moved or changed it.
+A :class:`Scenario` is an entry point x flags x arguments x typed parameters x domain
+config x destination and environment x live operations; a :class:`Verdict` is what a
+backend (the model or real libvirt 9.0) did with it: accepted or refused (code, domain,
+masked message), both hosts' view of the domain afterwards (state, reason,
+persistence) and the result of every live operation made during the job.
+:mod:`simulator.libvirt.session` runs scenarios on either backend.
 """
 
 from __future__ import annotations
 
-import contextlib
 import enum
-from dataclasses import asdict, dataclass, field
+import socket
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from simulator.libvirt.masking import mask
 from simulator.libvirt.request import Api, Cache
 
 DOMAIN_NAME = "hvlab-fz"
 RENAMED = "hvlab-fz-renamed"
 IMAGE = "/var/lib/libvirt/images/hvlab-fz.raw"
+#: Raw RAM content a busy guest is started with (QEMU's generic loader device), so a
+#: migration at 1 MiB/s lasts long enough for live operations during its job.
+BUSY_BLOB = "/var/lib/libvirt/images/hvlab-fz-ram.bin"
+BUSY_MIB = 2
+#: The UUID of the scenario domain (a destination's same-UUID definition reuses it).
+DOMAIN_UUID = "6b1e3f0a-9c8d-4e2f-a1b0-0d15ea5e0001"
+OTHER_UUID = "6b1e3f0a-9c8d-4e2f-a1b0-0d15ea5e0002"
+METADATA_NS = "https://hvlab.invalid/libvirt-fz"
+#: The names the migration TLS server certificate carries (harness.libvirt.certs
+#: writes them; the model checks VIR_MIGRATE_PARAM_TLS_DESTINATION against them).
+CERT_NAMES = (socket.gethostname(), "localhost", "127.0.0.1")
 
 
 class RunState(enum.Enum):
@@ -37,8 +50,9 @@ class DomainSpec:
     state: RunState = RunState.RUNNING
     disk_cache: Cache | None = None
     hard_limit: bool = False
+    busy: bool = False  # BUSY_MIB of non-zero RAM: migrations take seconds at 1 MiB/s
 
-    def xml(self, name: str = DOMAIN_NAME) -> str:
+    def xml(self, name: str = DOMAIN_NAME, uuid: str = DOMAIN_UUID) -> str:
         """Domain XML of a tiny TCG guest: no kernel, SeaBIOS idles, 32 MiB."""
         disk = ""
         if self.disk_cache is not None:
@@ -50,17 +64,76 @@ class DomainSpec:
         tune = (
             "<memtune><hard_limit unit='MiB'>512</hard_limit></memtune>" if self.hard_limit else ""
         )
+        qemu_ns, cmdline, meta = "", "", ""
+        if self.busy:
+            # QEMU's generic loader copies the blob into guest RAM at reset.
+            qemu_ns = " xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'"
+            cmdline = (
+                "<qemu:commandline><qemu:arg value='-device'/>"
+                f"<qemu:arg value='loader,file={BUSY_BLOB},addr=0x400000,force-raw=on'/>"
+                "</qemu:commandline>"
+            )
+            meta = (
+                f"<metadata><fz:guest xmlns:fz='{METADATA_NS}' resident_mib='{BUSY_MIB}'/>"
+                "</metadata>"
+            )
         return (
-            f"<domain type='qemu'><name>{name}</name><memory unit='MiB'>32</memory>{tune}"
+            f"<domain type='qemu'{qemu_ns}><name>{name}</name><uuid>{uuid}</uuid>{meta}"
+            f"<memory unit='MiB'>32</memory>{tune}"
             "<vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os>"
             "<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>"
-            f"{disk}<memballoon model='none'/></devices></domain>"
+            f"{disk}<memballoon model='none'/></devices>{cmdline}</domain>"
         )
+
+
+class DestDomain(enum.Enum):
+    """What the destination already holds under the migrated domain's name."""
+
+    NONE = "none"
+    OTHER_UUID_DEFINED = "other-uuid-defined"  # same name, another UUID, inactive
+    OTHER_UUID_RUNNING = "other-uuid-running"  # same name, another UUID, running
+    SAME_UUID_DEFINED = "same-uuid-defined"  # an inactive definition of this very domain
+
+
+class DestUri(enum.Enum):
+    """Which libvirt URI a peer-to-peer call names as the destination daemon."""
+
+    PEER = "peer"  # the destination daemon over TCP (qemu+tcp://127.0.0.1:PORT/system)
+    UNIX = "unix"  # the destination's unix socket (no server part)
+    LOCALHOST = "localhost"  # qemu+tcp://localhost:PORT/system
+    NO_SERVER = "no-server"  # qemu:///system
+    UNREACHABLE = "unreachable"  # nobody listens there
+    SELF = "self"  # the source daemon itself
+
+
+@dataclass(frozen=True)
+class Env:
+    """Host configuration of the pair (TLS, identity): changing it restarts daemons."""
+
+    src_certs: bool = False  # migration TLS certificates present on the source
+    dst_certs: bool = False  # ... and on the destination
+    dst_tls_force: bool = False  # destination qemu.conf migrate_tls_force = 1
+    same_host_uuid: bool = False  # the destination reports the source's host UUID
+
+
+class OpName(enum.Enum):
+    """Live operations made on the source domain while its migration job runs."""
+
+    START_POSTCOPY = "migrateStartPostCopy"
+    SET_MAX_DOWNTIME = "migrateSetMaxDowntime"
+    SET_MAX_SPEED = "migrateSetMaxSpeed"
+    ABORT = "abortJob"
+
+
+@dataclass(frozen=True)
+class LiveOp:
+    name: OpName
+    value: int = 0  # ms for SET_MAX_DOWNTIME, MiB/s for SET_MAX_SPEED
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """API x flags x arguments x domain config."""
+    """One migration call and everything around it."""
 
     api: Api
     flags: int
@@ -69,23 +142,55 @@ class Scenario:
     miguri: str | None = None
     bandwidth: int = 0
     extra: tuple[tuple[str, Any], ...] = ()
-    p2p_uri_ok: bool = True  # False: pass the dest *unix* URI (no server) as dconnuri
+    dest_uri: DestUri = DestUri.PEER
+    to_self: bool = False  # managed APIs: dconn is the source connection
+    dest_domain: DestDomain = DestDomain.NONE
+    dest_image: bool = True  # the disk image exists on the destination
+    env: Env = Env()
+    ops: tuple[LiveOp, ...] = ()
 
     def label(self) -> str:
-        return (
-            f"{self.api.value}(flags={self.flags:#x}, dname={self.dname}, uri={self.miguri}, "
-            f"bw={self.bandwidth}, extra={dict(self.extra)}, dom={self.domain})"
-        )
+        parts = [
+            f"{self.api.value}(flags={self.flags:#x}, dname={self.dname!r}, uri={self.miguri}, "
+            f"bw={self.bandwidth}, extra={dict(self.extra)}, dom={self.domain}"
+        ]
+        if self.dest_uri is not DestUri.PEER or self.to_self:
+            parts.append(f"dest_uri={self.dest_uri.value}, self={self.to_self}")
+        if self.dest_domain is not DestDomain.NONE or not self.dest_image:
+            parts.append(f"dest_domain={self.dest_domain.value}, dest_image={self.dest_image}")
+        if self.env != Env():
+            parts.append(f"env={self.env}")
+        if self.ops:
+            parts.append("ops=" + ",".join(f"{o.name.value}:{o.value}" for o in self.ops))
+        return ", ".join(parts) + ")"
+
+    @property
+    def dest_name(self) -> str:
+        return DOMAIN_NAME if self.dname is None else self.dname
 
 
 @dataclass(frozen=True)
 class Side:
-    """What one host shows for the migrated domain after the call."""
+    """What one host shows for a domain after the call."""
 
     exists: bool
     active: bool = False
     persistent: bool = False
     state: int = 0
+    reason: int = 0
+
+
+@dataclass(frozen=True)
+class OpResult:
+    """The result of one live operation: 0, or the error it raised."""
+
+    ok: bool
+    code: int = 0
+    domain: int = 0
+    message: str = ""
+
+    def key(self) -> tuple[Any, ...]:
+        return (self.ok, self.code, self.domain)
 
 
 @dataclass(frozen=True)
@@ -98,12 +203,18 @@ class Verdict:
     message: str = ""
     source: Side | None = None
     dest: Side | None = None
+    ops: tuple[OpResult, ...] = ()
 
     def key(self) -> tuple[Any, ...]:
-        """What the differential comparison requires to be equal."""
+        """What the differential requires to be equal (messages are compared apart)."""
+        ops = tuple(o.key() for o in self.ops)
         if not self.accepted:
-            return (False, self.code, self.domain)
-        return (True, self.source, self.dest)
+            return (False, self.code, self.domain, self.source, self.dest, ops)
+        return (True, self.source, self.dest, ops)
+
+    def masked(self) -> tuple[str, ...]:
+        """Error texts of the call and the live operations, variable parts masked."""
+        return (mask(self.message), *(mask(o.message) for o in self.ops))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,122 +230,5 @@ class Verdict:
             str(data.get("message", "")),
             sides["source"],
             sides["dest"],
+            tuple(OpResult(**o) for o in data.get("ops", ())),
         )
-
-
-@dataclass
-class Session:
-    """Connections to a source and destination plus the reusable source domain."""
-
-    lib: Any
-    src_uri: str
-    dst_uri: str
-    dst_p2p_uri: str
-    src: Any = None
-    dst: Any = None
-    _ready: DomainSpec | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        self.src = self.lib.open(self.src_uri)
-        self.dst = self.lib.open(self.dst_uri)
-
-    def close(self) -> None:
-        self.cleanup()
-        for conn in (self.src, self.dst):
-            with contextlib.suppress(Exception):
-                conn.close()
-
-    def cleanup(self) -> None:
-        """Destroy and undefine the scenario domains on both hosts."""
-        for conn in (self.src, self.dst):
-            for name in (DOMAIN_NAME, RENAMED):
-                try:
-                    dom = conn.lookupByName(name)
-                except self.lib.libvirtError:
-                    continue
-                with contextlib.suppress(self.lib.libvirtError):
-                    if dom.isActive():
-                        dom.destroy()
-                with contextlib.suppress(self.lib.libvirtError):
-                    dom.undefine()
-        self._ready = None
-
-    def prepare(self, spec: DomainSpec) -> Any:
-        """The source domain in the state ``spec`` asks for (reused if unchanged)."""
-        if self._ready == spec:
-            return self.src.lookupByName(DOMAIN_NAME)
-        self.cleanup()
-        xml = spec.xml()
-        if spec.persistent:
-            dom = self.src.defineXML(xml)
-            if spec.state is not RunState.SHUTOFF:
-                dom.create()
-        else:
-            dom = self.src.createXML(xml, 0)
-        if spec.state is RunState.PAUSED:
-            dom.suspend()
-        self._ready = spec
-        return dom
-
-    def params(self, sc: Scenario) -> dict[str, Any]:
-        p: dict[str, Any] = dict(sc.extra)
-        if sc.dname is not None:
-            p["destination_name"] = sc.dname
-        if sc.miguri is not None:
-            p["migrate_uri"] = sc.miguri
-        if sc.bandwidth:
-            p["bandwidth"] = sc.bandwidth
-        return p
-
-    def call(self, dom: Any, sc: Scenario) -> None:
-        dconnuri = self.dst_p2p_uri if sc.p2p_uri_ok else self.dst_uri
-        api, flags = sc.api, sc.flags
-        if api is Api.MIGRATE:
-            dom.migrate(
-                self.dst, flags, sc.dname, sc.miguri if not flags & 2 else None, sc.bandwidth
-            )
-        elif api is Api.MIGRATE2:
-            dom.migrate2(self.dst, None, flags, sc.dname, sc.miguri, sc.bandwidth)
-        elif api is Api.MIGRATE3:
-            dom.migrate3(self.dst, self.params(sc), flags)
-        elif api is Api.MIGRATE_TO_URI:
-            duri = dconnuri if flags & 2 else (sc.miguri or "tcp://127.0.0.1")
-            dom.migrateToURI(duri, flags, sc.dname, sc.bandwidth)
-        elif api is Api.MIGRATE_TO_URI2:
-            dom.migrateToURI2(dconnuri, sc.miguri, None, flags, sc.dname, sc.bandwidth)
-        else:
-            dom.migrateToURI3(dconnuri, self.params(sc), flags)
-
-    def side(self, conn: Any, name: str) -> Side:
-        try:
-            dom = conn.lookupByName(name)
-        except self.lib.libvirtError:
-            return Side(False)
-        return Side(True, bool(dom.isActive()), bool(dom.isPersistent()), int(dom.state()[0]))
-
-    def run(self, sc: Scenario) -> Verdict:
-        """Prepare the domain, make the call, observe both hosts."""
-        dom = self.prepare(sc.domain)
-        try:
-            self.call(dom, sc)
-        except self.lib.libvirtError as err:
-            verdict = Verdict(
-                False, err.get_error_code(), err.get_error_domain(), err.get_error_message() or ""
-            )
-            if (
-                self.side(self.src, DOMAIN_NAME) != self._expected_src(sc.domain)
-                or self.side(self.dst, sc.dname or DOMAIN_NAME).exists
-            ):
-                self._ready = None  # the refusal changed something: rebuild next time
-            return verdict
-        self._ready = None
-        return Verdict(
-            True,
-            source=self.side(self.src, DOMAIN_NAME),
-            dest=self.side(self.dst, sc.dname or DOMAIN_NAME),
-        )
-
-    def _expected_src(self, spec: DomainSpec) -> Side:
-        active = spec.state is not RunState.SHUTOFF
-        state = {RunState.RUNNING: 1, RunState.PAUSED: 3, RunState.SHUTOFF: 5}[spec.state]
-        return Side(True, active, spec.persistent, state)

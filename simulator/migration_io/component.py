@@ -10,6 +10,8 @@ from simulator.migration_io import snapshot_files
 from simulator.migration_io.outgoing import Outgoing
 from simulator.migration_io.receiver import Receiver
 from simulator.migration_io.view import JSON, ProcessView, Result, read_uri
+from simulator.model import QmpError
+from simulator.model.errors import ErrorClass
 from simulator.model.migration.uri import UriMode
 from simulator.model.units import PAGE_SIZE
 from simulator.model.vm import VM
@@ -43,9 +45,9 @@ class MigrationIO:
             vm = snapshot_files.restore(proc, incoming, parsed.target)
             self._restored_digest = proc.memory.digest()
         elif incoming is not None:
-            vm = world.create_vm("vm", proc.spec, proc.profile, incoming=incoming)
+            vm = world.create_vm("vm", proc.spec, proc.profile, cfg.host, incoming=incoming)
         else:
-            vm = world.create_vm("vm", proc.spec, proc.profile)
+            vm = world.create_vm("vm", proc.spec, proc.profile, cfg.host)
             nonzero = proc.spec.layout().nonzero_ranges(cfg.workload)
             proc.memory = PageMap.boot(cfg.memory // PAGE_SIZE, nonzero)
         vm.attach_backends(cfg.drives, cfg.netdevs)
@@ -74,6 +76,12 @@ class MigrationIO:
         return self.outgoing.busy
 
     @property
+    def blocked(self) -> bool:
+        """The main loop waits for guest pages (a paused post-copy destination): in-band
+        QMP is not answered until the migration is recovered."""
+        return self.receiver is not None and self.receiver.paused
+
+    @property
     def incoming_failed(self) -> str | None:
         """Why the incoming migration failed (the process then exits 1), or None."""
         return self.receiver.failed if self.receiver is not None else None
@@ -91,6 +99,11 @@ class MigrationIO:
         rx = self.receiver
         if cmd == "query-migrate" and rx is not None and not rx.finished:
             return rx.query(), []
+        if cmd == "migrate-recover" and self.proc.profile.tuning_knobs:
+            why = "Migrate recover can only be run when postcopy is paused."
+            if rx is not None:
+                why = rx.recover(str(args["uri"])) or ""
+            return (QmpError(ErrorClass.GENERIC_ERROR, why) if why else {}), []
         pending = self.outgoing.command(cmd)
         if pending is not None:
             return pending
@@ -103,6 +116,8 @@ class MigrationIO:
             return None
         if parsed.mode is UriMode.FILE:
             return snapshot_files.save(self.proc, args, parsed.target)
+        if parsed.mode in (UriMode.TCP, UriMode.UNIX) and args.get("resume"):
+            return self.outgoing.resume(parsed.endpoint)
         if parsed.mode in (UriMode.TCP, UriMode.UNIX):
             return self.outgoing.start(args, parsed.endpoint)
         if parsed.mode is UriMode.EXEC and vm.profile.exec_migration:

@@ -38,6 +38,7 @@ class Outgoing:
         self.connecting: Connecting | None = None  # a QEMU-style connect in flight
         self.senders: set[Sender] = set()
         self._peers = 0
+        self.peer: VM | None = None  # the destination's stand-in of the last migration
 
     @property
     def busy(self) -> bool:
@@ -107,10 +108,44 @@ class Outgoing:
         """The model's migrate towards a stand-in for the peer (and the stand-in)."""
         world, uri = self.proc.world, str(args["uri"])
         self._peers += 1
-        peer = world.create_vm(f"peer{self._peers}", spec, profile, incoming=uri)
+        peer = self.peer = world.create_vm(f"peer{self._peers}", spec, profile, incoming=uri)
         reply, events = self.proc.vm.execute("migrate", args)
         world.listeners.pop(uri, None)
         return peer, (reply, events)
+
+    def resume(self, endpoint: str) -> Result:
+        """``migrate`` with resume=true: a paused post-copy goes on over a new connection
+        to the destination's migrate-recover address (migration.c migrate_prepare with
+        resume, postcopy_do_resume)."""
+        vm, eng = self.proc.vm, self.proc.vm.engine
+        if self.peer is None or eng is None or eng.status is not S.POSTCOPY_PAUSED:
+            why = "Cannot resume if there is no paused migration"
+            return QmpError(ErrorClass.GENERIC_ERROR, why), []
+        try:
+            ep = parse_endpoint(endpoint, "migrate")
+        except ValueError as exc:
+            return QmpError(ErrorClass.GENERIC_ERROR, str(exc)), []
+        asyncio.get_running_loop().create_task(self._resume(vm, ep, self.peer))
+        return {}, []
+
+    async def _resume(self, vm: VM, ep: Endpoint, peer: VM) -> None:
+        eng = vm.engine
+        try:
+            sock = await connect(ep)
+            reader, writer = await transport.open_stream(sock)
+        except OSError:
+            return  # still paused: another migrate-recover and resume may follow
+        wire = source_wire(vm.profile.stream_format, reader, writer, vm.host)
+        try:
+            await wire.send({"t": "resume"})
+        except (OSError, transport.StreamError):
+            writer.close()
+            return
+        if eng is None or eng.resume(self.proc.world.clock.now) is not None:
+            writer.close()
+            return
+        self.proc.world.sync()
+        Sender(self.proc, peer, self.senders, handed_over=True).start(wire, writer)
 
     async def _connect_and_start(self, args: JSON, ep: Endpoint) -> Result:
         try:

@@ -10,7 +10,7 @@ import subprocess
 
 from simulator import transport
 from simulator.cmdline_values import parse_endpoint
-from simulator.guest_shell import GuestState
+from simulator.guest_state import GuestState
 from simulator.migration_io.view import JSON, ProcessView
 from simulator.migration_io.wire import FrameWire, Wire, destination_wire
 from simulator.model.migration.params import Capability
@@ -36,6 +36,7 @@ class Receiver:
         self.one_way = self.ep.kind == "exec"
         self.child: asyncio.subprocess.Process | None = None
         self.task: asyncio.Task[None] | None = None
+        self.recovering = False  # migrate-recover: listening for the source's resume
 
     async def start(self) -> asyncio.Server | None:
         """Listen (tcp, unix: the server is returned) or spawn the exec command."""
@@ -58,7 +59,7 @@ class Receiver:
         self.task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
 
     async def _listen(self) -> asyncio.Server:
-        self.server = await listen(self.ep, self._conn)
+        self.server = await listen(self.ep, self._conn, limit=transport.STREAM_LIMIT)
         if self.ep.kind == "tcp":
             self.port = int(self.server.sockets[0].getsockname()[1])
         return self.server
@@ -123,11 +124,40 @@ class Receiver:
             else destination_wire(vm.profile.stream_format, reader, writer, vm.host)
         )
         try:
-            await self._receive(wire, reader)
+            if self.status == "postcopy-paused":  # a recovered stream (migrate-recover)
+                if (await wire.recv()).get("t") != "resume":
+                    raise transport.StreamError("expected a post-copy resume")
+                self.status, self.recovering = "postcopy-active", False
+                await self._stream(wire, reader)
+            else:
+                await self._receive(wire, reader)
         except (transport.StreamError, ConnectionError, OSError, ValueError, TypeError) as exc:
-            self._fail(str(exc))
+            if self.status == "postcopy-active":
+                # postcopy_pause_incoming: the guest runs here already; wait for a
+                # migrate-recover instead of failing
+                self.status = "postcopy-paused"
+            else:
+                self._fail(str(exc))
         finally:
             writer.close()
+
+    @property
+    def paused(self) -> bool:
+        """A post-copy destination whose stream broke: its main loop waits for pages."""
+        return self.status == "postcopy-paused"
+
+    def recover(self, uri: str) -> str | None:
+        """migrate-recover URI (out of band): listen there for the source's resume; the
+        error text when not paused (migration.c qmp_migrate_recover)."""
+        if not self.paused:
+            return "Migrate recover can only be run when postcopy is paused."
+        if self.recovering:
+            return "Migrate recovery is triggered already"
+        scheme, _, rest = uri.partition(":")
+        self.ep = parse_endpoint(f"{scheme}:{rest}", "migrate-recover")
+        self.accepted, self.recovering = False, True
+        asyncio.get_running_loop().create_task(self._listen())
+        return None
 
     async def _receive(self, wire: Wire, reader: asyncio.StreamReader) -> None:
         proc, vm = self.proc, self.proc.vm
@@ -145,43 +175,69 @@ class Receiver:
         if err is not None:
             self._fail(err)
             return
+        await self._stream(wire, reader)
+
+    async def _stream(self, wire: Wire, reader: asyncio.StreamReader) -> None:
+        """Pages until the end: "done" (pre-copy: the guest with it), or "postcopy" (the
+        guest runs here from then on) and later "done"."""
+        proc, vm = self.proc, self.proc.vm
         while True:
             frame = await wire.recv()
             kind = frame.get("t")
-            if kind == "pad":  # filler standing for page data (exec streams)
+            if kind == "pad":  # filler standing for page data
                 left = int(frame.get("n", 0))
                 while left > 0:
-                    left -= len(await reader.readexactly(min(left, 1 << 20)))
+                    chunk = await reader.read(min(left, transport.STREAM_LIMIT))
+                    if not chunk:
+                        raise transport.StreamClosed("migration stream ended in page data")
+                    left -= len(chunk)
                 continue
-            if kind in ("mem", "done"):
+            if kind in ("mem", "done", "postcopy"):
                 for a, b, v in frame.get("ranges", []):
                     proc.memory.write(int(a), int(b), int(v))
             if kind == "cancel":
                 self.status = vm.profile.cancelled_status.value
                 self._fail("Cancel migration from source")
                 return
+            if kind == "postcopy":  # loadvm_postcopy_handle_run: the guest runs here
+                # loadvm_postcopy_handle_listen announces postcopy-active before the run
+                self._announce("postcopy-active")
+                if not await self._arrive(wire, frame):
+                    return
+                self.status = "postcopy-active"
+                continue
             if kind == "done":
                 break
             if kind != "mem":
                 raise transport.StreamError(f"unexpected frame {kind!r}")
-        if proc.memory.digest() != frame.get("digest"):
-            await self._send(wire, {"t": "bad", "error": "memory differs"})
-            self._fail("guest memory differs from the source's")
+        if self.status != "postcopy-active" and not await self._arrive(wire, frame):
             return
-        self.digest = str(frame.get("digest"))
-        proc.guest = GuestState.from_json(dict(frame.get("guest") or {}))
-        proc.memory.take_log()
-        # QEMU process_incoming_migration_bh: run unless -S, or unless the source's
-        # global state says it was not running (a paused VM's stream restores paused).
-        answers_qmp = vm.profile.qmp_during_incoming
-        paused = answers_qmp and (not vm.autostart or not frame.get("running", True))
-        vm.runstate = RunState.PAUSED if paused else RunState.RUNNING
-        vm.owns_guest = True
         vm.migration_status = S.COMPLETED
-        if not paused and answers_qmp:
-            vm.pending.append(("RESUME", {}))
         self._announce("completed")
         self.status = "completed"
         self.finished = True
         await self._send(wire, {"t": "ok"})
         self.ready.set()
+
+    async def _arrive(self, wire: Wire, frame: JSON) -> bool:
+        """The guest's memory verified and its state taken: it runs here (unless -S or
+        the source's state says paused). False when the memory differs."""
+        proc, vm = self.proc, self.proc.vm
+        if proc.memory.digest() != frame.get("digest"):
+            await self._send(wire, {"t": "bad", "error": "memory differs"})
+            self._fail("guest memory differs from the source's")
+            return False
+        self.digest = str(frame.get("digest"))
+        proc.guest = GuestState.from_json(dict(frame.get("guest") or {}))
+        proc.memory.take_log()
+        # QEMU process_incoming_migration_bh (loadvm_postcopy_handle_run_bh): the
+        # self-announce once the VM is sure to run here, just before it is started; run
+        # unless -S, or unless the source's global state says it was not running.
+        proc.guest_arrived()
+        answers_qmp = vm.profile.qmp_during_incoming
+        paused = answers_qmp and (not vm.autostart or not frame.get("running", True))
+        vm.runstate = RunState.PAUSED if paused else RunState.RUNNING
+        vm.owns_guest = True
+        if not paused and answers_qmp:
+            vm.pending.append(("RESUME", {}))
+        return True

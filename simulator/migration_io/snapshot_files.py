@@ -18,7 +18,7 @@ from pathlib import Path
 from simulator import transport
 from simulator.errors import Fatal
 from simulator.guest_memory import PageMap
-from simulator.guest_shell import GuestState
+from simulator.guest_state import GuestState
 from simulator.migration_io import strato_format
 from simulator.migration_io.view import JSON, ProcessView, Result
 from simulator.model import MemoryImage, QmpError
@@ -90,7 +90,7 @@ def restore(proc: ProcessView, incoming: str, path: str) -> VM:
         raise Fatal(f"{_RESTORE}: the configuration differs from the template (memory size)")
     image = MemoryImage(mem.pages * PAGE_SIZE, ((0, mem.pages),), 0)  # mapped=true
     world.snapshots[path] = Snapshot(proc.spec, image, proc.profile.name, cfg.devices)
-    vm = world.create_vm("vm", proc.spec, proc.profile, incoming=incoming)
+    vm = world.create_vm("vm", proc.spec, proc.profile, proc.cfg.host, incoming=incoming)
     if not vm.alive:
         raise Fatal("Failed to start VM.: Invalid snapshot path for restoring snapshot")
     proc.memory, proc.guest = mem, guest

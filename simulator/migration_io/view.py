@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 from simulator.cmdline import SimConfig
 from simulator.guest_memory import PageMap
-from simulator.guest_shell import GuestState
+from simulator.guest_state import GuestState
 from simulator.model import Profile, VMSpec, World
 from simulator.model.errors import Event
 from simulator.model.migration.uri import MigrationUri, UriError, parse_uri
@@ -44,3 +44,6 @@ class ProcessView(Protocol):
 
     def qmp_events(self, events: list[Event]) -> None:
         """Send events raised outside a command to the QMP client."""
+
+    def guest_arrived(self) -> None:
+        """An incoming migration handed the guest over; it is about to run here."""

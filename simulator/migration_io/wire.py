@@ -63,6 +63,12 @@ class Wire(Protocol):
 
     async def recv(self) -> JSON: ...
 
+    async def begin_pad(self, n: int) -> None:
+        """Announce ``n`` bytes of page data the caller then writes raw (the source)."""
+
+    async def end_pad(self) -> None:
+        """After those bytes: the answer the format waits for, if any."""
+
 
 class FrameWire:
     """The simulator's own framing (simulator/transport.py)."""
@@ -75,6 +81,12 @@ class FrameWire:
 
     async def recv(self) -> JSON:
         return await transport.recv_frame(self.reader)
+
+    async def begin_pad(self, n: int) -> None:
+        await self.send({"t": "pad", "n": n})
+
+    async def end_pad(self) -> None:
+        pass
 
 
 class _Strato:
@@ -157,6 +169,14 @@ class StratoSource(_Strato):
         else:
             raise transport.StreamError(f"no StratoVirt message for frame {kind!r}")
 
+    async def begin_pad(self, n: int) -> None:
+        """send_memory: Request{Memory, len}, the MemBlocks, then the blocks' bytes (which
+        the Request's length does not count); the caller writes those bytes."""
+        await self._request(Trans.MEMORY, json.dumps({"ranges": [], "data": n}).encode())
+
+    async def end_pad(self) -> None:
+        await self._expect_ok()
+
     async def recv(self) -> JSON:
         ok = await self._response() is Trans.OK
         if self._answers == "ack":
@@ -193,7 +213,17 @@ class StratoDestination(_Strato):
                     )
                 return {"t": "hello", "config": await self._json(length, "vm_config")}
             if status is Trans.MEMORY:
-                ranges = await self._json(length, "MemBlock config")
+                blocks = await self._json(length, "MemBlock config")
+                ranges, data = (
+                    (blocks.get("ranges", []), int(blocks.get("data", 0)))
+                    if isinstance(blocks, dict)
+                    else (blocks, 0)
+                )
+                while data > 0:  # recv_memory: the blocks' bytes
+                    chunk = await self.reader.read(min(data, transport.STREAM_LIMIT))
+                    if not chunk:
+                        raise transport.StreamClosed("migration stream ended in page data")
+                    data -= len(chunk)
                 await self._respond(Trans.OK)
                 return {"t": "mem", "ranges": ranges}
             if status is Trans.STATE:
@@ -216,6 +246,12 @@ class StratoDestination(_Strato):
         if not isinstance(state, dict):
             raise transport.StreamError("malformed device state in the migration stream")
         return state
+
+    async def begin_pad(self, n: int) -> None:
+        raise transport.StreamError("the destination sends no page data")
+
+    async def end_pad(self) -> None:
+        pass
 
     async def send(self, frame: JSON) -> None:
         kind = frame["t"]

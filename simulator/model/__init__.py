@@ -35,9 +35,12 @@ Fast pure engine (benchmarks, fuzzing, the libvirt model, issue 7)::
 
 ``QemuPrecopy`` / ``StratoMigration`` are the step-wise engines (``run_until(t)``,
 ``cancel``, ``fail``); their ``tl`` timeline carries effects, events and samples, and the
-bitmap (``engine.segs``: ``[start, end, dirty, nonzero]`` page ranges) is what a
-transport would carry per round. Profiles: ``PROFILES`` (stratovirt-doc, stratovirt-2.4,
-stratovirt-2.5, qemu-7.2); ``VMSpec.arch`` says which build (x86_64 or aarch64) a VM is.
+bitmap (``engine.segs``: ``[start, end, dirty, nonzero, cached]`` page ranges) is what a
+transport would carry per round. ``MemoryLayout.extents`` and ``Workload.extents`` place
+non-zero data and the working set where a real guest has them; ``Host`` carries the
+constants ``hvlab bench fidelity`` calibrates (``load_host``, ``--host FILE``).
+Profiles: ``PROFILES`` (stratovirt-doc, stratovirt-2.4, stratovirt-2.5, qemu-7.2);
+``VMSpec.arch`` says which build (x86_64 or aarch64) a VM is.
 """
 
 from simulator.model import vm_cpus as _vm_cpus  # noqa: F401  (registers commands)

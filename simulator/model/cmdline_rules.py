@@ -55,6 +55,16 @@ class CmdlineRules:
     # and util/src/daemonize.rs refuses a file that exists; QEMU writes it either way.
     pidfile_needs_daemonize: bool = True
     pidfile_must_not_exist: bool = True
+    # -m whose byte count does not fit in 64 bits (format field {text}, the value):
+    # QEMU util/cutils.c qemu_strtosz via qemu-option.c; StratoVirt
+    # machine_manager/src/config/machine_config.rs memory_unit_conversion (value.parse::<u64>,
+    # then checked_mul: ConfigError::ConvertValueFailed / IntegerOverflow).
+    size_error: str = "Unable to parse '{text}' for 'u64'"
+    # -device ...,mac=M that is not a MAC (format fields {text} (the option), {mac}):
+    # QEMU hw/core/qdev-properties-system.c set_mac (hex pairs joined by ':' or '-');
+    # StratoVirt machine_manager/src/config/network.rs check_mac_address (':' only).
+    mac_error: str = "Mac address is illegal."
+    mac_separators: str = ":"
 
 
 SV_CMDLINE = CmdlineRules(
@@ -102,4 +112,7 @@ QEMU_CMDLINE = CmdlineRules(
     virtconsole_without_serial="No 'virtio-serial-bus' bus found for device 'virtconsole'",
     pidfile_needs_daemonize=False,
     pidfile_must_not_exist=False,
+    size_error="-m {text}: Parameter 'size' expects a non-negative number below 2^64",
+    mac_error="-device {text}: Property 'virtio-net-device.mac' doesn't take value '{mac}'",
+    mac_separators=":-",
 )

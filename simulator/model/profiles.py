@@ -209,6 +209,19 @@ class Profile:
     qemu_runstate_rules: bool = False
     # which rules the device and backend commands follow (profile_kinds.HotplugApi)
     hotplug_api: HotplugApi = HotplugApi.STRATOVIRT
+    # A migration socket's read and write timeout in seconds: a stream that takes no byte
+    # (or gives no answer) that long fails (StratoVirt migration/src/lib.rs: 30 s
+    # set_read_timeout/set_write_timeout); None: a blocked stream waits (QEMU).
+    stream_timeout_s: float | None = None
+    # The wire after an incoming migration (simulator/net/component.py): RARP rounds
+    # from each NIC's MAC (QEMU 7.2 net/announce.c qemu_announce_self), and the guest
+    # asked to announce itself (virtio-net offers VIRTIO_NET_F_GUEST_ANNOUNCE:
+    # hw/net/virtio-net.c). StratoVirt has neither (virtio/src/device/net.rs).
+    self_announce: bool = False
+    guest_announce: bool = False
+    # A tap that cannot be opened (format fields {ifname}, {strerror}, {errno}):
+    # StratoVirt util/src/tap.rs Tap::new (TUNSETIFF failed); QEMU net/tap-linux.c tap_open.
+    tap_error: str = "Failed to set tap ifr flags, error is {strerror} (os error {errno})"
     max_dirty_iterations: int = 30  # manager.rs MigrationLimit
     limit_downtime_s: float = 0.050
     notes: tuple[str, ...] = field(default=())
@@ -260,6 +273,7 @@ _SV_COMMON: dict[str, Any] = dict(
     empty_id_checked_on_microvm=False,
     stream_format=StreamFormat.STRATOVIRT,
     product_log=STRATOVIRT_24_LOG,
+    stream_timeout_s=30.0,
 )
 
 STRATOVIRT_DOC = Profile(
@@ -393,6 +407,9 @@ QEMU_72 = Profile(
     qmp_commands=qemu_commands.QUERY_COMMANDS,
     hotplug_api=HotplugApi.QEMU_QDEV,
     qemu_runstate_rules=True,
+    self_announce=True,
+    guest_announce=True,
+    tap_error="could not configure /dev/net/tun ({ifname}): {strerror}",
 )
 
 PROFILES: Mapping[str, Profile] = MappingProxyType(

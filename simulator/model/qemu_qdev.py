@@ -25,9 +25,9 @@ vm_hotplug.py). Sources, QEMU 7.2:
 from __future__ import annotations
 
 from simulator.model import vm_cpus
-from simulator.model.devices import DRIVERS, Device, DeviceClass
+from simulator.model.devices import DRIVERS, Device, DeviceClass, Hotplug
 from simulator.model.errors import JSON, ErrorClass, Event, QmpFailure, Reply
-from simulator.model.vm import VM
+from simulator.model.vm import GUEST_RUNS, VM
 from simulator.model.vm_migration import migration_idle
 
 #: qcow2's magic "QFI\xfb" (block/qcow2.h QCOW_MAGIC)
@@ -133,6 +133,22 @@ def _devfn(raw: object, driver: str) -> int:
         raise QmpFailure(f"Property '{driver}.addr' doesn't take value '{text}'") from None
 
 
+def _pc_slot(vm: VM, args: JSON, bus: str, driver: str) -> int:
+    """QEMU pc: devices go onto the root bus (ACPI hotplug, hw/acpi/pcihp.c); without
+    ``addr`` the first free slot (hw/pci/pci.c do_pci_register_device; slots 0 and 1 hold
+    the host bridge and the PIIX3). The model keeps slot numbers on this bus."""
+    used = {d.addr for d in vm.table.devices.values() if d.bus == bus}
+    if "addr" in args:
+        slot = _devfn(args["addr"], driver) // 8
+        if slot in used or slot < 2:
+            raise QmpFailure(f"PCI: slot {slot} function 0 not available for {driver}")
+        return slot
+    free = [n for n in range(2, 32) if n not in used]
+    if not free:
+        raise QmpFailure(f"PCI: no slot/function available for {driver}, all in use")
+    return free[0]
+
+
 def device_add(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     dev_id = args.get("id")
     if isinstance(dev_id, str) and not id_wellformed(dev_id):
@@ -172,7 +188,10 @@ def device_add(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
             raise QmpFailure(f"Property '{child}.netdev' can't find value '{backend}'")
         if any(d.backend == backend and d.cls is cls for d in vm.table.devices.values()):
             raise QmpFailure(f"Property '{child}.netdev' can't take value '{backend}', it's in use")
-    devfn = _devfn(args.get("addr", "0x0"), driver)
+    if vm.rules.hotplug is Hotplug.ACPI_PCI:
+        devfn = _pc_slot(vm, args, bus, driver)
+    else:
+        devfn = _devfn(args.get("addr", "0x0"), driver)
     there = next((d for d in vm.table.devices.values() if d.bus == bus and d.addr == devfn), None)
     if there is not None:
         raise QmpFailure(
@@ -230,3 +249,6 @@ def guest_runs(vm: VM) -> list[Event]:
             out += vm_cpus.inserted(vm, dev_id)
     vm.table.unannounced.clear()
     return out
+
+
+GUEST_RUNS.append(guest_runs)

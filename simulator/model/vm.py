@@ -222,12 +222,15 @@ def _cont(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     return {}, vm.set_runstate(RunState.RUNNING, "RESUME")
 
 
+#: what a guest does once it runs again after cont (qemu_qdev.py adds its slots and vCPUs:
+#: it imports this module, so it registers itself here instead of being imported)
+GUEST_RUNS: list[Callable[[VM], list[Event]]] = []
+
+
 def _qemu_cont(vm: VM) -> tuple[Reply, list[Event]]:
     """softmmu/cpus.c qmp_cont: refused only mid switch-over; an incoming VM just gets
     autostart back; a source after its migration takes its disks back and runs again
     (bdrv_activate_all, vm_start): then two copies of the guest run."""
-    from simulator.model import qemu_qdev  # qemu_qdev imports this module
-
     if vm.runstate is RunState.FINISH_MIGRATE:
         raise QmpFailure("Migration is not finalized yet")
     if vm.runstate is RunState.INMIGRATE:
@@ -236,7 +239,8 @@ def _qemu_cont(vm: VM) -> tuple[Reply, list[Event]]:
     _touch_engine(vm, running=True)
     vm.owns_guest = True
     events = vm.set_runstate(RunState.RUNNING, "RESUME")
-    vm.pending.extend(qemu_qdev.guest_runs(vm))
+    for hook in GUEST_RUNS:
+        vm.pending.extend(hook(vm))
     return {}, events
 
 

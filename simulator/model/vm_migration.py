@@ -127,7 +127,14 @@ def _start_strato(vm: VM, layout: MemoryLayout, link: float, err: str | None) ->
 
 def _start_qemu(vm: VM, layout: MemoryLayout, link: float, err: str | None) -> Any:
     cfg = PrecopyConfig(
-        layout, vm.spec.workload, vm.params, vm.caps, vm.host, link, vm_running=vm.running
+        layout,
+        vm.spec.workload,
+        vm.params,
+        vm.caps,
+        vm.host,
+        link,
+        vm_running=vm.running,
+        vcpus=vm.spec.smp.cpus,
     )
     eng = QemuPrecopy(cfg, vm.world.clock.now)
     if err:
@@ -335,7 +342,8 @@ QAPI_MIGRATION_STATUS = frozenset(
 
 @command("migrate-continue")
 def _continue(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
-    """migration.c qmp_migrate_continue: only in the state the caller names."""
+    """migration.c qmp_migrate_continue: only in the state the caller names
+    (pause-before-switchover waits in pre-switchover for it)."""
     if not vm.profile.tuning_knobs:
         return vm.unknown_command("migrate-continue"), []
     state = args.get("state")
@@ -348,6 +356,9 @@ def _continue(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     current = outgoing_status(vm)
     if current.value != state:
         raise QmpFailure(f"Migration not in expected state: {current.value}")
+    eng = vm.engine
+    if isinstance(eng, QemuPrecopy):  # pause-before-switchover: the switch-over goes on
+        eng.proceed(vm.world.clock.now)
     return {}, []
 
 

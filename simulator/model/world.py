@@ -54,6 +54,22 @@ class Link:
     events_applied: int = 0
 
 
+#: Samples and throttle steps a live link keeps (a long migration in a long-lived
+#: process must not grow without bound; the newest half is kept when it is reached).
+TIMELINE_LIMIT = 2048
+
+
+def _trim(lk: Link) -> None:
+    """Drop what the world has applied already, and old samples past the limit."""
+    tl = lk.engine.tl
+    del tl.effects[: lk.applied]
+    del tl.events[: lk.events_applied]
+    lk.applied = lk.events_applied = 0
+    for series in (tl.samples, tl.throttle_steps):
+        if len(series) > TIMELINE_LIMIT:
+            del series[: len(series) - TIMELINE_LIMIT // 2]
+
+
 @dataclass
 class World:
     """Everything the simulator knows; pure and deterministic for a given seed."""
@@ -178,6 +194,9 @@ class World:
             current = lk.src.engine is lk.engine  # a later migrate replaced this one
             if current and lk.src.alive and (lk.engine.end is not None or st is not S.SETUP):
                 lk.src.migration_status = st
+            _trim(lk)
+        # a migration that ended and whose effects and events all applied is done with
+        self.links = [lk for lk in self.links if lk.engine.end is None or lk.engine.end > now]
 
     def _apply(self, lk: Link, eff: Effect) -> None:
         src, dst = lk.src, lk.dst
@@ -195,6 +214,16 @@ class World:
             dst.runstate = RunState.RUNNING
             dst.migration_status = S.COMPLETED
             dst.pending.append(("RESUME", {}))
+        elif eff is Effect.POSTCOPY_SWITCHOVER:
+            src.owns_guest, dst.owns_guest = False, True
+            dst.runstate = RunState.RUNNING
+            dst.pending.append(("RESUME", {}))
+        elif eff is Effect.POSTCOPY_DONE:
+            src.memory = dst.memory = MemoryImage(
+                src.memory.size, src.memory.nonzero, src.memory.generation + lk.engine.generation
+            )
+            src.runstate = RunState.POSTMIGRATE
+            dst.migration_status = S.COMPLETED
         elif eff is Effect.SOURCE_EXIT:
             src.exit(0)
         elif eff is Effect.DESTINATION_FAILED:

@@ -1,7 +1,8 @@
 """The migration dirty bitmap as page ranges with integer dirty counts.
 
-Each segment is ``[start, end, dirty, nonzero]``: ``dirty`` unique dirty pages spread
-evenly over ``[start, end)``, whose content is all non-zero (1) or all zero (0). Scans
+Each segment is ``[start, end, dirty, nonzero, cached]``: ``dirty`` unique dirty pages
+spread evenly over ``[start, end)``, whose content is all non-zero (1) or all zero (0),
+and ``cached`` of its pages held in the XBZRLE cache (migration/page_cache.c). Scans
 walk in address order from a cursor as ram.c ``find_dirty_block`` does; syncs OR the
 guest's dirty log in (ram.c ``migration_bitmap_sync``), treating overlaps as independent.
 """
@@ -19,11 +20,11 @@ def full_bitmap(total: int, nonzero: list[tuple[int, int]]) -> list[Seg]:
     pos = 0
     for a, b in nonzero:
         if a > pos:
-            segs.append([pos, a, a - pos, 0])
-        segs.append([a, b, b - a, 1])
+            segs.append([pos, a, a - pos, 0, 0])
+        segs.append([a, b, b - a, 1, 0])
         pos = b
     if pos < total:
-        segs.append([pos, total, total - pos, 0])
+        segs.append([pos, total, total - pos, 0, 0])
     return segs
 
 
@@ -46,7 +47,11 @@ def split_at(segs: list[Seg], pos: int) -> int:
     left = dirty * left_len // length
     # keep both halves feasible (dirty <= length)
     left = max(left, dirty - (length - left_len))
-    segs[lo : lo + 1] = [[s[0], pos, left, s[3]], [pos, s[1], dirty - left, s[3]]]
+    cached = s[4] * left_len // length
+    segs[lo : lo + 1] = [
+        [s[0], pos, left, s[3], cached],
+        [pos, s[1], dirty - left, s[3], s[4] - cached],
+    ]
     return lo + 1
 
 
@@ -72,11 +77,20 @@ def union(segs: list[Seg], log: list[LogRange]) -> int:
 
 
 def coalesce(segs: list[Seg]) -> None:
-    """Merge neighbours that are both clean with the same content."""
+    """Merge neighbours that are both clean with the same content and cache share."""
     out: list[Seg] = []
     for s in segs:
-        if out and out[-1][2] == 0 and s[2] == 0 and out[-1][3] == s[3] and out[-1][1] == s[0]:
-            out[-1][1] = s[1]
+        o = out[-1] if out else None
+        if (
+            o is not None
+            and o[2] == 0
+            and s[2] == 0
+            and o[3] == s[3]
+            and o[1] == s[0]
+            and o[4] * (s[1] - s[0]) == s[4] * (o[1] - o[0])
+        ):
+            o[1] = s[1]
+            o[4] += s[4]
         else:
             out.append(s)
     segs[:] = out

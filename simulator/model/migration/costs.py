@@ -4,6 +4,22 @@
 then compression (``compress`` capability), multifd (``multifd`` capability), xbzrle after
 the first complete round (``save_xbzrle_page``), else ``ram_save_page`` (4096+8 bytes,
 ``normal``). Counters are mutated here so the engine stays about time and state.
+
+XBZRLE's cache starts cold: save_xbzrle_page counts a page that is not cached as a
+miss, sends it whole and inserts it, so a page's first send after the bulk stage is a
+miss and only its later sends can hit (the engine keeps per-range cached counts). The
+cache is direct-mapped (page_cache.c cache_get_cache_pos: page number modulo the number
+of slots) and cache_insert keeps a slot's page while it is fresh (used within
+CACHED_PAGE_LIFETIME = 2 syncs), so of working-set pages that share a slot only one
+stays cached while the writer keeps re-dirtying them: ``cache_share`` is the share of
+working-set pages that have a slot of their own.
+
+A non-zero page that reaches the destination for the first time costs the host's
+``first_touch_s`` more: the destination faults the page in (anonymous memory, zeroed
+by the kernel) before ram_load copies it, and the source's send blocks on the socket
+meanwhile. Re-sent pages land on memory that is already there, except after a switch to
+post-copy: the destination discards the pages still dirty (postcopy_start's discard
+bitmap, ram_discard_range) and places each one again into fresh memory.
 """
 
 from __future__ import annotations
@@ -70,8 +86,10 @@ class PageCosts:
         self.compress = Capability.COMPRESS in caps
         self.xbzrle = Capability.XBZRLE in caps
         self.xbzrle_active = False  # ram.c: only after the first complete round
-        ws = max(1, workload.ws_pages)
-        self.hit_rate = min(1.0, (params.xbzrle_cache_size // PAGE_SIZE) / ws)
+        self.first_round = True  # every non-zero page sent now is new to the destination
+        self.discarded = False  # post-copy: the destination dropped the dirty pages
+        self.first_touch = host.first_touch_s
+        self.cache_share = cache_share(workload, params.xbzrle_cache_size // PAGE_SIZE)
         self.delta = min(PAGE_SIZE + 1, workload.xbzrle_delta)
         copy = 1.0 / host.copy_rate
         if self.compress:
@@ -87,16 +105,23 @@ class PageCosts:
             self.nz_bytes = float(NORMAL_PAGE_WIRE)
         self.copy_tau = copy
 
-    def per_page(self, nonzero: int) -> tuple[float, float]:
-        """(average bytes, seconds) for one page of the given content."""
+    @property
+    def xbzrle_on(self) -> bool:
+        """save_xbzrle_page runs for non-zero pages now."""
+        return self.xbzrle_active and not self.compress and not self.multifd
+
+    def per_page(self, nonzero: int, hit: float = 0.0) -> tuple[float, float]:
+        """(average bytes, seconds) for one page of the given content; ``hit`` is the
+        share of such pages found in the XBZRLE cache."""
         if not nonzero:
             return float(ZERO_PAGE_WIRE), self.zero_tau
         b = self.nz_bytes
-        if self.xbzrle_active and not self.compress and not self.multifd:
-            hit = XBZRLE_OVERHEAD + self.delta
-            if hit < NORMAL_PAGE_WIRE:
-                b = self.hit_rate * hit + (1 - self.hit_rate) * b
-        return b, self.copy_tau + b / self.link
+        if self.xbzrle_on:
+            enc = XBZRLE_OVERHEAD + self.delta
+            if enc < NORMAL_PAGE_WIRE:
+                b = hit * enc + (1 - hit) * b
+        touch = self.first_touch if self.first_round or self.discarded else 0.0
+        return b, self.copy_tau + b / self.link + touch
 
     def constant(self, nonzero: int) -> int | None:
         """Exact integer bytes per page if every page costs the same, else None."""
@@ -106,8 +131,9 @@ class PageCosts:
             return None
         return int(self.nz_bytes)
 
-    def account(self, c: RamCounters, n: int, nonzero: int) -> int:
-        """Send ``n`` pages; update counters; return the bytes put on the wire."""
+    def account(self, c: RamCounters, n: int, nonzero: int, hits: int = 0) -> int:
+        """Send ``n`` pages (``hits`` of them found in the XBZRLE cache); update counters;
+        return the bytes put on the wire."""
         if not nonzero:
             c.duplicate += n
             return n * ZERO_PAGE_WIRE
@@ -123,7 +149,6 @@ class PageCosts:
             c.multifd_bytes += b
             return b
         if self.xbzrle_active:
-            hits = round(n * self.hit_rate)
             miss = n - hits
             c.xbzrle_cache_miss += miss
             if XBZRLE_OVERHEAD + self.delta >= NORMAL_PAGE_WIRE:
@@ -136,3 +161,27 @@ class PageCosts:
             return hits * (XBZRLE_OVERHEAD + self.delta) + miss * NORMAL_PAGE_WIRE
         c.normal += n
         return n * NORMAL_PAGE_WIRE
+
+
+def cache_share(workload: Workload, slots: int) -> float:
+    """Share of working-set pages with an XBZRLE cache slot of their own (page number
+    modulo ``slots``, page_cache.c cache_get_cache_pos)."""
+    ws = workload.ws_pages
+    if ws == 0 or slots <= 0:
+        return 1.0
+    arcs: list[tuple[int, int]] = []
+    for _, a, b in workload.physical():
+        if b - a >= slots:
+            return slots / ws
+        lo, hi = a % slots, b % slots
+        if lo < hi:
+            arcs.append((lo, hi))
+        else:
+            arcs += [(lo, slots), (0, hi)]
+    covered, end = 0, 0
+    for lo, hi in sorted(arcs):
+        lo = max(lo, end)
+        if hi > lo:
+            covered += hi - lo
+            end = hi
+    return min(1.0, covered / ws)

@@ -19,6 +19,10 @@ class Effect(Enum):
     DESTINATION_FAILED = "destination-failed"  # the destination process exits (code 1)
     SOURCE_EXIT = "source-exit"  # StratoVirt destroys the source after completion
     GUEST_PAUSED = "guest-paused"  # post-copy broke: the guest waits on the destination
+    # post-copy starts: the destination runs the guest, the source stays stopped
+    # (finish-migrate) until the last page went (POSTCOPY_DONE: postmigrate)
+    POSTCOPY_SWITCHOVER = "postcopy-switchover"
+    POSTCOPY_DONE = "postcopy-done"
 
 
 @dataclass(frozen=True)

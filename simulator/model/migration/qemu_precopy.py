@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from simulator.model.host import Host
 from simulator.model.memory import MemoryLayout, Workload, dirty_log
-from simulator.model.migration import bitmap
+from simulator.model.migration import bitmap, phases, throttle
 from simulator.model.migration.costs import PageCosts, RamCounters
 from simulator.model.migration.effects import Effect, Sample, Timeline
 from simulator.model.migration.params import Capability, MigrationParameters
@@ -40,6 +40,7 @@ class PrecopyConfig:
     link_bandwidth: float | None = None  # default: host NIC
     device_state_bytes: int = 256 * 1024
     vm_running: bool = True
+    vcpus: int = 1
 
 
 class QemuPrecopy:
@@ -54,6 +55,9 @@ class QemuPrecopy:
         self.start = self.t = start
         gib = cfg.layout.total_bytes / GiB
         self.setup_end = start + cfg.host.setup_fixed_s + cfg.host.setup_per_gib_s * gib
+        # migration.c: a window closes at the first migration_rate_limit call at least
+        # BUFFER_DELAY after it began (ms clock, semaphore wake-up): slightly later
+        self.window = BUFFER_DELAY + cfg.host.window_overrun_s
         self.status = S.NONE
         self._set(start, S.SETUP)
         self.vm_running = cfg.vm_running
@@ -82,9 +86,21 @@ class QemuPrecopy:
         self.downtime: float | None = None
         self.end: float | None = None
         self.postcopy_requested = False
+        self._requests = 0.0
+        self._first_pc = True
         self.cancel_requested = False
         self.error_desc: str | None = None
         self._stopped_at: float | None = None
+        # bytes the wire has taken so far, plus what may wait in hand: the migration
+        # thread blocks in a write past it (None: no wire, the model alone)
+        self.wire_limit: float | None = None
+
+    @property
+    def transferred(self) -> int:
+        return int(self.c.transferred)
+
+    def _blocked(self) -> bool:
+        return self.wire_limit is not None and self.c.transferred >= self.wire_limit
 
     # ----------------------------------------------------------------- control
     def request_postcopy(self) -> None:
@@ -92,10 +108,16 @@ class QemuPrecopy:
         self.postcopy_requested = True
 
     def cancel(self, t: float) -> None:
-        """migrate_cancel (migrate_fd_cancel): cancelling now, cancelled at the next turn."""
-        if self.status in (S.SETUP, S.ACTIVE, S.POSTCOPY_ACTIVE):
-            self.run_until(t)
-            self._set(max(t, self.t), S.CANCELLING)
+        """migrate_cancel (migrate_fd_cancel), per phase (simulator/model/migration/phases.py)."""
+        phases.cancel(self, t)
+
+    def proceed(self, t: float) -> None:
+        """migrate-continue: the switch-over waiting in pre-switchover goes on."""
+        phases.proceed(self, t)
+
+    def resume(self, t: float) -> str | None:
+        """migrate resume=true on a paused post-copy; the error text if there is none."""
+        return phases.resume(self, t)
 
     def fail(self, t: float, desc: str) -> None:
         """The stream broke (destination died, link cut) at time ``t``."""
@@ -130,10 +152,13 @@ class QemuPrecopy:
                 self.tl.effects.append((self.t, Effect.DESTINATION_FAILED))
                 if lost:
                     self.tl.effects.append((self.t, Effect.GUEST_PAUSED))
-            elif st is S.POSTCOPY_ACTIVE:
-                self._postcopy_window()
-            elif st is S.POSTCOPY_PAUSED:
+            elif st in (S.POSTCOPY_PAUSED, S.PRE_SWITCHOVER):
+                return  # waits for migrate resume=true / migrate-continue
+            elif self._blocked():
+                self.t = t_end  # waiting in a write the wire does not take
                 return
+            elif st is S.POSTCOPY_ACTIVE:
+                phases.postcopy_window(self)
             elif not self._batch(t_end):
                 self._window()
 
@@ -144,7 +169,7 @@ class QemuPrecopy:
 
     def _window(self) -> None:
         w0, sent, t, calls = self.t, 0, self.t, 0
-        budget, w_end = self._budget(), self.t + BUFFER_DELAY
+        budget, w_end = self._budget(), self.t + self.window
         pages0 = self.c.pages_sent
         while True:
             pending = self.dirty * PAGE_SIZE
@@ -152,16 +177,23 @@ class QemuPrecopy:
                 self._sync(t)
                 pending = self.dirty * PAGE_SIZE
             if pending == 0 or pending < self.threshold:
-                self._complete(t)
+                phases.complete(self, t)
                 return
             if self.postcopy_requested and Capability.POSTCOPY_RAM in self.cfg.caps:
-                self._postcopy_start(t)
+                phases.postcopy_start(self, t)
                 return
             b, t = self._send(budget - sent, t, w_end)
             sent += b + self._add(EOS_WIRE)
             calls += 1
-            # bitmap ran dry inside the window: migration_thread loops straight back
-            if self.dirty == 0 and t < w_end and sent < budget and calls < _MAX_CALLS_PER_WINDOW:
+            # bitmap ran dry inside the window: migration_thread loops straight back (unless
+            # it now waits on the wire)
+            if (
+                self.dirty == 0
+                and t < w_end
+                and sent < budget
+                and calls < _MAX_CALLS_PER_WINDOW
+                and not self._blocked()
+            ):
                 continue
             break
         self.t = w_end
@@ -182,20 +214,22 @@ class QemuPrecopy:
         if c is None:
             return False
         tau = self.costs.per_page(seg[3])[1]
-        p = min(math.ceil(budget / c), math.floor(BUFFER_DELAY / tau))
+        p = min(math.ceil(budget / c), math.floor(self.window / tau))
         if p <= 0 or self.dirty * PAGE_SIZE < self.threshold:
             return False
         wb = p * c + EOS_WIRE
-        thr1 = wb / (BUFFER_DELAY * 1000) * self.cfg.params.downtime_limit
+        thr1 = wb / (self.window * 1000) * self.cfg.params.downtime_limit
         j_max = (self.dirty * PAGE_SIZE - thr1) // (p * PAGE_SIZE)
-        k = int(min(seg[2] // p - 1, j_max + 1, (t_end - self.t) // BUFFER_DELAY))
+        k = int(min(seg[2] // p - 1, j_max + 1, (t_end - self.t) // self.window))
+        if self.wire_limit is not None:  # no further than the wire lets it
+            k = min(k, int((self.wire_limit - self.c.transferred) // wb) + 1)
         if k < 2:
             return False
         self.cursor = seg[0]
         self._take(i, k * p)
         self._add(self.costs.account(self.c, k * p, seg[3]) + k * EOS_WIRE)
-        self.t += k * BUFFER_DELAY
-        self._counters(wb, p, BUFFER_DELAY)
+        self.t += k * self.window
+        self._counters(wb, p, self.window)
         return True
 
     def _take(self, i: int, p: int) -> None:
@@ -206,7 +240,11 @@ class QemuPrecopy:
         if addr == length:
             s[2] = 0
         else:
-            self.segs[i : i + 1] = [[s[0], s[0] + addr, 0, s[3]], [s[0] + addr, s[1], d - p, s[3]]]
+            c = s[4] * addr // length
+            self.segs[i : i + 1] = [
+                [s[0], s[0] + addr, 0, s[3], c],
+                [s[0] + addr, s[1], d - p, s[3], s[4] - c],
+            ]
         self.cursor = s[0] + addr
         self.dirty -= p
 
@@ -218,13 +256,19 @@ class QemuPrecopy:
             if i >= len(self.segs):
                 i, self.cursor = 0, 0
                 bitmap.coalesce(self.segs)
-                self.costs.xbzrle_active = self.costs.xbzrle  # complete_round
+                # ram.c find_dirty_block: complete_round -> xbzrle_enabled after the
+                # bulk stage; every page has reached the destination once by now
+                self.costs.xbzrle_active = self.costs.xbzrle
+                self.costs.first_round = False
                 continue
             seg = self.segs[i]
             if seg[2] == 0:
                 i += 1
                 continue
-            avg, tau = self.costs.per_page(seg[3])
+            xb = seg[3] and self.costs.xbzrle_on
+            length = seg[1] - seg[0]
+            hit = seg[4] / length if xb else 0.0
+            avg, tau = self.costs.per_page(seg[3], hit)
             p = seg[2]
             if budget != _INF:
                 p = min(p, math.ceil((budget - sent) / avg))
@@ -232,11 +276,21 @@ class QemuPrecopy:
                 p = min(p, math.floor((t_stop - t) / tau))
             if p <= 0:
                 break
+            hits = round(p * hit)
             self._take(i, p)
-            sent += self._add(self.costs.account(self.c, p, seg[3]))
+            sent += self._add(self.costs.account(self.c, p, seg[3], hits))
+            if xb and self.bucket == "precopy":
+                self._cache_inserts(i, p - hits)
             t += p * tau
             i += 1
         return sent, t
+
+    def _cache_inserts(self, i: int, misses: int) -> None:
+        """save_xbzrle_page inserts every missed page (not in the last stage) while its
+        slot is its own (``cache_share`` of a range's pages)."""
+        s = self.segs[i]
+        cap = round((s[1] - s[0]) * self.costs.cache_share)
+        s[4] = min(cap, s[4] + misses)
 
     def _add(self, nbytes: int) -> int:
         self.c.transferred += nbytes
@@ -282,76 +336,19 @@ class QemuPrecopy:
         """ram.c migration_trigger_throttle + mig_throttle_guest_down (cpu-throttle.c)."""
         if Capability.AUTO_CONVERGE not in self.cfg.caps:
             return
-        p = self.cfg.params
         xfer = self.c.transferred - self.bytes_xfer_prev
         dirty_bytes = self.period_pages * PAGE_SIZE
-        limit = xfer * p.throttle_trigger_threshold // 100
-        if dirty_bytes > limit:
-            self.high_cnt += 1
-            if self.high_cnt >= 2:
-                self.high_cnt = 0
-                if not self.throttle:
-                    new = p.cpu_throttle_initial
-                else:
-                    inc = p.cpu_throttle_increment
-                    if p.cpu_throttle_tailslow:
-                        cpu_now = 100 - self.throttle
-                        ideal = int(cpu_now * (limit / dirty_bytes))
-                        inc = min(cpu_now - ideal, inc)
-                    new = min(self.throttle + inc, p.max_cpu_throttle)
-                self.throttle = max(1, min(99, new))  # CPU_THROTTLE_PCT_MIN/MAX
-                self.tl.throttle_steps.append((t, self.throttle))
+        stepped, self.high_cnt = throttle.trigger(
+            self.cfg.params, self.throttle, self.high_cnt, xfer, dirty_bytes
+        )
+        if stepped is not None:
+            self.throttle = stepped
+            self.tl.throttle_steps.append((t, self.throttle))
 
     # ----------------------------------------------------------------- endings
-    def _complete(self, t: float) -> None:
-        """migration_completion: stop, last sync, send the rest unlimited, device state."""
-        self._stop_source(t)
-        self._sync(t)
-        self.vm_running = False
-        t += self.cfg.host.stop_overhead_s
-        self.bucket = "downtime"
-        _, t = self._send(_INF, t, _INF)
-        self._add(EOS_WIRE)
-        self.device_bytes += self.cfg.device_state_bytes
-        t += self.cfg.device_state_bytes / self.link
-        self.downtime = t - (self._stopped_at if self._stopped_at is not None else t)
-        self.t = t
-        self._finish(t, S.COMPLETED)
-        self.tl.effects.append((t, Effect.SWITCHOVER))
-
     def _stop_source(self, t: float) -> None:
         self._stopped_at = t
         self.tl.effects.append((t, Effect.SOURCE_STOPPED))
-
-    def _postcopy_start(self, t: float) -> None:
-        """postcopy_start: stop, discard bitmap (a sync), device package; dest runs."""
-        self._stop_source(t)
-        self._sync(t)
-        self.vm_running = False
-        self._set(t, S.POSTCOPY_ACTIVE)
-        self.bucket = "postcopy"
-        self.device_bytes += self.cfg.device_state_bytes
-        t += self.cfg.host.stop_overhead_s + self.cfg.device_state_bytes / self.link
-        self.downtime = t - (self._stopped_at if self._stopped_at is not None else t)
-        self.t = t
-        self.tl.effects.append((t, Effect.SWITCHOVER))
-
-    def _postcopy_window(self) -> None:
-        """Background pages at max-postcopy-bandwidth plus urgent page requests."""
-        bw = self.cfg.params.max_postcopy_bandwidth
-        budget = bw * BUFFER_DELAY if bw > 0 else _INF
-        w = self.cfg.workload
-        before = self.dirty
-        _, t = self._send(budget, self.t, self.t + BUFFER_DELAY)
-        dt = max(t - self.t, 1e-6)
-        if w.ws_pages and before:
-            frac = min(1.0, before / w.ws_pages)
-            self.c.postcopy_requests += round(w.effective_rate(0) * dt * frac / 2)
-        self.t = self.t + BUFFER_DELAY if self.dirty else t
-        self._sample()
-        if self.dirty == 0:
-            self._add(EOS_WIRE)
-            self._finish(self.t, S.COMPLETED)
 
     def _finish(self, t: float, st: S) -> None:
         self.end = t
@@ -366,15 +363,6 @@ class QemuPrecopy:
             self.tl.events.append((t, "MIGRATION", {"status": st.value}))
 
     def _sample(self) -> None:
-        self.tl.samples.append(
-            Sample(
-                t=self.t,
-                status=self.status.value,
-                transferred=self.c.transferred,
-                remaining=self.dirty * PAGE_SIZE,
-                dirty_sync_count=self.c.dirty_sync_count,
-                throttle=self.throttle,
-                mbps=self.mbps,
-                expected_downtime=self.expected_downtime,
-            )
-        )
+        self.tl.samples.append(Sample(self.t, self.status.value, self.c.transferred,
+            self.dirty * PAGE_SIZE, self.c.dirty_sync_count, self.throttle, self.mbps,
+            self.expected_downtime))  # fmt: skip

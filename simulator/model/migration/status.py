@@ -23,6 +23,8 @@ class MigrationStatus(Enum):
     COMPLETED = "completed"
     FAILED = "failed"
     DEVICE = "device"
+    PRE_SWITCHOVER = "pre-switchover"
+    POSTCOPY_RECOVER = "postcopy-recover"
 
     @property
     def terminal(self) -> bool:
@@ -49,6 +51,8 @@ _IN_PROGRESS = frozenset(
         MigrationStatus.POSTCOPY_PAUSED,
         MigrationStatus.CANCELLING,
         MigrationStatus.DEVICE,
+        MigrationStatus.PRE_SWITCHOVER,
+        MigrationStatus.POSTCOPY_RECOVER,
     }
 )
 
@@ -72,6 +76,15 @@ QEMU_TRANSITIONS: Transitions = frozenset(
         (S.POSTCOPY_ACTIVE, S.COMPLETED),
         (S.POSTCOPY_ACTIVE, S.POSTCOPY_PAUSED),
         (S.POSTCOPY_ACTIVE, S.FAILED),
+        (S.POSTCOPY_ACTIVE, S.CANCELLING),
+        # migration_maybe_pause: pause-before-switchover, then migrate-continue
+        (S.ACTIVE, S.PRE_SWITCHOVER),
+        (S.PRE_SWITCHOVER, S.DEVICE),
+        (S.PRE_SWITCHOVER, S.CANCELLING),
+        # postcopy_pause from any state, even cancelling; migrate resume=true
+        (S.CANCELLING, S.POSTCOPY_PAUSED),
+        (S.POSTCOPY_PAUSED, S.POSTCOPY_RECOVER),
+        (S.POSTCOPY_RECOVER, S.POSTCOPY_ACTIVE),
         (S.CANCELLING, S.CANCELLED),
         # a fresh migrate after any end state
         (S.COMPLETED, S.SETUP),

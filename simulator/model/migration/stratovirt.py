@@ -51,6 +51,9 @@ class StratoMigration:
         self.error_desc: str | None = None
         self._cancel_seen = False
         self._plan: list[tuple[float, str, int]] = []
+        # what the wire took so far plus what a write has in hand: the migration thread
+        # waits past it (send_memory waits for each Response; None: the model alone)
+        self.wire_limit: float | None = None
         self._build()
 
     def _build(self) -> None:
@@ -119,6 +122,11 @@ class StratoMigration:
 
     def run_until(self, t_end: float) -> None:
         while self._plan and self._plan[0][0] <= t_end:
+            if self.wire_limit is not None and self.transferred >= self.wire_limit:
+                # the thread waits on the wire: what is left of the plan comes later
+                late = t_end - self._plan[0][0]
+                self._plan = [(t + late, what, n) for t, what, n in self._plan]
+                break
             t, what, nbytes = self._plan.pop(0)
             self.t = t
             self.transferred += nbytes

@@ -1,0 +1,129 @@
+"""Migration features: what each libvirt flag of seed 000 means, shown on the hypervisor.
+
+Seed 000 (libvirt virDomainMigrateFlags) documents what AUTO_CONVERGE, COMPRESSED,
+PARALLEL and POSTCOPY do; libvirt 9.0 turns them into QEMU capabilities and parameters
+(src/qemu/qemu_migration_params.c: auto-converge, xbzrle, multifd, postcopy-ram), and
+libvirt-python's migrate(bandwidth) (seed 002) into max-bandwidth. These claims check
+on QEMU (and its simulator profile) that each mechanism does what the flag's text says;
+FEAT-LIBVIRT-* check that the flags reach QEMU through real libvirt and show in the
+domain's job info. StratoVirt has none of these knobs (no migrate-set-capabilities):
+n/a there.
+"""
+
+from __future__ import annotations
+
+from suites.claim import NA, Claim, H, Subject
+
+S000 = "000_cff21d61be0162e8.txt (libvirt virDomainMigrateFlags)"
+S002 = "002_38985db126fd63c3.txt (libvirt-python virDomain.migrate)"
+_NO_KNOBS = NA("StratoVirt has no migration capabilities or parameters (S003 Migration)")
+_STRATO = {"stratovirt-doc": _NO_KNOBS, "stratovirt-2.4": _NO_KNOBS, "stratovirt-2.5": _NO_KNOBS}
+
+
+def _feature(claim_id: str, source: str, section: str, text: str) -> Claim:
+    return Claim(claim_id, source, section, text, expect={"qemu": H(), **_STRATO})
+
+
+def _libvirt(claim_id: str, section: str, text: str) -> Claim:
+    return Claim(
+        claim_id,
+        S000,
+        section,
+        text,
+        expect={
+            "libvirt-9.0": H(),
+            "libvirt-model": NA("the libvirt model has no QEMU job to report (simulator/libvirt)"),
+        },
+        subject=Subject.LIBVIRT,
+    )
+
+
+FEATURE_CLAIMS = [
+    _feature(
+        "FEAT-AUTO-CONVERGE",
+        S000,
+        "VIR_MIGRATE_AUTO_CONVERGE (8192)",
+        "Auto-converge slows the domain so that it does not dirty memory faster than it is "
+        "sent: under a workload that does not converge, cpu-throttle-percentage rises from "
+        "cpu-throttle-initial by cpu-throttle-increment and the migration completes",
+    ),
+    _feature(
+        "FEAT-XBZRLE",
+        S000,
+        "VIR_MIGRATE_COMPRESSED (2048)",
+        "Compression (QEMU's default method: xbzrle) compresses the migration data: cache "
+        "hits are counted and the pages sent as deltas take fewer bytes than whole pages",
+    ),
+    _feature(
+        "FEAT-MULTIFD",
+        S000,
+        "VIR_MIGRATE_PARALLEL (131072)",
+        "Parallel migration sends memory pages over several connections: with multifd the "
+        "pages travel in the multifd channels (ram.multifd-bytes) and the guest arrives intact",
+    ),
+    _feature(
+        "FEAT-MULTIFD-CHANNELS",
+        S000,
+        "VIR_MIGRATE_PARALLEL (131072)",
+        "The configured number of channels (multifd-channels) are connections of their own, "
+        "beside the main stream",
+    ),
+    _feature(
+        "FEAT-POSTCOPY",
+        S000,
+        "VIR_MIGRATE_POSTCOPY (32768)",
+        "A post-copy migration starts as pre-copy; migrate-start-postcopy moves it to "
+        "postcopy-active and it completes",
+    ),
+    _feature(
+        "FEAT-POSTCOPY-REQUESTS",
+        S000,
+        "VIR_MIGRATE_POSTCOPY (32768)",
+        "After the switch the destination runs the guest and asks the source for pages it "
+        "touches before they arrive: postcopy-requests are counted",
+    ),
+    _feature(
+        "FEAT-POSTCOPY-INTEGRITY",
+        S000,
+        "VIR_MIGRATE_POSTCOPY (32768)",
+        "After a post-copy migration the guest's memory on the destination is intact",
+    ),
+    _feature(
+        "FEAT-BANDWIDTH",
+        S002,
+        "bandwidth",
+        "The transfer honours the bandwidth limit (max-bandwidth): pre-copy bytes over the "
+        "pre-copy time stay within the limit, give or take one 100 ms window",
+    ),
+    _feature(
+        "FEAT-DOWNTIME-LIMIT",
+        S000,
+        "VIR_MIGRATE_LIVE (1)",
+        "The switch-over honours downtime-limit: the reported downtime is within it",
+    ),
+    _libvirt(
+        "FEAT-LIBVIRT-AUTO-CONVERGE",
+        "VIR_MIGRATE_AUTO_CONVERGE (8192)",
+        "With VIR_MIGRATE_AUTO_CONVERGE and its initial/increment parameters, real libvirt "
+        "9.0 throttles the domain and the job info shows auto_converge_throttle",
+    ),
+    _libvirt(
+        "FEAT-LIBVIRT-COMPRESSED",
+        "VIR_MIGRATE_COMPRESSED (2048)",
+        "With VIR_MIGRATE_COMPRESSED (xbzrle) the job info shows the compression cache, "
+        "pages and cache misses",
+    ),
+    _libvirt(
+        "FEAT-LIBVIRT-POSTCOPY",
+        "VIR_MIGRATE_POSTCOPY (32768)",
+        "With VIR_MIGRATE_POSTCOPY, virDomainMigrateStartPostCopy switches the job to "
+        "post-copy; the job info shows post-copy page requests and the domain runs on the "
+        "destination",
+    ),
+    _libvirt(
+        "FEAT-LIBVIRT-PARALLEL",
+        "VIR_MIGRATE_PARALLEL (131072)",
+        "With VIR_MIGRATE_PARALLEL and PARALLEL_CONNECTIONS the source QEMU migrates over "
+        "that many multifd channels",
+    ),
+]
