@@ -60,7 +60,14 @@ def blockdev_add(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     driver = args["driver"]
     if driver not in BLOCK_DRIVERS:
         raise QmpFailure(f"Parameter 'driver' does not accept value '{driver}'")
-    node = str(args.get("node-name", ""))
+    # the variant's mandatory members (BlockdevOptionsGenericFormat: file;
+    # BlockdevOptionsFile: filename), then blockdev.c qmp_blockdev_add's node name
+    member = "filename" if driver == "file" else "file"
+    if member not in args:
+        raise QmpFailure(f"Parameter '{member}' is missing")
+    if "node-name" not in args:
+        raise QmpFailure("'node-name' must be specified for the root node")
+    node = str(args["node-name"])
     if node in vm.table.blockdevs:
         raise QmpFailure(f"Duplicate nodes with node-name='{node}'")
     if node in vm.table.devices:

@@ -21,7 +21,7 @@ from simulator.model.migration.costs import PageCosts, RamCounters
 from simulator.model.migration.effects import Effect, Sample, Timeline
 from simulator.model.migration.params import Capability, MigrationParameters
 from simulator.model.migration.status import MigrationStatus as S
-from simulator.model.units import BUFFER_DELAY, EOS_WIRE, PAGE_SIZE, GiB
+from simulator.model.units import BUFFER_DELAY, EOS_WIRE, PAGE_SIZE, GiB, window_budget
 
 _INF = math.inf
 #: ram.c ram_save_iterate bound on iterate calls per window (MAX_WAIT stand-in).
@@ -164,8 +164,7 @@ class QemuPrecopy:
 
     # ----------------------------------------------------------------- windows
     def _budget(self) -> float:
-        bw = self.cfg.params.max_bandwidth
-        return bw * BUFFER_DELAY if bw > 0 else _INF
+        return window_budget(self.cfg.params.max_bandwidth)
 
     def _window(self) -> None:
         w0, sent, t, calls = self.t, 0, self.t, 0
