@@ -205,9 +205,10 @@ class Backend:
         if src is None or src.exit_code() is not None:
             return {"absent": "src"} if src is None else exited(src.exit_code())
         assert self.factory is not None
+        # the old destination stays until the source accepted the new migrate: killing
+        # it first would break a running migration at a moment QEMU (which notices at
+        # its next write) and the simulator (at once) see differently
         old = self.vms.pop("dst", None)
-        if old is not None:
-            old.shutdown()
         self._count += 1
         incoming = incoming_uri(Transport.TCP, self.target.traits)
         spec = dataclasses.replace(self.spec, incoming=incoming)
@@ -223,6 +224,12 @@ class Backend:
         uri = destination_uri(dst, Transport.TCP)
         self.names[uri.removeprefix("tcp:")] = "{destination}"
         reply = self.qmp(src, "migrate", {"uri": uri})
+        if "return" not in reply and old is not None:  # refused: the old one stays
+            dst.shutdown()
+            self.vms["dst"] = old
+            return reply
+        if old is not None:
+            old.shutdown()
         # a refused migrate (after a snapshot the source is in postmigrate) leaves the
         # destination waiting for good: nothing to settle there
         self._dst_fed = "return" in reply

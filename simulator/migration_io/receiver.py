@@ -196,6 +196,10 @@ class Receiver:
                 for a, b, v in frame.get("ranges", []):
                     proc.memory.write(int(a), int(b), int(v))
             if kind == "cancel":
+                # QEMU process_incoming_migration_co: the broken stream is a failed load
+                # (migrate_set_state ACTIVE -> FAILED, a MIGRATION event), then exit
+                if self.status == "active":
+                    self._announce("failed")
                 self.status = vm.profile.cancelled_status.value
                 self._fail("Cancel migration from source")
                 return

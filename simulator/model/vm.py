@@ -247,7 +247,7 @@ def _qemu_cont(vm: VM) -> tuple[Reply, list[Event]]:
 def _touch_engine(vm: VM, running: bool) -> None:
     eng = vm.engine
     if eng is not None and hasattr(eng, "vm_running") and eng.end is None:
-        eng._sync(vm.world.clock.now)  # close the dirty period at the runstate change
+        eng.close_period(vm.world.clock.now)  # the dirty period ends at the change
         eng.vm_running = running
 
 

@@ -201,8 +201,11 @@ class World:
     def _apply(self, lk: Link, eff: Effect) -> None:
         src, dst = lk.src, lk.dst
         if eff is Effect.SOURCE_STOPPED:
+            # QEMU 7.2 softmmu/cpus.c vm_stop_force_state: a running VM stops (STOP); one
+            # already stopped only changes its runstate, no event
             src.pending += src.set_runstate(
-                RunState.FINISH_MIGRATE if src.profile.tuning_knobs else RunState.PAUSED, "STOP"
+                RunState.FINISH_MIGRATE if src.profile.tuning_knobs else RunState.PAUSED,
+                "STOP" if src.running or not src.profile.qemu_runstate_rules else None,
             )
         elif eff is Effect.SWITCHOVER:
             image = MemoryImage(
