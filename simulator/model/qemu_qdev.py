@@ -68,15 +68,17 @@ def blockdev_add(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     if "node-name" not in args:
         raise QmpFailure("'node-name' must be specified for the root node")
     node = str(args["node-name"])
-    if node in vm.table.blockdevs:
-        raise QmpFailure(f"Duplicate nodes with node-name='{node}'")
-    if node in vm.table.devices:
-        raise QmpFailure(f"node-name={node} is conflicting with a device id")
+    # block.c bdrv_open_inherit opens the "file" child before the format node takes its
+    # name (bdrv_open_common -> bdrv_assign_node_name), whose driver then reads the header
     file = args.get("file")
     filename = str(file.get("filename", "")) if isinstance(file, dict) else ""
     head = vm.world.host_file(filename) if vm.world.host_file is not None else b""
     if head is None:
         raise QmpFailure(f"Could not open '{filename}': No such file or directory")
+    if node in vm.table.blockdevs:
+        raise QmpFailure(f"Duplicate nodes with node-name='{node}'")
+    if node in vm.table.devices:
+        raise QmpFailure(f"node-name={node} is conflicting with a device id")
     if driver == "qcow2" and head[:4] != QCOW2_MAGIC:
         raise QmpFailure("Image is not in qcow2 format")
     vm.table.blockdevs[node] = filename
