@@ -23,7 +23,8 @@ DISKS = "{disks}"
 _TEST = '''"""Regression test written by hvlab fuzz qmp: {title}.
 
 Replays the shrunk sequence in {json_name} on {reference} and {candidate}; it fails
-while their replies, errors, events or states differ at any step.
+while their replies, errors, events or states differ at any step. Run it from the hvlab
+checkout (its pytest settings): ``pytest -c pyproject.toml --rootdir . <this file>``.
 """
 
 from pathlib import Path

@@ -84,6 +84,11 @@ class Outgoing:
         path), so the destination's checks happen when the stream is loaded.
         """
         vm, uri = self.proc.vm, str(args["uri"])
+        # migration.c qmp_migrate: migrate_prepare refuses before exec.c spawns the
+        # command (a refused snapshot must not truncate the file it would write)
+        refused = migrate_precheck(vm, uri)
+        if refused is not None:
+            return refused, []
         vm_config = transport.vm_config(vm)
         ours, theirs = socket.socketpair()
         try:

@@ -170,6 +170,9 @@ class DeviceTable:
     # whose insertion the guest has not acknowledged yet (it was paused)
     powered: set[str] = field(default_factory=set)
     unannounced: set[str] = field(default_factory=set)
+    #: block nodes a completed outgoing migration inactivated (QEMU migration.c
+    #: migration_completion -> bdrv_inactivate_all); cont activates them again
+    inactive: set[str] = field(default_factory=set)
 
     def classes(self) -> set[DeviceClass]:
         return {d.cls for d in self.devices.values()}

@@ -191,6 +191,8 @@ def device_add(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
             raise QmpFailure(f"Property '{child}.drive' can't find value '{backend}'")
         if any(d.backend == backend and d.cls is cls for d in vm.table.devices.values()):
             raise QmpFailure(f"Drive '{backend}' is already in use by another device")
+        if backend in vm.table.inactive:  # realize: blk_set_perm on an inactive node
+            raise QmpFailure("Block node is read-only")
     elif cls is DeviceClass.NET:
         backend = str(args.get("netdev", ""))
         if backend not in vm.table.netdevs:

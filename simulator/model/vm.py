@@ -238,6 +238,7 @@ def _qemu_cont(vm: VM) -> tuple[Reply, list[Event]]:
         return {}, []
     _touch_engine(vm, running=True)
     vm.owns_guest = True
+    vm.table.inactive.clear()  # bdrv_activate_all
     events = vm.set_runstate(RunState.RUNNING, "RESUME")
     for hook in GUEST_RUNS:
         vm.pending.extend(hook(vm))

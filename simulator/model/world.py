@@ -214,6 +214,7 @@ class World:
             src.memory = dst.memory = image
             src.owns_guest, dst.owns_guest = False, True
             src.runstate = RunState.POSTMIGRATE
+            src.table.inactive = set(src.table.blockdevs)
             dst.runstate = RunState.RUNNING
             dst.migration_status = S.COMPLETED
             dst.pending.append(("RESUME", {}))
@@ -226,6 +227,7 @@ class World:
                 src.memory.size, src.memory.nonzero, src.memory.generation + lk.engine.generation
             )
             src.runstate = RunState.POSTMIGRATE
+            src.table.inactive = set(src.table.blockdevs)
             dst.migration_status = S.COMPLETED
         elif eff is Effect.SOURCE_EXIT:
             src.exit(0)
