@@ -31,6 +31,10 @@ from harness.report.page import render
 from harness.report.results import new_run_id
 
 
+#: a survey run that Hypothesis ends as flaky goes on with the next seed, this many times
+ROUNDS = 5
+
+
 @dataclass(frozen=True)
 class FuzzConfig:
     reference: str
@@ -100,11 +104,22 @@ def run(
             verbosity=Verbosity.quiet,
             print_blob=False,
         )
-        seed(cfg.seed)(machine)
-        try:
-            run_state_machine_as_test(machine, settings=options)
-        except (AssertionError, Flaky, ExceptionGroup) as exc:
-            problem = _first_line(exc)
+        for round_ in range(ROUNDS):
+            seed(cfg.seed + round_)(machine)
+            try:
+                run_state_machine_as_test(machine, settings=options)
+            except Flaky as exc:
+                # a replay drew differently (a backend that answered differently the
+                # second time): note it, go on with the examples left on the next seed
+                problem = _first_line(exc)
+                left = cfg.examples - lockstep.stats.examples
+                if left <= 0 or not cfg.survey:
+                    break
+                options = settings(options, max_examples=left)
+                continue
+            except (AssertionError, ExceptionGroup) as exc:
+                problem = _first_line(exc)
+            break
         meta = {
             "reference": cfg.reference,
             "candidate": cfg.candidate,
