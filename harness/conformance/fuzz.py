@@ -30,7 +30,6 @@ from harness.conformance.targets import lockstep_for, resolve
 from harness.report.page import render
 from harness.report.results import new_run_id
 
-
 #: a survey run that Hypothesis ends as flaky goes on with the next seed, this many times
 ROUNDS = 5
 
