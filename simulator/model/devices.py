@@ -173,6 +173,9 @@ class DeviceTable:
     #: block nodes a completed outgoing migration inactivated (QEMU migration.c
     #: migration_completion -> bdrv_inactivate_all); cont activates them again
     inactive: set[str] = field(default_factory=set)
+    #: user (slirp) netdevs: each registers a "slirp" savevm section (QEMU net/slirp.c
+    #: register_savevm_live), so the destination must have as many
+    slirp: set[str] = field(default_factory=set)
 
     def classes(self) -> set[DeviceClass]:
         return {d.cls for d in self.devices.values()}

@@ -104,6 +104,8 @@ def netdev_add(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     if nid in vm.table.netdevs:
         raise QmpFailure(f"Duplicate ID '{nid}'")
     vm.table.netdevs[nid] = str(args.get("ifname", ""))
+    if kind == "user":
+        vm.table.slirp.add(nid)
     return {}, []
 
 
@@ -113,6 +115,7 @@ def netdev_del(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     nid = str(args["id"])
     if vm.table.netdevs.pop(nid, None) is None:
         raise QmpFailure(f"Device '{nid}' not found", ErrorClass.DEVICE_NOT_FOUND)
+    vm.table.slirp.discard(nid)
     return {}, []
 
 
