@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from harness.cli_run import _positive_int, add_run_parsers
+from harness.conformance.cli import add_parser as add_fuzz_qmp_parser
 from harness.errors import HarnessError
 from harness.leaks import RUN_ENV
 
@@ -124,6 +125,7 @@ examples:
   hvlab report latest                     rebuild the newest run's report
   hvlab report RUN_A RUN_B                what changed between two runs
   hvlab fuzz --examples 500 --seed 7      fuzz libvirt migration flags on the model
+  hvlab fuzz qmp --examples 50 --seed 1   QMP in lockstep: qemu-x86_64 vs sim:qemu-7.2
   hvlab sim -machine q35 -m 512 -qmp unix:/tmp/q.sock,server,nowait
 
 exit codes: 0 ok; 1 tests failed, a check failed or a regression was found;
@@ -184,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="what to check (default: model)",
     )
     fuzz.set_defaults(func=_cmd_fuzz)
+    add_fuzz_qmp_parser(fuzz)  # hvlab fuzz qmp ...: lockstep QMP, real QEMU vs the simulator
 
     # Only listed here: `hvlab sim ...` hands its whole command line to the simulator.
     sub.add_parser(

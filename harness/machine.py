@@ -143,6 +143,11 @@ class Machine:
         return self._qmp if self._qmp is not None else self.connect_qmp()
 
     @property
+    def qmp_open(self) -> bool:
+        """The QMP session is connected (``qmp`` would otherwise connect first)."""
+        return self._qmp is not None
+
+    @property
     def console(self) -> Console:
         if self._console is None:
             raise LaunchError(f"{self.name}: no console (not launched)")

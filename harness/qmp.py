@@ -208,6 +208,22 @@ class QMPSession:
                 {"sent": {"execute": command, "arguments": args}},
             ) from exc
 
+    def execute_raw(self, message: Mapping[str, Any], timeout: float = 30.0) -> JSON:
+        """Send ``message`` as it is (any members, any types: a malformed request) and
+        return the whole reply, ``return`` or ``error``, without its ``id``."""
+        try:
+            reply = self._call(self._client._raw(dict(message)), scaled(timeout), "raw message")
+        except QMPTimeout:
+            raise
+        except Exception as exc:
+            raise HarnessError(
+                f"{self.name}: raw message failed: {type(exc).__name__}: {exc}",
+                {"sent": dict(message)},
+            ) from exc
+        out = dict(reply)
+        out.pop("id", None)
+        return out
+
     def received(self) -> list[JSON]:
         """Every message received so far (greeting, replies, events) in arrival order."""
         return list(self._client.received)

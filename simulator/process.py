@@ -22,6 +22,7 @@ from simulator.guest_files import VIRTIO_DRIVER, Disk
 from simulator.guest_memory import PageMap, Writer
 from simulator.guest_shell import KERNEL_RELEASE, PROMPT, READY_MARK, GuestShell
 from simulator.guest_state import GuestState
+from simulator.host_files import file_head
 from simulator.migration_io.component import MigrationIO
 from simulator.model import DeviceClass, QmpError, VMSpec, World, guest_ack_unplug
 from simulator.model.errors import ErrorClass, Event
@@ -57,7 +58,7 @@ class SimProcess:
         self.log = log  # the product's -D log
         self.on_listening = on_listening  # called once QMP and the console are open
         self.profile = cfg.product_profile()
-        self.world = World(seed=cfg.seed)
+        self.world = World(seed=cfg.seed, host_file=file_head)
         self.spec = VMSpec(
             machine=cfg.machine,
             smp=cfg.smp,

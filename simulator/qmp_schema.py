@@ -63,6 +63,12 @@ OPEN: dict[str, _T] = {
 STRATO_OPEN: dict[str, _T] = {
     "netdev_add": {"type": ("str", False), "id": ("str", True)},
 }
+#: QEMU's where they differ: blockdev-add's node-name is optional in the schema
+#: (qapi/block-core.json BlockdevOptions), so the visitor asks for the driver's own
+#: members first and blockdev.c qmp_blockdev_add for the node name after (qemu_qdev.py)
+QEMU_OPEN: dict[str, _T] = {
+    "blockdev-add": {"driver": ("str", True), "node-name": ("str", False)},
+}
 _QEMU_TYPE = {
     "str": "string",
     "int": "integer",
@@ -106,7 +112,8 @@ def check(cmd: str, args: dict[str, Any], strato: bool) -> str | None:
         fields, _ = SCHEMA[cmd]
         closed = True
     elif cmd in OPEN:
-        fields, closed = (STRATO_OPEN if strato and cmd in STRATO_OPEN else OPEN)[cmd], False
+        dialect = STRATO_OPEN if strato else QEMU_OPEN
+        fields, closed = (dialect if cmd in dialect else OPEN)[cmd], False
     else:
         return None
     for key, (typ, required) in fields.items():

@@ -101,6 +101,7 @@ def vm_config(vm: VM) -> JSON:
             }
             for d in vm.table.devices.values()
         ],
+        "slirp": len(vm.table.slirp),
     }
 
 

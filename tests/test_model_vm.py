@@ -189,7 +189,7 @@ def test_profile_differences_in_hotplug_status_and_cancel() -> None:
     port = Device("pcie.1", DeviceClass.ROOT_PORT, "pcie-root-port", "pcie.0", 1)
     w = World()
     q = w.create_vm("q", VMSpec(machine=MachineType.Q35, devices=(port,)), "qemu-7.2")
-    q.execute("blockdev-add", {"node-name": "d", "file": {"filename": "/x"}})
+    q.execute("blockdev-add", {"driver": "raw", "node-name": "d", "file": {"filename": "/x"}})
     args = {"id": "d", "driver": "virtio-blk-pci", "drive": "d", "bus": "pcie.1", "addr": "0x1"}
     assert q.execute("device_add", args)[0] == {}
     for profile, running, cancel_ok in (

@@ -88,6 +88,11 @@ class Outgoing:
         path), so the destination's checks happen when the stream is loaded.
         """
         vm, uri = self.proc.vm, str(args["uri"])
+        # migration.c qmp_migrate: migrate_prepare refuses before exec.c spawns the
+        # command (a refused snapshot must not truncate the file it would write)
+        refused = migrate_precheck(vm, uri)
+        if refused is not None:
+            return refused, []
         if vm.params.tls_creds:
             # migration/exec.c connects with no hostname: migration_tls_client_create
             # needs the credentials and tls-hostname; TLS over a pipe is not modelled

@@ -15,8 +15,9 @@ from simulator.guest_state import GuestState
 from simulator.migration_io.tls_channel import session_lost, upgrade_server
 from simulator.migration_io.view import JSON, ProcessView
 from simulator.migration_io.wire import FrameWire, Wire, destination_wire
+from simulator.model.migration.params import Capability
 from simulator.model.migration.status import MigrationStatus as S
-from simulator.model.vm import RunState
+from simulator.model.vm import VM, RunState
 from simulator.model.vm_migration import config_mismatch
 from simulator.sockets import listen
 from simulator.tls_creds import TlsCreds, TlsError, for_migration
@@ -37,6 +38,7 @@ class Receiver:
         self.ep = parse_endpoint(endpoint, "-incoming")
         self.status = "setup"
         self.failed: str | None = None
+        self.section_error: str | None = None
         self.finished = False
         self.accepted = False
         self.digest: str | None = None  # the verified digest of the received memory
@@ -78,17 +80,35 @@ class Receiver:
             await wire.send(frame)
 
     def query(self) -> JSON:
-        """query-migrate on the destination while it waits or receives."""
-        out: JSON = {"status": self.status}
+        """query-migrate on the destination while it waits or receives.
+
+        QEMU migration.c fill_destination_migration_info: the listening addresses, then
+        no status while nothing connected (MIGRATION_STATUS_NONE); an inet address says
+        which family it is (util/qemu-sockets.c socket_sockaddr_to_address_inet)."""
+        waiting = self.status == "setup" and self.proc.vm.profile.qmp_during_incoming
+        out: JSON = {} if waiting else {"status": self.status}
         if self.ep.kind == "exec":
             return out
         if self.ep.kind == "tcp":
-            out["socket-address"] = [{"type": "inet", "host": self.ep.host, "port": str(self.port)}]
+            family = "ipv6" if ":" in self.ep.host else "ipv4"
+            out["socket-address"] = [
+                {"type": "inet", "host": self.ep.host, "port": str(self.port), family: True}
+            ]
         else:
             out["socket-address"] = [{"type": "unix", "path": self.ep.path}]
         return out
 
+    def _announce(self, status: str) -> None:
+        """QEMU migrate_set_state on the incoming side: a MIGRATION event per change once
+        the destination's ``events`` capability is on (migration.c
+        process_incoming_migration_co / _bh)."""
+        vm = self.proc.vm
+        if Capability.EVENTS in vm.caps:
+            vm.pending.append(("MIGRATION", {"status": status}))
+
     def _fail(self, why: str) -> None:
+        if self.status == "active":
+            self._announce("failed")
         self.status = "failed"
         self.failed = (
             f"Failed to start VM.: Failed to start migration.: "
@@ -180,9 +200,13 @@ class Receiver:
         if hello.get("t") != "hello":
             raise transport.StreamError("expected the VM configuration first")
         self.status = "active"
+        self._announce("active")
         spec, profile = transport.spec_from_config(hello["config"])
         shadow = proc.world.create_vm("source", spec, profile)
         err = config_mismatch(shadow, vm)
+        # a section QEMU does not know fails the load of the device state at the end; the
+        # source, with no return path, has completed by then
+        self.section_error = _unknown_section(hello["config"], vm)
         await self._send(
             wire, {"t": "ack", "ok": err is None, "error": err, "config": transport.vm_config(vm)}
         )
@@ -210,10 +234,16 @@ class Receiver:
                 for a, b, v in frame.get("ranges", []):
                     proc.memory.write(int(a), int(b), int(v))
             if kind == "cancel":
+                # QEMU process_incoming_migration_co: the broken stream is a failed load
+                # (migrate_set_state ACTIVE -> FAILED, a MIGRATION event), then exit
+                if self.status == "active":
+                    self._announce("failed")
                 self.status = vm.profile.cancelled_status.value
                 self._fail("Cancel migration from source")
                 return
             if kind == "postcopy":  # loadvm_postcopy_handle_run: the guest runs here
+                # loadvm_postcopy_handle_listen announces postcopy-active before the run
+                self._announce("postcopy-active")
                 if not await self._arrive(wire, frame):
                     return
                 self.status = "postcopy-active"
@@ -222,9 +252,14 @@ class Receiver:
                 break
             if kind != "mem":
                 raise transport.StreamError(f"unexpected frame {kind!r}")
+        if self.section_error is not None and self.status != "postcopy-active":
+            await self._send(wire, {"t": "ok"})
+            self._fail(self.section_error)
+            return
         if self.status != "postcopy-active" and not await self._arrive(wire, frame):
             return
         vm.migration_status = S.COMPLETED
+        self._announce("completed")
         self.status = "completed"
         self.finished = True
         await self._send(wire, {"t": "ok"})
@@ -246,9 +281,21 @@ class Receiver:
         # unless -S, or unless the source's global state says it was not running.
         proc.guest_arrived()
         answers_qmp = vm.profile.qmp_during_incoming
-        paused = answers_qmp and (proc.cfg.start_paused or not frame.get("running", True))
+        paused = answers_qmp and (not vm.autostart or not frame.get("running", True))
         vm.runstate = RunState.PAUSED if paused else RunState.RUNNING
         vm.owns_guest = True
         if not paused and answers_qmp:
             vm.pending.append(("RESUME", {}))
         return True
+
+
+def _unknown_section(config: JSON, vm: VM) -> str | None:
+    """QEMU savevm.c qemu_loadvm_section_start_full: a section the destination did not
+    register fails the load (here: the source's user netdevs, net/slirp.c)."""
+    theirs, ours = int(config.get("slirp", 0)), len(vm.table.slirp)
+    if not vm.profile.qemu_runstate_rules or theirs <= ours:
+        return None
+    return (
+        f"Unknown savevm section or instance 'slirp' {ours}. Make sure that your current VM "
+        "setup matches your saved VM setup, including any hotplugged devices"
+    )

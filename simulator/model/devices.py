@@ -166,6 +166,16 @@ class DeviceTable:
     blockdevs: dict[str, str] = field(default_factory=dict)  # node-name -> filename
     netdevs: dict[str, str] = field(default_factory=dict)  # id -> ifname
     pending_unplug: set[str] = field(default_factory=set)
+    # QEMU: hot-plugged devices whose slot the guest has powered on (pciehp), and vCPUs
+    # whose insertion the guest has not acknowledged yet (it was paused)
+    powered: set[str] = field(default_factory=set)
+    unannounced: set[str] = field(default_factory=set)
+    #: block nodes a completed outgoing migration inactivated (QEMU migration.c
+    #: migration_completion -> bdrv_inactivate_all); cont activates them again
+    inactive: set[str] = field(default_factory=set)
+    #: user (slirp) netdevs: each registers a "slirp" savevm section (QEMU net/slirp.c
+    #: register_savevm_live), so the destination must have as many
+    slirp: set[str] = field(default_factory=set)
 
     def classes(self) -> set[DeviceClass]:
         return {d.cls for d in self.devices.values()}

@@ -88,3 +88,12 @@ class StreamFormat(Enum):
     # StratoVirt migration/src/protocol.rs: Request{length,status} and Response{status}
     # messages, the State message carrying general.rs save_header's 4096-byte header
     STRATOVIRT = "stratovirt"
+
+
+class HotplugApi(Enum):
+    """Which rules device_add/_del, blockdev-add/-del and netdev_add/_del follow."""
+
+    # machine/src/standard_common/mod.rs, micro_common/mod.rs, lib.rs (vm_hotplug.py)
+    STRATOVIRT = "stratovirt"
+    # QEMU 7.2 softmmu/qdev-monitor.c, hw/pci/pcie.c, net/net.c, blockdev.c (qemu_qdev.py)
+    QEMU_QDEV = "qemu-qdev"

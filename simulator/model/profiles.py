@@ -33,6 +33,7 @@ from simulator.model.profile_kinds import (
     CpuPlug,
     Engine,
     EventOrder,
+    HotplugApi,
     Policy,
     QmpFraming,
     StreamFormat,
@@ -47,6 +48,7 @@ __all__ = [
     "CpuPlug",
     "Engine",
     "EventOrder",
+    "HotplugApi",
     "Policy",
     "Profile",
     "QmpFraming",
@@ -201,6 +203,12 @@ class Profile:
     start_stopped_runstate: str = "paused"
     # query-commands: the names the product's monitor lists (() = no such command).
     qmp_commands: tuple[str, ...] = ()
+    # stop and cont as QEMU 7.2 softmmu/cpus.c qmp_stop/qmp_cont: stop does nothing on a VM
+    # that does not run (an incoming one loses autostart), cont resumes a source after its
+    # migration and only sets autostart on an incoming VM
+    qemu_runstate_rules: bool = False
+    # which rules the device and backend commands follow (profile_kinds.HotplugApi)
+    hotplug_api: HotplugApi = HotplugApi.STRATOVIRT
     # A migration socket's read and write timeout in seconds: a stream that takes no byte
     # (or gives no answer) that long fails (StratoVirt migration/src/lib.rs: 30 s
     # set_read_timeout/set_write_timeout); None: a blocked stream waits (QEMU).
@@ -397,6 +405,8 @@ QEMU_72 = Profile(
     vfio_blocker_error="VFIO device doesn't support migration",
     start_stopped_runstate="prelaunch",
     qmp_commands=qemu_commands.QUERY_COMMANDS,
+    hotplug_api=HotplugApi.QEMU_QDEV,
+    qemu_runstate_rules=True,
     self_announce=True,
     guest_announce=True,
     tap_error="could not configure /dev/net/tun ({ifname}): {strerror}",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 KiB = 1 << 10
 MiB = 1 << 20
 GiB = 1 << 30
@@ -30,3 +32,13 @@ DEFAULT_DOWNTIME_LIMIT_MS = 300
 def pages(nbytes: int) -> int:
     """Whole pages needed for ``nbytes`` (rounded up)."""
     return -(-nbytes // PAGE_SIZE)
+
+
+def window_budget(bandwidth: int) -> float:
+    """Bytes one 100 ms window may send at ``bandwidth`` bytes/s; inf for no limit.
+
+    QEMU 7.2 migration/migration.c sets the limit to ``bandwidth / XFER_LIMIT_RATIO``
+    (integer division by 10) and migration/qemu-file.c qemu_file_rate_limit limits only
+    while that is above 0: a bandwidth under 10 bytes/s is no limit at all."""
+    limit = bandwidth // 10
+    return float(limit) if limit > 0 else math.inf

@@ -76,6 +76,9 @@ class VM:
         self.runstate = stopped if spec.start_paused else RunState.RUNNING
         self.alive = True
         self.exit_code: int | None = None
+        # QEMU's autostart: run once an incoming migration is loaded (-S, stop and cont
+        # on an incoming VM set it; softmmu/vl.c, cpus.c)
+        self.autostart = not spec.start_paused
         self.owns_guest = True  # holds the authoritative copy of the guest
         self.migration_status = profile.initial_migration_status
         # why the last migration failed before an engine ran (QEMU: a connect that failed
@@ -122,7 +125,10 @@ class VM:
             return QmpError(ErrorClass.GENERIC_ERROR, "VM is not running"), []
         self.world.sync()
         fn = HANDLERS.get(cmd)
-        if fn is None:
+        listed = self.profile.qmp_commands
+        if fn is None or (listed and cmd not in listed):
+            # a command the product's monitor does not register (QEMU 7.2 has no
+            # query-cpus since 6.0: qapi/machine.json) is unknown even if modelled
             return self.unknown_command(cmd), []
         try:
             return fn(self, dict(args or {}))
@@ -190,6 +196,12 @@ def _query_commands(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
 def _stop(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     if vm.runstate is RunState.PRELAUNCH:
         return {}, []  # cpus.c do_vm_stop: nothing runs yet, the state stays
+    if vm.profile.qemu_runstate_rules and vm.runstate is not RunState.RUNNING:
+        # softmmu/cpus.c qmp_stop: on an incoming VM it only clears autostart (it stays
+        # paused once loaded); do_vm_stop changes nothing on a VM that does not run
+        if vm.runstate is RunState.INMIGRATE:
+            vm.autostart = False
+        return {}, []
     if vm.runstate is not RunState.RUNNING and vm.profile.redundant_runstate_error:
         return QmpError(ErrorClass.GENERIC_ERROR, ""), []
     _touch_engine(vm, running=False)
@@ -202,21 +214,51 @@ def _cont(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
         return QmpError(ErrorClass.GENERIC_ERROR, ""), []
     if vm.runstate is RunState.RUNNING:
         return {}, [("RESUME", {})] if vm.profile.cont_running_emits_resume else []
+    if vm.profile.qemu_runstate_rules:
+        return _qemu_cont(vm)
     if vm.runstate in (RunState.INMIGRATE, RunState.POSTMIGRATE) and not vm.owns_guest:
         raise QmpFailure("Migration is not finalized yet")
     _touch_engine(vm, running=True)
     return {}, vm.set_runstate(RunState.RUNNING, "RESUME")
 
 
+#: what a guest does once it runs again after cont (qemu_qdev.py adds its slots and vCPUs:
+#: it imports this module, so it registers itself here instead of being imported)
+GUEST_RUNS: list[Callable[[VM], list[Event]]] = []
+
+
+def _qemu_cont(vm: VM) -> tuple[Reply, list[Event]]:
+    """softmmu/cpus.c qmp_cont: refused only mid switch-over; an incoming VM just gets
+    autostart back; a source after its migration takes its disks back and runs again
+    (bdrv_activate_all, vm_start): then two copies of the guest run."""
+    if vm.runstate is RunState.FINISH_MIGRATE:
+        raise QmpFailure("Migration is not finalized yet")
+    if vm.runstate is RunState.INMIGRATE:
+        vm.autostart = True
+        return {}, []
+    _touch_engine(vm, running=True)
+    vm.owns_guest = True
+    vm.table.inactive.clear()  # bdrv_activate_all
+    events = vm.set_runstate(RunState.RUNNING, "RESUME")
+    for hook in GUEST_RUNS:
+        vm.pending.extend(hook(vm))
+    return {}, events
+
+
 def _touch_engine(vm: VM, running: bool) -> None:
     eng = vm.engine
     if eng is not None and hasattr(eng, "vm_running") and eng.end is None:
-        eng._sync(vm.world.clock.now)  # close the dirty period at the runstate change
+        eng.close_period(vm.world.clock.now)  # the dirty period ends at the change
         eng.vm_running = running
 
 
 @command("quit")
 def _quit(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
+    eng = vm.engine
+    if eng is not None and eng.end is None:
+        # QEMU softmmu/runstate.c qemu_cleanup -> migration_shutdown: the outgoing
+        # migration is cancelled, so the process does not wait for its stream to end
+        eng.cancel(vm.world.clock.now)
     vm.exit(0)
     vm.owns_guest = False
     return {}, [("SHUTDOWN", {"guest": False, "reason": "host-qmp-quit"})]

@@ -43,16 +43,51 @@ def _hot(vm: VM) -> dict[int, str]:
 
 
 def _props(vm: VM, i: int) -> JSON:
+    return _DIALECTS[vm.profile.cpu_plug].props(vm, i)
+
+
+def _sv_props(vm: VM, i: int) -> JSON:
     s, d, c, t = vm.topology.props(i)
     key = "die_id" if vm.arch is Arch.X86_64 else "cluster_id"
     return {"socket-id": s, key: d, "core-id": c, "thread-id": t}
 
 
+def _qemu_props(vm: VM, i: int) -> JSON:
+    """qapi CpuInstanceProperties as QEMU 7.2 fills them: x86 (hw/i386/x86.c
+    x86_possible_cpu_arch_ids) sets die-id only with more than one die; Arm virt
+    (hw/arm/virt.c virt_possible_cpu_arch_ids) always sets cluster-id."""
+    s, d, c, t = vm.topology.props(i)
+    out: JSON = {"socket-id": s, "core-id": c, "thread-id": t}
+    if vm.arch is not Arch.X86_64:
+        out["cluster-id"] = d
+    elif vm.topology.dies > 1:
+        out["die-id"] = d
+    return out
+
+
 def _qom(vm: VM, i: int) -> str:
     dev_id = _hot(vm).get(i)
-    if dev_id is not None and _DIALECTS[vm.profile.cpu_plug].qdev:
+    dialect = _DIALECTS[vm.profile.cpu_plug]
+    if dev_id is not None and dialect.qdev:
         return f"/machine/peripheral/{dev_id}"  # a device_add vCPU is a qdev device
-    return f"/machine/unattached/device[{i}]"
+    return f"/machine/unattached/device[{dialect.boot_index(vm, i)}]"
+
+
+def _qemu_boot_index(vm: VM, i: int) -> int:
+    """The boot vCPU's place among the unattached devices: on x86 the first APIC's
+    realize creates the one kvmvapic right after vCPU 0 (hw/intc/apic_common.c
+    apic_common_realize), so vCPU i >= 1 is device[i + 1]; on Arm, device[i]."""
+    return i + 1 if vm.arch is Arch.X86_64 and i >= 1 else i
+
+
+def inserted(vm: VM, dev_id: str) -> list[Event]:
+    """The guest's _OST for a hot-added vCPU (QEMU hw/acpi/cpu.c cpu_hotplug_wr, source
+    1 = ACPI_NOTIFY_DEVICE_CHECK, status 0), as Linux sends it once it has the vCPU."""
+    dev = vm.table.devices.get(dev_id)
+    if dev is None or dev.addr is None:
+        return []
+    info = {"device": dev_id, "source": 1, "status": 0, "slot": str(dev.addr), "slot-type": "CPU"}
+    return [("ACPI_DEVICE_OST", {"info": info})]
 
 
 def listed(vm: VM) -> list[int]:
@@ -111,6 +146,8 @@ def _query_hp(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
         if i in vm.online:
             entry["qom-path"] = _qom(vm, i)
         out.append(entry)
+    if _DIALECTS[vm.profile.cpu_plug].slots_reversed:
+        out.reverse()  # hw/core/machine-qmp-cmds.c prepends each slot to the list
     return out, []
 
 
@@ -215,6 +252,9 @@ class _Dialect:
     unplug: Callable[[VM, str], list[Event]]  # device_del accepted: its events
     ejected: Callable[[VM, Device], list[Event]]  # the guest let the vCPU go
     qdev: bool  # a plugged vCPU lives at /machine/peripheral/<id> (QEMU qdev)
+    props: Callable[[VM, int], JSON]  # a vCPU's props in the lists
+    boot_index: Callable[[VM, int], int]  # a boot vCPU's /machine/unattached/device[N]
+    slots_reversed: bool  # query-hotpluggable-cpus lists the last slot first
 
 
 _DIALECTS: Mapping[CpuPlug, _Dialect] = {
@@ -224,6 +264,9 @@ _DIALECTS: Mapping[CpuPlug, _Dialect] = {
         _unplugged_cpu_id,
         _ejected_cpu_id,
         qdev=False,  # StratoVirt's query-cpus names every vCPU /machine/unattached/device[i]
+        props=_sv_props,
+        boot_index=lambda vm, i: i,
+        slots_reversed=False,
     ),
     CpuPlug.TOPOLOGY: _Dialect(
         lambda vm: vm.profile.cpu_types[vm.arch],
@@ -231,6 +274,9 @@ _DIALECTS: Mapping[CpuPlug, _Dialect] = {
         _unplugged_topology,
         _ejected_topology,
         qdev=True,
+        props=_qemu_props,
+        boot_index=_qemu_boot_index,
+        slots_reversed=True,
     ),
 }
 

@@ -9,10 +9,39 @@ the guest acknowledges (``guest_ack_unplug``).
 
 from __future__ import annotations
 
-from simulator.model import vm_cpus
+from collections.abc import Callable, Mapping
+
+from simulator.model import qemu_qdev, vm_cpus
 from simulator.model.devices import DRIVERS, SLOT_BUS, Device, DeviceClass, Hotplug
 from simulator.model.errors import JSON, Event, QmpFailure, Reply
+from simulator.model.profile_kinds import HotplugApi
 from simulator.model.vm import VM, command
+
+Handler = Callable[[VM, JSON], tuple[Reply, list[Event]]]
+#: The qemu-7.2 profile's device and backend commands (qemu_qdev.py).
+QEMU: Mapping[str, Handler] = {
+    "blockdev-add": qemu_qdev.blockdev_add,
+    "blockdev-del": qemu_qdev.blockdev_del,
+    "netdev_add": qemu_qdev.netdev_add,
+    "netdev_del": qemu_qdev.netdev_del,
+    "device_add": qemu_qdev.device_add,
+    "device_del": qemu_qdev.device_del,
+}
+
+
+def _api(name: str) -> Callable[[Handler], Handler]:
+    """Register ``name``: StratoVirt's rules below, QEMU's where the profile says so."""
+
+    def deco(fn: Handler) -> Handler:
+        def run(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
+            if vm.profile.hotplug_api is HotplugApi.QEMU_QDEV:
+                return QEMU[name](vm, args)
+            return fn(vm, args)
+
+        command(name)(run)
+        return fn
+
+    return deco
 
 
 def _addr(vm: VM, dev_id: str, raw: object) -> int:
@@ -24,7 +53,7 @@ def _addr(vm: VM, dev_id: str, raw: object) -> int:
         raise QmpFailure(f"Invalid addr for device {dev_id}") from exc
 
 
-@command("blockdev-add")
+@_api("blockdev-add")
 def _blockdev_add(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     node = str(args["node-name"])
     if node in vm.table.blockdevs:
@@ -39,7 +68,7 @@ def _blockdev_add(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     return {}, []
 
 
-@command("blockdev-del")
+@_api("blockdev-del")
 def _blockdev_del(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     if vm.rules.hotplug is Hotplug.MMIO_SLOTS:
         raise QmpFailure("blockdev_del not support yet")
@@ -49,7 +78,7 @@ def _blockdev_del(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     return {}, []
 
 
-@command("netdev_add")
+@_api("netdev_add")
 def _netdev_add(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     nid = str(args["id"])
     if nid in vm.table.netdevs:
@@ -58,7 +87,7 @@ def _netdev_add(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     return {}, []
 
 
-@command("netdev_del")
+@_api("netdev_del")
 def _netdev_del(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     if vm.rules.hotplug is Hotplug.MMIO_SLOTS:
         raise QmpFailure("netdev_del not support yet")
@@ -173,7 +202,7 @@ def _built(vm: VM, driver: str) -> bool:
     return feature is None or feature in vm.profile.build_features
 
 
-@command("device_add")
+@_api("device_add")
 def _device_add(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     dev_id, driver = str(args["id"]), str(args["driver"])
     if not dev_id and (vm.rules.pci or vm.profile.empty_id_checked_on_microvm):
@@ -197,7 +226,7 @@ def _device_add(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     return {}, []
 
 
-@command("device_del")
+@_api("device_del")
 def _device_del(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     dev_id = str(args["id"])
     dev = vm.table.devices.get(dev_id)
@@ -226,6 +255,9 @@ def guest_ack_unplug(vm: VM, dev_id: str) -> list[Event]:
     dev = vm.table.devices.pop(dev_id, None)
     if dev is not None and dev.cls is DeviceClass.CPU:
         ev = vm_cpus.ejected(vm, dev)
+    elif dev is not None and vm.profile.hotplug_api is HotplugApi.QEMU_QDEV:
+        vm.table.powered.discard(dev_id)
+        ev = qemu_qdev.deleted_events(vm, dev)
     else:
         path = vm.profile.deleted_path_prefix + dev_id
         ev = [("DEVICE_DELETED", {"device": dev_id, "path": path})]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -10,7 +11,7 @@ from simulator.model.errors import JSON, ErrorClass, Event, QmpError, QmpFailure
 from simulator.model.memory import MemoryLayout
 from simulator.model.migration.params import Capability
 from simulator.model.migration.qemu_precopy import PrecopyConfig, QemuPrecopy
-from simulator.model.migration.query import query_migrate
+from simulator.model.migration.query import query_migrate, status_at
 from simulator.model.migration.status import MigrationStatus as S
 from simulator.model.migration.stratovirt import StratoConfig, StratoMigration
 from simulator.model.migration.uri import MigrationUri, UriError, UriMode, parse_uri
@@ -82,6 +83,11 @@ def _live_checks(vm: VM) -> None:
         raise QmpFailure("MicroVM does not support migration")
     if vm.engine is not None and vm.engine.end is None:
         raise QmpFailure("There's a migration process in progress")
+    if vm.profile.qemu_runstate_rules:  # migration.c migrate_prepare
+        if vm.runstate is RunState.INMIGRATE:
+            raise QmpFailure("Guest is waiting for an incoming migration")
+        if vm.runstate is RunState.POSTMIGRATE:
+            raise QmpFailure("Can't migrate the vm that was paused due to previous migration")
     _blocked(vm, vm.profile.migration, "Migration")
 
 
@@ -219,18 +225,17 @@ def _query(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     return {"status": st.value}, []
 
 
-def _knobs(vm: VM) -> None:
-    if not vm.profile.tuning_knobs:
-        raise QmpFailure("unknown variant", ErrorClass.GENERIC_ERROR)
-    if vm.engine is not None and vm.engine.end is None:
-        raise QmpFailure("There's a migration process in progress")
-
-
 @command("migrate-set-parameters")
 def _set_params(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     if not vm.profile.tuning_knobs:
         raise QmpFailure("unknown variant `migrate-set-parameters`")
     vm.params = vm.params.updated(args)
+    eng = vm.engine
+    if isinstance(eng, QemuPrecopy) and eng.end is None:
+        # migration.c migrate_params_apply: a running migration takes the new rate
+        # limit (qemu_file_set_rate_limit) and downtime limit at its next window
+        eng.run_until(vm.world.clock.now)
+        eng.cfg = dataclasses.replace(eng.cfg, params=vm.params)
     return {}, []
 
 
@@ -241,16 +246,119 @@ def _query_params(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     return vm.params.to_qmp(), []
 
 
+def _capability_list(args: JSON) -> list[tuple[Capability, bool]]:
+    """The QAPI visitor over ``capabilities`` (qapi/migration.json
+    MigrationCapabilityStatus list), in QEMU's words."""
+    items = args.get("capabilities")
+    if items is None:
+        raise QmpFailure("Parameter 'capabilities' is missing")
+    if not isinstance(items, list):
+        raise QmpFailure("Invalid parameter type for 'capabilities', expected: array")
+    out: list[tuple[Capability, bool]] = []
+    known = {c.value: c for c in Capability}
+    for i, item in enumerate(items):
+        where = f"capabilities[{i}]"
+        if not isinstance(item, dict):
+            raise QmpFailure(f"Invalid parameter type for '{where}', expected: object")
+        name, state = item.get("capability"), item.get("state")
+        if name is None:
+            raise QmpFailure(f"Parameter '{where}.capability' is missing")
+        if not isinstance(name, str):
+            raise QmpFailure(f"Invalid parameter type for '{where}.capability', expected: string")
+        if name not in known:
+            raise QmpFailure(f"Parameter 'capability' does not accept value '{name}'")
+        if state is None:
+            raise QmpFailure(f"Parameter '{where}.state' is missing")
+        if not isinstance(state, bool):
+            raise QmpFailure(f"Invalid parameter type for '{where}.state', expected: boolean")
+        extra = [k for k in item if k not in ("capability", "state")]
+        if extra:
+            raise QmpFailure(f"Parameter '{where}.{extra[0]}' is unexpected")
+        out.append((known[name], state))
+    return out
+
+
 @command("migrate-set-capabilities")
 def _set_caps(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
-    _knobs(vm)
+    """migration.c qmp_migrate_set_capabilities: the visitor, "in progress", then
+    migrate_caps_check's refusals in its order."""
+    if not vm.profile.tuning_knobs:
+        raise QmpFailure("unknown variant", ErrorClass.GENERIC_ERROR)
+    wanted = _capability_list(args)
+    if not migration_idle(vm):
+        raise QmpFailure("There's a migration process in progress")
     caps = set(vm.caps)
-    for item in args["capabilities"]:
-        cap = Capability(item["capability"])
-        (caps.add if item["state"] else caps.discard)(cap)
+    for cap, state in wanted:
+        (caps.add if state else caps.discard)(cap)
+    if Capability.POSTCOPY_RAM in caps and Capability.X_IGNORE_SHARED in caps:
+        raise QmpFailure("Postcopy is not compatible with ignore-shared")
+    if Capability.POSTCOPY_PREEMPT in caps and Capability.POSTCOPY_RAM not in caps:
+        raise QmpFailure("Postcopy preempt requires postcopy-ram")
+    if Capability.POSTCOPY_PREEMPT in caps and Capability.COMPRESS in caps:
+        raise QmpFailure("Postcopy preempt not compatible with compress")
     if Capability.COMPRESS in caps and Capability.MULTIFD in caps:
         raise QmpFailure("Multifd is not compatible with compress")
     vm.caps = frozenset(caps)
+    return {}, []
+
+
+def outgoing_status(vm: VM) -> S:
+    """The outgoing migration's status (migration.c MigrationState.state). query-migrate
+    shows an incoming VM's own status instead once it has one, which the model keeps in
+    ``vm.migration_status`` with no engine: that is not an outgoing migration."""
+    eng = vm.engine
+    if isinstance(eng, QemuPrecopy):
+        return status_at(eng, vm.world.clock.now)
+    if eng is None and vm.migration_status is S.COMPLETED:
+        return S.NONE
+    return vm.migration_status
+
+
+def migration_idle(vm: VM) -> bool:
+    """migration.c migration_is_idle."""
+    return outgoing_status(vm) in (S.NONE, S.CANCELLED, S.COMPLETED, S.FAILED)
+
+
+#: qapi/migration.json MigrationStatus (7.2)
+QAPI_MIGRATION_STATUS = frozenset(
+    [
+        "none",
+        "setup",
+        "cancelling",
+        "cancelled",
+        "active",
+        "postcopy-active",
+        "postcopy-paused",
+        "postcopy-recover",
+        "completed",
+        "failed",
+        "colo",
+        "pre-switchover",
+        "device",
+        "wait-unplug",
+    ]
+)
+
+
+@command("migrate-continue")
+def _continue(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
+    """migration.c qmp_migrate_continue: only in the state the caller names
+    (pause-before-switchover waits in pre-switchover for it)."""
+    if not vm.profile.tuning_knobs:
+        return vm.unknown_command("migrate-continue"), []
+    state = args.get("state")
+    if state is None:
+        raise QmpFailure("Parameter 'state' is missing")
+    if not isinstance(state, str):
+        raise QmpFailure("Invalid parameter type for 'state', expected: string")
+    if state not in QAPI_MIGRATION_STATUS:
+        raise QmpFailure(f"Parameter 'state' does not accept value '{state}'")
+    current = outgoing_status(vm)
+    if current.value != state:
+        raise QmpFailure(f"Migration not in expected state: {current.value}")
+    eng = vm.engine
+    if isinstance(eng, QemuPrecopy):  # pause-before-switchover: the switch-over goes on
+        eng.proceed(vm.world.clock.now)
     return {}, []
 
 
@@ -259,20 +367,6 @@ def _query_caps(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     if not vm.profile.tuning_knobs:
         return [], []
     return [{"capability": c.value, "state": c in vm.caps} for c in Capability], []
-
-
-@command("migrate-continue")
-def _continue(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
-    """qmp_migrate_continue: only in the state named (pause-before-switchover)."""
-    if not vm.profile.tuning_knobs:
-        return vm.unknown_command("migrate-continue"), []
-    eng = vm.engine
-    current = eng.status if isinstance(eng, QemuPrecopy) else vm.migration_status
-    if current.value != args["state"]:
-        raise QmpFailure(f"Migration not in expected state: {current.value}")
-    if isinstance(eng, QemuPrecopy):
-        eng.proceed(vm.world.clock.now)
-    return {}, []
 
 
 @command("migrate-start-postcopy")

@@ -81,6 +81,9 @@ class World:
     snapshots: dict[str, Snapshot] = field(default_factory=dict)
     links: list[Link] = field(default_factory=list)
     dirs: set[str] = field(default_factory=lambda: {"/", "/tmp", "/var/tmp"})
+    #: the host's files as a process sees them: the first bytes of a file, None when it
+    #: cannot be opened (None here: the pure model opens every file, all zeros)
+    host_file: Callable[[str], bytes | None] | None = None
     _timers: list[tuple[float, int, Callable[[], None]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -169,15 +172,24 @@ class World:
             fn()
         for lk in self.links:
             lk.engine.run_until(now)
-            effects = lk.engine.tl.effects
-            while lk.applied < len(effects) and effects[lk.applied][0] <= now:
-                self._apply(lk, effects[lk.applied][1])
-                lk.applied += 1
-            evs = lk.engine.tl.events
-            while lk.events_applied < len(evs) and evs[lk.events_applied][0] <= now:
-                _, name, data = evs[lk.events_applied]
-                lk.src.pending.append((name, data))
-                lk.events_applied += 1
+            tl = lk.engine.tl
+            effects, evs = tl.effects, tl.events
+            while True:  # effects and events of one time in the order the engine made them
+                due_eff = lk.applied < len(effects) and effects[lk.applied][0] <= now
+                due_ev = lk.events_applied < len(evs) and evs[lk.events_applied][0] <= now
+                if due_eff and (
+                    not due_ev
+                    or (effects[lk.applied][0], tl.stamp("effects", lk.applied))
+                    < (evs[lk.events_applied][0], tl.stamp("events", lk.events_applied))
+                ):
+                    self._apply(lk, effects[lk.applied][1])
+                    lk.applied += 1
+                elif due_ev:
+                    _, name, data = evs[lk.events_applied]
+                    lk.src.pending.append((name, data))
+                    lk.events_applied += 1
+                else:
+                    break
             st = lk.engine.status
             current = lk.src.engine is lk.engine  # a later migrate replaced this one
             if current and lk.src.alive and (lk.engine.end is not None or st is not S.SETUP):
@@ -189,8 +201,11 @@ class World:
     def _apply(self, lk: Link, eff: Effect) -> None:
         src, dst = lk.src, lk.dst
         if eff is Effect.SOURCE_STOPPED:
+            # QEMU 7.2 softmmu/cpus.c vm_stop_force_state: a running VM stops (STOP); one
+            # already stopped only changes its runstate, no event
             src.pending += src.set_runstate(
-                RunState.FINISH_MIGRATE if src.profile.tuning_knobs else RunState.PAUSED, "STOP"
+                RunState.FINISH_MIGRATE if src.profile.tuning_knobs else RunState.PAUSED,
+                "STOP" if src.running or not src.profile.qemu_runstate_rules else None,
             )
         elif eff is Effect.SWITCHOVER:
             image = MemoryImage(
@@ -199,6 +214,7 @@ class World:
             src.memory = dst.memory = image
             src.owns_guest, dst.owns_guest = False, True
             src.runstate = RunState.POSTMIGRATE
+            src.table.inactive = set(src.table.blockdevs)
             dst.runstate = RunState.RUNNING
             dst.migration_status = S.COMPLETED
             dst.pending.append(("RESUME", {}))
@@ -211,6 +227,7 @@ class World:
                 src.memory.size, src.memory.nonzero, src.memory.generation + lk.engine.generation
             )
             src.runstate = RunState.POSTMIGRATE
+            src.table.inactive = set(src.table.blockdevs)
             dst.migration_status = S.COMPLETED
         elif eff is Effect.SOURCE_EXIT:
             src.exit(0)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from simulator.model import qemu_params
 from simulator.model.units import DEFAULT_DOWNTIME_LIMIT_MS, MAX_THROTTLE, MiB
 
 
@@ -34,10 +35,6 @@ class Capability(Enum):
     BACKGROUND_SNAPSHOT = "background-snapshot"
     ZERO_COPY_SEND = "zero-copy-send"
     POSTCOPY_PREEMPT = "postcopy-preempt"
-
-
-#: The parameters whose type is StrOrNull in MigrateSetParameters (qapi/migration.json).
-_STR_OR_NULL = frozenset({"tls-creds", "tls-hostname", "tls-authz"})
 
 
 class MultiFDCompression(Enum):
@@ -68,11 +65,15 @@ class MigrationParameters:
     announce_max: int = 550
     announce_rounds: int = 5
     announce_step: int = 100
-    # StrOrNull in MigrateSetParameters (null or "" turns TLS off); migration/tls.c
-    # resolves tls-creds when a stream starts, not when it is set
+    # members query-migrate-parameters shows that the engine does not use
+    compress_wait_thread: bool = True
     tls_creds: str = ""
     tls_hostname: str = ""
     tls_authz: str = ""
+    x_checkpoint_delay: int = 20000
+    block_incremental: bool = False
+    multifd_zlib_level: int = 1
+    multifd_zstd_level: int = 1
 
     def to_qmp(self) -> dict[str, Any]:
         """query-migrate-parameters ``return`` value."""
@@ -83,63 +84,16 @@ class MigrationParameters:
         return out
 
     def updated(self, args: dict[str, Any]) -> MigrationParameters:
-        """Apply migrate-set-parameters arguments; ValueError with QEMU's text if invalid."""
-        known = {f.name.replace("_", "-"): f for f in dataclasses.fields(self)}
+        """Apply migrate-set-parameters arguments as QEMU 7.2 does (qemu_params.py: the
+        QAPI visitor, then migrate_params_check on the merged values); ValueError with
+        QEMU's text if refused."""
+        values = qemu_params.visit(args)
+        merged = {**self.to_qmp(), **values}
+        qemu_params.check(merged)
         changes: dict[str, Any] = {}
-        for key, value in args.items():
-            f = known.get(key)
-            if f is None:
-                raise ValueError(f"Parameter '{key}' is unexpected")
-            if key == "multifd-compression":
-                changes[f.name] = MultiFDCompression(value)
-            elif key in _STR_OR_NULL:
-                # qmp_migrate_set_parameters: "TODO Rewrite "" to null instead"
-                if value is not None and not isinstance(value, str):
-                    raise ValueError(f"Invalid parameter type for '{key}', expected: StrOrNull")
-                changes[f.name] = value or ""
-            elif isinstance(getattr(self, f.name), bool):
-                if not isinstance(value, bool):
-                    raise ValueError(f"Invalid parameter type for '{key}', expected: boolean")
-                changes[f.name] = value
-            else:
-                if not isinstance(value, int) or isinstance(value, bool):
-                    raise ValueError(f"Invalid parameter type for '{key}', expected: integer")
-                changes[f.name] = value
-        new = dataclasses.replace(self, **changes)
-        new.check()
-        return new
-
-    def check(self) -> None:
-        """migration.c ``migrate_params_check`` (the subset the model uses)."""
-        if not 1 <= self.cpu_throttle_initial <= 99:
-            raise ValueError(
-                "Parameter 'cpu_throttle_initial' expects an integer in the range of 1 to 99"
-            )
-        if not 1 <= self.cpu_throttle_increment <= 99:
-            raise ValueError(
-                "Parameter 'cpu_throttle_increment' expects an integer in the range of 1 to 99"
-            )
-        if not 1 <= self.max_cpu_throttle <= 99:
-            raise ValueError(
-                "Parameter 'max_cpu_throttle' expects an integer in the range of 1 to 99"
-            )
-        if not 1 <= self.throttle_trigger_threshold <= 100:
-            raise ValueError(
-                "Parameter 'throttle_trigger_threshold' expects an integer in the range of 1 to 100"
-            )
-        if self.downtime_limit < 0 or self.downtime_limit > 2_000_000:
-            raise ValueError(
-                "Parameter 'downtime_limit' expects an integer in the range of 0 to 2000000 ms"
-            )
-        if self.max_bandwidth < 0 or self.max_bandwidth > (1 << 53):
-            raise ValueError(
-                "Parameter 'max_bandwidth' expects an integer in the range of 0 to 8 PiB"
-            )
-        if not 1 <= self.multifd_channels <= 255:
-            raise ValueError("Parameter 'multifd-channels' expects a value between 1 and 255")
-        size = self.xbzrle_cache_size
-        if size < 4096 or size & (size - 1):
-            raise ValueError(
-                "Parameter 'xbzrle_cache_size' expects a power of two "
-                "no less than the target page size"
-            )
+        for f in dataclasses.fields(self):
+            key = f.name.replace("_", "-")
+            if key in values:
+                v = values[key]
+                changes[f.name] = MultiFDCompression(v) if key == "multifd-compression" else v
+        return dataclasses.replace(self, **changes)

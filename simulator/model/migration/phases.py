@@ -13,7 +13,7 @@ from simulator.model.migration import postcopy
 from simulator.model.migration.effects import Effect
 from simulator.model.migration.params import Capability
 from simulator.model.migration.status import MigrationStatus as S
-from simulator.model.units import BUFFER_DELAY, EOS_WIRE, PAGE_SIZE
+from simulator.model.units import BUFFER_DELAY, EOS_WIRE, PAGE_SIZE, window_budget
 
 if TYPE_CHECKING:
     from simulator.model.migration.qemu_precopy import QemuPrecopy
@@ -93,8 +93,7 @@ def postcopy_window(e: QemuPrecopy) -> None:
     """Background pages at max-postcopy-bandwidth plus urgent page requests; a request
     waits behind what the one channel (no postcopy-preempt) already queued: up to the
     socket buffers, drained at the rate the destination places pages."""
-    bw = e.cfg.params.max_postcopy_bandwidth
-    budget = bw * BUFFER_DELAY if bw > 0 else _INF
+    budget = window_budget(e.cfg.params.max_postcopy_bandwidth)
     w = e.cfg.workload
     before, sent0 = e.dirty, e.c.transferred
     _, t = e._send(budget, e.t, e.t + BUFFER_DELAY)

@@ -15,13 +15,13 @@ import math
 from dataclasses import dataclass, field
 
 from simulator.model.host import Host
-from simulator.model.memory import MemoryLayout, Workload, dirty_log
+from simulator.model.memory import LogRange, MemoryLayout, Workload, dirty_log
 from simulator.model.migration import bitmap, phases, throttle
 from simulator.model.migration.costs import PageCosts, RamCounters
 from simulator.model.migration.effects import Effect, Sample, Timeline
 from simulator.model.migration.params import Capability, MigrationParameters
 from simulator.model.migration.status import MigrationStatus as S
-from simulator.model.units import BUFFER_DELAY, EOS_WIRE, PAGE_SIZE, GiB
+from simulator.model.units import BUFFER_DELAY, EOS_WIRE, PAGE_SIZE, GiB, window_budget
 
 _INF = math.inf
 #: ram.c ram_save_iterate bound on iterate calls per window (MAX_WAIT stand-in).
@@ -61,6 +61,7 @@ class QemuPrecopy:
         self.status = S.NONE
         self._set(start, S.SETUP)
         self.vm_running = cfg.vm_running
+        self._carried: list[list[LogRange]] = []  # see close_period
         self.segs = bitmap.full_bitmap(
             cfg.layout.total_pages, cfg.layout.nonzero_ranges(cfg.workload)
         )
@@ -164,8 +165,7 @@ class QemuPrecopy:
 
     # ----------------------------------------------------------------- windows
     def _budget(self) -> float:
-        bw = self.cfg.params.max_bandwidth
-        return bw * BUFFER_DELAY if bw > 0 else _INF
+        return window_budget(self.cfg.params.max_bandwidth)
 
     def _window(self) -> None:
         w0, sent, t, calls = self.t, 0, self.t, 0
@@ -308,16 +308,24 @@ class QemuPrecopy:
         self._sample()
 
     # ----------------------------------------------------------------- syncs
-    def _sync(self, t: float) -> None:
-        """ram.c migration_bitmap_sync (+ migration_trigger_throttle after >1 s)."""
+    def close_period(self, t: float) -> None:
+        """The guest stops or runs again: its dirty log so far is kept for the next sync.
+        Not a sync itself: QEMU's stop and cont leave the bitmap alone (no
+        MIGRATION_PASS; the fuzzer found the simulator sending one at stop)."""
         w = self.cfg.workload
         dt = t - self.last_log_t if self.vm_running else 0.0
         self.last_log_t = t
-        rate = w.effective_rate(self.throttle)
-        log, self.writer_pos = dirty_log(w, rate, dt, self.writer_pos)
+        log, self.writer_pos = dirty_log(w, w.effective_rate(self.throttle), dt, self.writer_pos)
         if log:
+            self._carried.append(log)
+
+    def _sync(self, t: float) -> None:
+        """ram.c migration_bitmap_sync (+ migration_trigger_throttle after >1 s)."""
+        self.close_period(t)
+        logs, self._carried = self._carried, []
+        if logs:
             self.generation += 1
-        newly = bitmap.union(self.segs, log)
+        newly = sum(bitmap.union(self.segs, log) for log in logs)
         self.dirty += newly
         self.period_pages += newly
         self.c.dirty_sync_count += 1

@@ -70,7 +70,7 @@ QEMU_TRANSITIONS: Transitions = frozenset(
         (S.ACTIVE, S.FAILED),
         (S.ACTIVE, S.CANCELLING),
         (S.ACTIVE, S.POSTCOPY_ACTIVE),
-        (S.ACTIVE, S.DEVICE),
+        # "device" only follows pre-switchover (migration_maybe_pause), never "active"
         (S.DEVICE, S.COMPLETED),
         (S.DEVICE, S.FAILED),
         (S.POSTCOPY_ACTIVE, S.COMPLETED),
