@@ -287,10 +287,13 @@ def pytest_runtest_makereport(
     return rep
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(_STATE, None)
-    if state is not None and not state.worker:
+    if state is None:
+        return
+    if not state.worker:
         state.record_hosts()
+    state.drop_scratch(keep=exitstatus != 0)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -176,6 +178,17 @@ class Session:
         if arch not in self._images:
             self._images[arch] = guest_image(arch)
         return self._images[arch]
+
+    def drop_scratch(self, keep: bool) -> None:
+        """The private artifacts folder of a session without --report-dir: removed at
+        its end, kept (and named) when a test failed."""
+        if self._scratch is None:
+            return
+        if keep:
+            sys.stderr.write(f"hvlab: artifacts of this session are in {self._scratch}\n")
+        else:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+        self._scratch = None
 
     def artifacts(self, nodeid: str) -> Path:
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid)[-150:]

@@ -322,3 +322,20 @@ def test_a_stopped_run_says_so(tmp_path: Path, signals: list[str]) -> None:
     assert error is not None and "interrupted by" in str(error.get("message"))
     names = [json.loads(line)["name"] for line in jsonl.read_text().splitlines()]
     assert "test_first" in names and "test_never_reached" not in names
+
+
+def test_session_without_report_dir_leaves_no_scratch(tmp_path: Path) -> None:
+    """A pytest session without --report-dir keeps VM logs in a private folder.
+
+    1. The session made that folder (its VMs logged there).
+    2. Having passed, it removed the folder at its end.
+    """
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    env.pop("HVLAB_RUN", None)
+    argv = [sys.executable, "-m", "pytest", "suites/test_lifecycle.py", "-p",
+            "no:cacheprovider", "-p", "no:pytest11.testinfra", "--target", "sim:qemu-7.2",
+            "-k", "test_stop_then_cont", "-q", "-s"]  # fmt: skip
+    proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "1 passed" in proc.stdout
+    assert not list(tmp_path.glob("hvlab-artifacts-*")), list(tmp_path.iterdir())
