@@ -130,8 +130,7 @@ def test_cancel_in_postcopy(
     # and SIGTERM; the destination's main loop waits for pages in postcopy_pause,
     # migration/savevm.c, the source's cleanup for its migration thread): end them now
     # rather than through the teardown's timeouts
-    wedged = (dst, src)
-    for vm in wedged:
+    for vm in (dst, src):
         vm.signal(signal.SIGKILL)
         vm.wait_exit(timeout=30)
 

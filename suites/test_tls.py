@@ -20,7 +20,7 @@ from harness.fixtures import VMFactory, destination
 from harness.machine import Machine
 from harness.migration import Transport
 from harness.spec import TlsCreds, VMSpec
-from harness.tls import Flaw, psk_set, x509_set
+from harness.tls import Flaw, X509Set, psk_set, x509_set
 from harness.workload import read_pattern, write_pattern
 from suites.catalog import Expect
 from suites.vmpair import survived
@@ -43,6 +43,16 @@ def _migrate(src: Machine, dst: Machine, hostname: str | None) -> migration.Migr
     return migration.finish(watch, dst, timeout=120)
 
 
+def _x509_pair(vms: VMFactory, spec: VMSpec, creds: X509Set) -> tuple[Machine, Machine]:
+    """A source and a listening destination with the x509 set's client and server."""
+    return _tls_pair(
+        vms,
+        spec,
+        TlsCreds("x509", str(creds.server), "server"),
+        TlsCreds("x509", str(creds.client), "client"),
+    )
+
+
 @pytest.mark.catalog("TLS-X509")
 def test_x509_migration(vms: VMFactory, standard_spec: VMSpec, tmp_path: Path) -> None:
     """Certificates from one CA, the server's for the host name the source asks for.
@@ -51,12 +61,7 @@ def test_x509_migration(vms: VMFactory, standard_spec: VMSpec, tmp_path: Path) -
     2. The guest's memory arrives intact.
     """
     creds = x509_set(tmp_path / "tls")
-    src, dst = _tls_pair(
-        vms,
-        standard_spec,
-        TlsCreds("x509", str(creds.server), "server"),
-        TlsCreds("x509", str(creds.client), "client"),
-    )
+    src, dst = _x509_pair(vms, standard_spec, creds)
     digest = write_pattern(src, 16)
     result = _migrate(src, dst, creds.hostname)
     assert result.status == "completed" and result.dst_runstate == "running", result.final
@@ -78,12 +83,7 @@ def test_x509_handshake_refused(
     2. The source runs on, its memory intact, and a migration without TLS completes.
     """
     creds = x509_set(tmp_path / "tls", flaw)
-    src, dst = _tls_pair(
-        vms,
-        standard_spec,
-        TlsCreds("x509", str(creds.server), "server"),
-        TlsCreds("x509", str(creds.client), "client"),
-    )
+    src, dst = _x509_pair(vms, standard_spec, creds)
     digest = write_pattern(src, 16)
     result = _migrate(src, dst, creds.hostname)
     assert result.status == "failed", result.final
