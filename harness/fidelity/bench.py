@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -35,7 +36,8 @@ def run_real(cfgs: list[Config], arch: Arch, out: Path, runs: int | None) -> Non
     from harness.templates import TemplateStore
 
     store = TemplateStore()
-    logs = private_dir("hvlab-fidelity-")
+    logs = private_dir("hvlab-fidelity-")  # the VMs' logs: kept only when a run failed
+    failed = False
     probe = out / "hostprobe.json"
     if not probe.exists():  # measured before the runs, on the same quiet host
         probe.write_text(json.dumps(hostprobe.probe()))
@@ -52,7 +54,8 @@ def run_real(cfgs: list[Config], arch: Arch, out: Path, runs: int | None) -> Non
                 try:
                     report = real.run(cfg, arch, vms, logs / f"{cfg.name}-{i}" / "work")
                 except HarnessError as exc:
-                    print(f"  {cfg.name} #{i}: failed: {exc}", flush=True)
+                    print(f"  {cfg.name} #{i}: failed: {exc} (logs: {logs})", flush=True)
+                    failed = True
                     continue
                 finally:
                     vms.close()
@@ -66,6 +69,8 @@ def run_real(cfgs: list[Config], arch: Arch, out: Path, runs: int | None) -> Non
                 )
     finally:
         store.close()
+        if not failed:
+            shutil.rmtree(logs, ignore_errors=True)
 
 
 def load(folder: Path) -> dict[str, list[JSON]]:
