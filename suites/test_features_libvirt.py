@@ -23,15 +23,18 @@ from typing import Any
 
 import pytest
 
+from harness.errors import HarnessError, WaitTimeout
 from harness.guest import READY_MARK, cache_root, guest_image
 from harness.libvirt.target import LibvirtTarget
 from harness.spec import Arch
-from harness.waits import wait_for
+from harness.waits import scaled, wait_for
 
 NAME = "hvlab-feature"
 F_LIVE, F_P2P = 1, 2
 F_COMPRESSED, F_AUTO_CONVERGE, F_POSTCOPY, F_PARALLEL = 2048, 8192, 32768, 131072
 SLOW_MIB = 16  # VIR_MIGRATE_PARAM_BANDWIDTH is MiB/s (seed 002)
+QUERY_CAPS = '{"execute":"query-migrate-capabilities"}'
+QUERY_PARAMS = '{"execute":"query-migrate-parameters"}'
 
 
 def _xml(serial: Path) -> str:
@@ -73,7 +76,12 @@ class Hosts:
             return dom
         away = self.domain(self.dst)
         if away is not None:
-            away.migrateToURI3(self.src_p2p, {}, F_LIVE | F_P2P)
+            # unlimited bandwidth, auto-converge on: the way back always converges
+            flags = F_LIVE | F_P2P | F_AUTO_CONVERGE
+            back = run(away, away.migrateToURI3, self.src_p2p, {}, flags)
+            back.finish(self.lib, 240, "the libvirt domain to migrate back to the source")
+            if back.error is not None:
+                raise HarnessError(f"migrating the libvirt domain back failed: {back.error}")
             return self.src.lookupByName(NAME)
         dom = self.src.createXML(_xml(self.serial), 0)
         wait_for(
@@ -116,11 +124,56 @@ def hosts(libvirt_target: LibvirtTarget) -> Iterator[Hosts]:
 
 @dataclass
 class Job:
-    """A migration running in a thread, with the source's job info sampled every 50 ms."""
+    """A libvirt call running in a thread (the domain's migration), with the source's
+    job info sampled while it runs.
 
+    libvirt's client waits for a daemon reply without a timeout and its QEMU monitor
+    waits for QEMU without one, so every call that can meet a stuck QEMU runs here, in
+    a thread, and the test waits for it with a bound.
+    """
+
+    dom: Any
     stats: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    result: Any = None
     done: threading.Event = field(default_factory=threading.Event)
+
+    def finish(self, lib: Any, seconds: float, what: str) -> None:
+        """Wait for the call; past the bound abort the domain's job and raise."""
+        if self.done.wait(scaled(seconds)):
+            return
+        with contextlib.suppress(lib.libvirtError):
+            self.dom.abortJob()
+        self.done.wait(scaled(30))
+        raise WaitTimeout(
+            f"timed out after {scaled(seconds):.0f} s waiting for {what}; the job was aborted",
+            {"job_stats_last": self.stats[-1:] if self.stats else []},
+        )
+
+
+def run(dom: Any, fn: Callable[..., Any], *args: Any) -> Job:
+    """Start ``fn(*args)`` (a libvirt call on ``dom``) in a daemon thread."""
+    job = Job(dom)
+
+    def call() -> None:
+        try:
+            job.result = fn(*args)
+        except Exception as exc:  # the caller reads it as the call's outcome
+            job.error = str(exc)
+        finally:
+            job.done.set()
+
+    threading.Thread(target=call, daemon=True, name=f"libvirt-{fn.__name__}").start()
+    return job
+
+
+def bounded(lib: Any, dom: Any, fn: Callable[..., Any], *args: Any, seconds: float = 30) -> Any:
+    """``fn(*args)`` with a bound: its value, or the libvirtError it raised."""
+    job = run(dom, fn, *args)
+    job.finish(lib, seconds, f"libvirt {fn.__name__}")
+    if job.error is not None:
+        raise lib.libvirtError(job.error)
+    return job.result
 
 
 def migrate(
@@ -130,35 +183,31 @@ def migrate(
     during: Callable[[Any, dict[str, Any]], None] | None = None,
 ) -> Job:
     """Migrate the domain to the destination; sample jobStats until the call returns."""
+    lib = hosts.lib
     dom = hosts.home()
     # hvlab-stress starts before the shell: give the guest 2 s of vCPU time to fill
     # and dirty its working set (virDomainGetInfo's cpuTime, ns)
-    cpu0 = dom.info()[4]
-    wait_for(lambda: dom.info()[4] - cpu0 >= 2e9, 60, "the guest to run 2 s of vCPU time")
-    job = Job()
-
-    def call() -> None:
-        try:
-            dom.migrateToURI3(hosts.dst_p2p, params, flags)
-        except hosts.lib.libvirtError as exc:
-            job.error = str(exc)
-        finally:
-            job.done.set()
-
-    thread = threading.Thread(target=call, daemon=True)
-    thread.start()
+    cpu0 = bounded(lib, dom, dom.info)[4]
+    wait_for(
+        lambda: bounded(lib, dom, dom.info)[4] - cpu0 >= 2e9,
+        60,
+        "the guest to run 2 s of vCPU time",
+    )
+    job = run(dom, dom.migrateToURI3, hosts.dst_p2p, params, flags)
 
     def sample() -> bool:
-        with contextlib.suppress(hosts.lib.libvirtError):
-            stats = dom.jobStats()
+        with contextlib.suppress(lib.libvirtError):
+            stats = bounded(lib, dom, dom.jobStats)
             if stats.get("type", 0) != 0:
                 job.stats.append(stats)
                 if during is not None:
                     during(dom, stats)
         return job.done.is_set()
 
-    wait_for(sample, 240, "the libvirt migration", interval=0.05, backoff=False)
-    thread.join(timeout=10)
+    try:
+        wait_for(sample, 240, "the libvirt migration", interval=0.05, backoff=False)
+    finally:
+        job.finish(lib, 10, "the libvirt migration call to return")
     return job
 
 
@@ -232,32 +281,43 @@ def test_libvirt_postcopy(hosts: Hosts) -> None:
 
 @pytest.mark.catalog("FEAT-LIBVIRT-PARALLEL")
 def test_libvirt_parallel(hosts: Hosts) -> None:
-    """VIR_MIGRATE_PARALLEL with 3 connections.
+    """VIR_MIGRATE_PARALLEL with 3 connections, started at 16 MiB/s.
 
     1. While it runs, the source QEMU has the multifd capability on and 3 channels
        (read through libvirt's QEMU monitor passthrough).
-    2. The migration completes: the domain runs on the destination.
+    2. With the bandwidth and downtime limit lifted the migration completes: the
+       domain runs on the destination.
     """
     import libvirt_qemu
 
     seen: list[tuple[bool, int]] = []
+    errors: list[str] = []
 
     def look(dom: Any, stats: dict[str, Any]) -> None:
         # libvirt applies capabilities and parameters in its Perform phase, right before
-        # QEMU's migrate: look once QEMU has moved memory
+        # QEMU's migrate: look once QEMU has moved memory. At 16 MiB/s the migration
+        # does not converge, so the look cannot miss it; once it has looked, the test
+        # lifts the bandwidth and the downtime limit (virDomainMigrateSetMaxSpeed,
+        # virDomainMigrateSetMaxDowntime) and the migration completes.
         if seen or not stats.get("memory_processed"):
             return
-        caps = json.loads(
-            libvirt_qemu.qemuMonitorCommand(dom, '{"execute":"query-migrate-capabilities"}', 0)
-        )["return"]
-        params = json.loads(
-            libvirt_qemu.qemuMonitorCommand(dom, '{"execute":"query-migrate-parameters"}', 0)
-        )["return"]
+        try:
+            caps = json.loads(
+                bounded(hosts.lib, dom, libvirt_qemu.qemuMonitorCommand, dom, QUERY_CAPS, 0)
+            )["return"]
+            params = json.loads(
+                bounded(hosts.lib, dom, libvirt_qemu.qemuMonitorCommand, dom, QUERY_PARAMS, 0)
+            )["return"]
+        except hosts.lib.libvirtError as exc:
+            errors.append(str(exc))
+            return
         on = any(c["capability"] == "multifd" and c["state"] for c in caps)
         seen.append((on, params["multifd-channels"]))
+        bounded(hosts.lib, dom, dom.migrateSetMaxDowntime, 2000, 0)
+        bounded(hosts.lib, dom, dom.migrateSetMaxSpeed, 8192, 0)
 
-    params = {"bandwidth": SLOW_MIB * 4, "parallel.connections": 3}
+    params = {"bandwidth": SLOW_MIB, "parallel.connections": 3}
     job = migrate(hosts, F_LIVE | F_P2P | F_PARALLEL, params, look)
-    assert seen == [(True, 3)], seen
+    assert seen == [(True, 3)], (seen, errors, job.error, job.stats[-1:])
     assert job.error is None, job.error
     assert hosts.domain(hosts.dst) is not None
