@@ -342,3 +342,45 @@ def test_convergence_comes_from_the_pluggable_engine(
         libvirt.set_engine(PrecopyEngine())
     assert code == libvirt.VIR_ERR_OPERATION_ABORTED
     assert double.calls and double.calls[0][0] == 0.0 and double.calls[0][2] == 50.0
+
+
+def test_a_documented_race_accepts_either_error_and_nothing_else() -> None:
+    """A certificate that does not name the host: both QEMUs fail at once.
+
+    Verified:
+    1. The model's verdict (migrate3, client-driven) is the source job's error and
+       names the destination's as its race, with the reason.
+    2. A real verdict with either error agrees; the one with the race's error is
+       counted as raced, with its reason in the row.
+    3. A real verdict with a third error, or another source state, disagrees.
+    """
+    import dataclasses
+
+    from harness.libvirt.differential import compare, run_model
+    from simulator.libvirt.flags import MigrateFlag as F
+    from simulator.libvirt.request import Api
+    from simulator.libvirt.scenario import Env, Scenario, Side
+
+    sc = Scenario(
+        Api.MIGRATE3,
+        int(F.LIVE | F.TLS),
+        extra=(("tls.destination", "wrong.example"),),
+        env=Env(src_certs=True, dst_certs=True),
+    )
+    [model] = run_model([sc])
+    assert not model.accepted and model.code == 9 and "Certificate does not match" in model.message
+    assert (
+        model.raced is not None
+        and model.raced[0] == 1
+        and "Not a migration stream" in (model.raced[2])
+    )
+    assert "qcrypto_tls_session_check_certificate" in model.race
+    raced = model.raced_verdict()
+    assert raced is not None
+    report = compare([sc, sc], [model, model], [model, raced])
+    assert report["disagreements"] == [] and report["raced"] == 1
+    assert [bool(r["raced"]) for r in report["rows"]] == [False, True]
+    third = dataclasses.replace(raced, code=38, message="operation failed: something else")
+    moved = dataclasses.replace(raced, source=Side(True, True, True, 3, 2))
+    report = compare([sc, sc], [model, model], [third, moved])
+    assert len(report["disagreements"]) == 2 and report["raced"] == 0

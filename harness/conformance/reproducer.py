@@ -17,6 +17,7 @@ from typing import Any
 from harness.conformance.lockstep import Lockstep
 from harness.conformance.steps import JSON, Step
 from harness.conformance.targets import lockstep_for
+from harness.spec import MachineType
 
 DISKS = "{disks}"
 
@@ -74,7 +75,8 @@ def write(folder: Path, label: str, failure: JSON, meta: JSON, disks: Path) -> P
 
 @contextmanager
 def _replaying(data: JSON, work: Path) -> Iterator[tuple[Lockstep, list[Step]]]:
-    with lockstep_for(data["reference"], data["candidate"], work) as (lockstep, disks):
+    machine = MachineType(data["machine"]) if "machine" in data else None
+    with lockstep_for(data["reference"], data["candidate"], work, machine) as (lockstep, disks):
         steps = [Step.from_json(s) for s in _swap(data["steps"], DISKS, str(disks))]
         yield lockstep, steps
 

@@ -45,12 +45,15 @@ def resolve(name: str) -> Target:
     return target
 
 
-def standard_spec(arch: Arch) -> VMSpec:
+def standard_spec(arch: Arch, machine: MachineType | None = None) -> VMSpec:
+    """The example's source VM: the standard machine with two root ports, or ``machine``
+    (a regression test's: microvm has no PCI, so no root ports)."""
+    machine = machine or MachineType.standard(arch)
     return VMSpec(
-        machine=MachineType.standard(arch),
+        machine=machine,
         topology=Topology(cpus=2, sockets=2, cores=2, threads=1, maxcpus=4),
         memory_mib=256,
-        devices=root_ports(2),
+        devices=root_ports(2) if machine is not MachineType.MICROVM else (),
     )
 
 
@@ -64,8 +67,11 @@ def make_disks(folder: Path) -> Path:
 
 
 @contextmanager
-def lockstep_for(reference: str, candidate: str, work: Path) -> Iterator[tuple[Lockstep, Path]]:
-    """The two backends of a run in ``work`` (and its disk images); all closed after."""
+def lockstep_for(
+    reference: str, candidate: str, work: Path, machine: MachineType | None = None
+) -> Iterator[tuple[Lockstep, Path]]:
+    """The two backends of a run in ``work`` (and its disk images); all closed after.
+    ``machine`` replaces the architecture's standard machine."""
     ref, cand = resolve(reference), resolve(candidate)
     if ref.arch is not cand.arch:
         raise HarnessError(
@@ -76,7 +82,7 @@ def lockstep_for(reference: str, candidate: str, work: Path) -> Iterator[tuple[L
     disks = make_disks(work / "disks")
     boot = TemplateStore()
     images = functools.cache(guest_image)
-    spec = standard_spec(ref.arch)
+    spec = standard_spec(ref.arch, machine)
     lockstep = Lockstep(
         Backend(ref, spec, work / "reference", images, boot, "reference"),
         Backend(cand, spec, work / "candidate", images, boot, "candidate"),

@@ -54,6 +54,11 @@ class Refusal:
     # The source domain keeps its MIGRATION_OUT job after this error (a libvirt
     # 9.0 leak, see simulator.libvirt.driver); the next migration is refused.
     leaves_job: bool = False
+    # A documented race: the error libvirt reports when the other host's failure
+    # reaches its job first, and why both can happen (the differential accepts either
+    # and counts it as raced).
+    raced: Refusal | None = None
+    race: str = ""
 
     def exception(self) -> libvirtError:
         """The libvirt-python style exception carrying this refusal."""

@@ -204,6 +204,17 @@ class Verdict:
     source: Side | None = None
     dest: Side | None = None
     ops: tuple[OpResult, ...] = ()
+    # The model's documented race (errors.Refusal.raced): the other error libvirt may
+    # report, as (code, domain, message), and why.
+    raced: tuple[int, int, str] | None = None
+    race: str = ""
+
+    def raced_verdict(self) -> Verdict | None:
+        """This verdict with the race's other error, or None without a race."""
+        if self.raced is None:
+            return None
+        code, domain, message = self.raced
+        return Verdict(False, code, domain, message, self.source, self.dest, self.ops)
 
     def key(self) -> tuple[Any, ...]:
         """What the differential requires to be equal (messages are compared apart)."""
@@ -231,4 +242,6 @@ class Verdict:
             sides["source"],
             sides["dest"],
             tuple(OpResult(**o) for o in data.get("ops", ())),
+            tuple(data["raced"]) if data.get("raced") else None,
+            str(data.get("race", "")),
         )

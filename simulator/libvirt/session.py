@@ -286,7 +286,17 @@ class Session:
             return Verdict(True, source=source, dest=dest, ops=ops)
         if source != self._expected_src(sc.domain) or sc.to_self:
             self._ready = None  # the refusal changed something: rebuild next time
-        return Verdict(False, *self._error(error), source=source, dest=dest, ops=ops)
+        refusal = getattr(error, "refusal", None)  # the model's errors carry their race
+        raced = getattr(refusal, "raced", None)
+        return Verdict(
+            False,
+            *self._error(error),
+            source=source,
+            dest=dest,
+            ops=ops,
+            raced=(int(raced.code), int(raced.domain), raced.message) if raced else None,
+            race=str(getattr(refusal, "race", "")) if raced else "",
+        )
 
     def _expected_src(self, spec: DomainSpec) -> Side:
         state, reason = {

@@ -36,9 +36,15 @@ class QmpError:
 class QmpFailure(Exception):
     """Raised inside command handlers; the dispatcher turns it into a QmpError reply."""
 
-    def __init__(self, desc: str, cls: ErrorClass = ErrorClass.GENERIC_ERROR) -> None:
+    def __init__(
+        self,
+        desc: str,
+        cls: ErrorClass = ErrorClass.GENERIC_ERROR,
+        events: list[Event] | None = None,
+    ) -> None:
         super().__init__(desc)
         self.error = QmpError(cls, desc)
+        self.events = list(events or [])  # what the failed command emitted on its way
 
 
 #: What ``VM.execute`` returns as reply: the QMP "return" value or a QmpError.

@@ -172,6 +172,8 @@ def device_add(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     cls = DRIVERS.get(driver)
     if not cpu and cls not in (DeviceClass.BLK, DeviceClass.NET, DeviceClass.VFIO):
         raise QmpFailure(f"'{driver}' is not a valid device model name")
+    if cpu and not vm_cpus.creatable(vm):
+        raise QmpFailure("Parameter 'driver' expects a pluggable device type")
     bus = None if cpu else _bus(vm, args, driver)
     if not migration_idle(vm):
         raise QmpFailure("device_add not allowed while migrating")

@@ -133,7 +133,7 @@ class VM:
         try:
             return fn(self, dict(args or {}))
         except QmpFailure as exc:
-            return exc.error, []
+            return exc.error, exc.events
         except (KeyError, TypeError, ValueError) as exc:
             return QmpError(ErrorClass.GENERIC_ERROR, str(exc).strip("'\"")), []
 

@@ -245,6 +245,18 @@ def _ejected_topology(vm: VM, dev: Device) -> list[Event]:
     ]
 
 
+def _ged_refuses(vm: VM, args: JSON, dev_id: str, driver: str) -> QmpFailure:
+    """QEMU 7.2 microvm: hw/i386/microvm.c sends a vCPU through x86_cpu_pre_plug (the
+    topology checks), realizes it (its lapic child appears), then x86_cpu_plug hands it
+    to the ACPI GED, which takes no vCPUs (hw/acpi/generic_event_device.c
+    acpi_ged_device_plug_cb). The failed realize unparents the lapic: DEVICE_DELETED."""
+    _plug_by_topology(vm, args, dev_id)
+    return QmpFailure(
+        f"virt: device plug request for unsupported device type: {driver}",
+        events=[("DEVICE_DELETED", {"path": f"/machine/peripheral/{dev_id}/lapic"})],
+    )
+
+
 @dataclass(frozen=True)
 class _Dialect:
     driver: Callable[[VM], str | None]  # the plug driver on this VM (None: not known)
@@ -255,6 +267,8 @@ class _Dialect:
     props: Callable[[VM, int], JSON]  # a vCPU's props in the lists
     boot_index: Callable[[VM, int], int]  # a boot vCPU's /machine/unattached/device[N]
     slots_reversed: bool  # query-hotpluggable-cpus lists the last slot first
+    creatable: frozenset[Arch]  # the architectures whose vCPU type device_add may create
+    no_hotplug: Callable[[VM, JSON, str, str], QmpFailure]  # a machine without vCPU hotplug
 
 
 _DIALECTS: Mapping[CpuPlug, _Dialect] = {
@@ -267,6 +281,10 @@ _DIALECTS: Mapping[CpuPlug, _Dialect] = {
         props=_sv_props,
         boot_index=lambda vm, i: i,
         slots_reversed=False,
+        creatable=frozenset({Arch.X86_64}),  # generic-x86-cpu is an x86_64 build's only
+        no_hotplug=lambda vm, args, dev_id, driver: QmpFailure(
+            f"CPU hotplug is not supported on machine {vm.spec.machine.value}"
+        ),
     ),
     CpuPlug.TOPOLOGY: _Dialect(
         lambda vm: vm.profile.cpu_types[vm.arch],
@@ -277,8 +295,19 @@ _DIALECTS: Mapping[CpuPlug, _Dialect] = {
         props=_qemu_props,
         boot_index=_qemu_boot_index,
         slots_reversed=True,
+        # hw/core/cpu-common.c cpu_class_init clears user_creatable for every CPU;
+        # only target/i386/cpu.c x86_cpu_common_class_init sets it again (Arm's stays
+        # off: softmmu/qdev-monitor.c qdev_get_device_class refuses the driver)
+        creatable=frozenset({Arch.X86_64}),
+        no_hotplug=_ged_refuses,
     ),
 }
+
+
+def creatable(vm: VM) -> bool:
+    """device_add may create this VM's vCPU type (else QEMU's qdev_get_device_class
+    refuses the driver before anything else is looked at)."""
+    return vm.arch in _DIALECTS[vm.profile.cpu_plug].creatable
 
 
 def is_cpu_driver(vm: VM, driver: str) -> bool:
@@ -288,9 +317,10 @@ def is_cpu_driver(vm: VM, driver: str) -> bool:
 
 def plug(vm: VM, args: JSON, dev_id: str, driver: str) -> tuple[Reply, list[Event]]:
     """device_add of a vCPU on a standard machine (the id checks already passed)."""
+    dialect = _DIALECTS[vm.profile.cpu_plug]
     if not vm.rules.cpu_hotplug:
-        raise QmpFailure(f"CPU hotplug is not supported on machine {vm.spec.machine.value}")
-    index = _DIALECTS[vm.profile.cpu_plug].plug(vm, args, dev_id)
+        raise dialect.no_hotplug(vm, args, dev_id, driver)
+    index = dialect.plug(vm, args, dev_id)
     vm.online.add(index)
     vm.table.devices[dev_id] = Device(dev_id, DeviceClass.CPU, driver, addr=index, hotplugged=True)
     return {}, []
