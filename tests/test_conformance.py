@@ -117,6 +117,23 @@ def test_a_difference_is_shrunk_and_written_as_a_replayable_test(tmp_path: Path)
     assert "Reproducer" in page and reproducers[0]["label"] in page
 
 
+def test_a_survey_journals_every_differing_step(tmp_path: Path) -> None:
+    """The same two differing simulator targets, surveyed.
+
+    1. The run goes on past the first difference (no shrinking) and exits 1.
+    2. differences.jsonl holds one line per differing step, as many as the summary
+       counts, each with its command, the example's steps so far and the differences.
+    """
+    cfg = FuzzConfig("sim:qemu-7.2", "sim:stratovirt-2.5", 2, 3, 4, tmp_path, survey=True)
+    code, folder = run(cfg, out=lambda line: None)
+    assert code == 1
+    summary = json.loads((folder / "summary.json").read_text())
+    lines = [json.loads(x) for x in (folder / "differences.jsonl").read_text().splitlines()]
+    assert len(lines) == sum(summary["differences_by_command"].values()) > 1
+    assert all(x["label"] and x["steps"] and x["lines"] for x in lines)
+    assert {x["label"] for x in lines} == set(summary["differences_by_command"])
+
+
 def test_hvlab_fuzz_qmp_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``hvlab fuzz qmp`` on one simulator target against itself.
 

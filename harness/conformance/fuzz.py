@@ -3,7 +3,8 @@ reproducers and its report page, all in one run folder.
 
 The folder (``<report-dir>/fuzz-qmp-<run id>/``) holds ``summary.json``, ``summary.txt``,
 ``index.html`` (the report page), ``reproducers/`` (one JSON + pytest file per shrunk
-difference) and the last example's VM logs. Exit code 0 when the backends never
+difference), ``differences.jsonl`` in a survey (every differing step as it happens) and
+the last example's VM logs. Exit code 0 when the backends never
 differed, 1 otherwise.
 """
 
@@ -89,6 +90,7 @@ def run(
     with lockstep_for(cfg.reference, cfg.candidate, folder / "work") as (lockstep, disks):
         lockstep.on_start = _progress(cfg, say)
         lockstep.keep_going = cfg.survey
+        lockstep.journal = folder / "differences.jsonl" if cfg.survey else None
         machine = conformance_machine(lockstep, ref.arch, str(disks))
         shrink = cfg.shrink and not cfg.survey
         phases = [Phase.generate, Phase.shrink] if shrink else [Phase.generate]

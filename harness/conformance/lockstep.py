@@ -11,6 +11,7 @@ differences of each command separately.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -18,6 +19,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from harness.conformance import invariants
@@ -109,6 +111,9 @@ class Lockstep:
         self.on_start: Callable[[Stats], None] | None = None
         #: survey mode: record differences (first of each command) but go on
         self.keep_going = False
+        #: every differing step, appended as it happens (a JSON line with the example's
+        #: steps so far and the differences): a killed long run keeps what it found
+        self.journal: Path | None = None
 
     def _failure(self, differences: list[Difference], problem: str = "") -> JSON:
         return {
@@ -182,6 +187,13 @@ class Lockstep:
         if diffs:
             self.stats.differences[step.label] += 1
             self.stats.first.setdefault(step.label, [d.line() for d in diffs])
+            if self.journal is not None:
+                line = {"example": self.stats.examples, "label": step.label}
+                line.update(self._failure(diffs))
+                del line["observed"]
+                line["lines"] = [d.line() for d in diffs]
+                with self.journal.open("a") as f:
+                    f.write(json.dumps(line, sort_keys=True) + "\n")
             if self.keep_going:
                 self.failures.setdefault(step.label, self._failure(diffs))
                 return
