@@ -95,8 +95,9 @@ def test_qemu_cpu_hotplug_by_topology() -> None:
     1. The slot type is query-hotpluggable-cpus's; device_add of socket 1 core 0 returns
        {} with no event, and the vCPU is listed at /machine/peripheral/cpu2.
     2. Refusals: a socket beyond the topology, the same device id, the same slot.
-    3. device_del returns {}; when the guest ejected the vCPU, DEVICE_DELETED comes for
-       its lapic child, then the guest's _OST for the eject (as QEMU 7.2 does here).
+    3. device_del returns {}; the guest's _OST says the eject is in progress (naming
+       the vCPU), then when it ejected the vCPU DEVICE_DELETED comes for its lapic
+       child, then its _OST for the eject done (as QEMU 7.2 with Linux 6.1 does here).
     """
     _, vm = _vm("qemu-7.2")
     slots, _ = vm.execute("query-hotpluggable-cpus", {})
@@ -114,8 +115,14 @@ def test_qemu_cpu_hotplug_by_topology() -> None:
         assert _desc(vm.execute("device_add", args)[0]) == text
     assert vm.execute("device_del", {"id": "cpu2"}) == ({}, [])
     lapic = {"path": "/machine/peripheral/cpu2/lapic"}
-    ost = {"info": {"source": 3, "status": 0, "slot": "2", "slot-type": "CPU"}}
-    assert guest_ack_unplug(vm, "cpu2") == [("DEVICE_DELETED", lapic), ("ACPI_DEVICE_OST", ost)]
+    slot = {"source": 3, "slot": "2", "slot-type": "CPU"}
+    busy = {"info": {"device": "cpu2", **slot, "status": 0x84}}
+    done = {"info": {**slot, "status": 0}}
+    assert guest_ack_unplug(vm, "cpu2") == [
+        ("ACPI_DEVICE_OST", busy),
+        ("DEVICE_DELETED", lapic),
+        ("ACPI_DEVICE_OST", done),
+    ]
     cpus, _ = vm.execute("query-cpus-fast", {})
     assert isinstance(cpus, list) and len(cpus) == 2
 

@@ -48,6 +48,12 @@ MASKS: tuple[Mask, ...] = (
         "error-desc",
         "the failing syscall's text is the host's (checked separately where it matters)",
     ),
+    Mask(
+        "reply:query-migrate",
+        "socket-address.*.port",
+        "a destination's listening port (-incoming tcp:127.0.0.1:0) is the one the kernel "
+        "gave that backend's QEMU; the host and type are compared",
+    ),
     # query-cpus-fast (qapi/machine.json CpuInfoFast)
     Mask("reply:query-cpus-fast", "*.thread-id", "host thread ids of this run"),
     # events

@@ -235,13 +235,17 @@ def _ejected_cpu_id(vm: VM, dev: Device) -> list[Event]:
 
 
 def _ejected_topology(vm: VM, dev: Device) -> list[Event]:
-    # Seen with QEMU 7.2 (TCG, Linux 6.1 guest): after the guest's _EJ0 only the vCPU's
-    # local APIC child is reported deleted, then the guest's _OST for the eject (source 3,
-    # status 0); no DEVICE_DELETED names the vCPU itself.
-    ost = {"source": 3, "status": 0, "slot": str(dev.addr), "slot-type": "CPU"}
+    # Seen with QEMU 7.2 (TCG, Linux 6.1 guest; hw/acpi/cpu.c sends ACPI_DEVICE_OST for
+    # each _OST the guest writes, naming the device while it exists): the guest first
+    # reports the eject in progress (Linux drivers/acpi/scan.c
+    # acpi_generic_hotplug_event: ACPI_OST_SC_EJECT_IN_PROGRESS, 0x84), then after its
+    # _EJ0 only the vCPU's local APIC child is reported deleted, then its _OST for the
+    # eject done (status 0); no DEVICE_DELETED names the vCPU itself.
+    ost = {"source": 3, "slot": str(dev.addr), "slot-type": "CPU"}
     return [
+        ("ACPI_DEVICE_OST", {"info": {"device": dev.id, **ost, "status": 0x84}}),
         ("DEVICE_DELETED", {"path": f"/machine/peripheral/{dev.id}/lapic"}),
-        ("ACPI_DEVICE_OST", {"info": ost}),
+        ("ACPI_DEVICE_OST", {"info": {**ost, "status": 0}}),
     ]
 
 

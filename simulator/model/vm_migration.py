@@ -165,6 +165,12 @@ def _migrate(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     link = min(vm.host.nic_bandwidth, dst.host.nic_bandwidth)
     vm.engine = ENGINES[vm.profile.engine](vm, layout, link, err)
     vm.world.attach(vm, dst, vm.engine)
+    if parsed.mode is UriMode.EXEC and Capability.MULTIFD in vm.caps:
+        # QEMU 7.2 migration.c migrate_fd_connect -> multifd.c multifd_save_setup:
+        # "multifd is not supported by current protocol" (multiple channels are allowed
+        # on socket transports only, migration/socket.c); it goes to stderr, not to
+        # s->error: setup -> failed with no error-desc, before anything is sent
+        vm.engine.fail(vm.engine.start, "")
     return {}, []
 
 
