@@ -43,6 +43,13 @@ class Snapshot:
 
 def save(vm: Machine, where: Path, timeout: float = 120.0) -> tuple[Snapshot, MigrationResult]:
     """Snapshot a (paused) VM into ``where`` and wait for the migrate to finish."""
+    snap, watch = start(vm, where)
+    result = migration.finish(watch, None, timeout)
+    return snap, result
+
+
+def start(vm: Machine, where: Path) -> tuple[Snapshot, migration.Watch]:
+    """Start a snapshot of ``vm`` into ``where``; the migration's watch to follow it."""
     where = where.resolve()  # the hypervisor's working directory is not ours to assume
     where.mkdir(parents=True, exist_ok=True)
     where.chmod(0o700)  # guest memory: private folder, and the stream file is 0600
@@ -56,6 +63,4 @@ def save(vm: Machine, where: Path, timeout: float = 120.0) -> tuple[Snapshot, Mi
             uri = f"exec:umask 077 && cat > {shlex.quote(str(snap.path))}"
         case other:
             assert_never(other)
-    watch = migration.start(vm, uri)
-    result = migration.finish(watch, None, timeout)
-    return snap, result
+    return snap, migration.start(vm, uri)

@@ -235,6 +235,28 @@ HYPERVISOR_CLAIMS = [
         "Snapshots work on microvm, q35 and virt",
         expect={"qemu-aarch64": NA("QEMU has no microvm machine for aarch64")},
     ),
+    Claim(
+        "SNAP-RETURN-PATH",
+        S004,
+        "制作快照 4-5 (QEMU: migrate exec:, with postcopy-ram on)",
+        "A snapshot completes also with postcopy-ram on (QEMU 7.2 does not: everything "
+        "is written, yet it stays active in finish-migrate, and migrate_cancel reaches "
+        "cancelling only)",
+        doc_value=("completed", "postmigrate", "completed"),
+        expect={
+            # (status, runstate) once all RAM is written; the status after migrate_cancel
+            "qemu": D(
+                "migration/migration.c migration_thread opens the return path when "
+                "postcopy-ram or return-path is on; over exec: it is the command's stdout, "
+                "where no QEMU sends MIG_RP_MSG_SHUT, so migration_completion "
+                "(await_return_path_close_on_source) waits for good; migrate_cancel "
+                "cannot shut an exec channel down (seen: active/finish-migrate, then "
+                "cancelling for good)",
+            ),
+            "stratovirt-doc": NA("the StratoVirt documents have no postcopy-ram capability"),
+            "stratovirt-2.5": NA("StratoVirt has no postcopy-ram capability"),
+        },
+    ),
     # -- hotplug (S004 热插拔磁盘 / 网卡 / 直通设备) ------------------------------------------
     Claim(
         "HP-BLK-STD",

@@ -165,6 +165,11 @@ def _migrate(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     link = min(vm.host.nic_bandwidth, dst.host.nic_bandwidth)
     vm.engine = ENGINES[vm.profile.engine](vm, layout, link, err)
     vm.world.attach(vm, dst, vm.engine)
+    if parsed.mode is UriMode.EXEC and isinstance(vm.engine, QemuPrecopy):
+        # migration.c migration_thread: open_return_path_on_source when postcopy-ram or
+        # return-path is on; over exec: the command's stdout, where no QEMU answers
+        rp = {Capability.POSTCOPY_RAM, Capability.RETURN_PATH}
+        vm.engine.silent_return_path = bool(rp & vm.caps)
     if parsed.mode is UriMode.EXEC and Capability.MULTIFD in vm.caps:
         # QEMU 7.2 migration.c migrate_fd_connect -> multifd.c multifd_save_setup:
         # "multifd is not supported by current protocol" (multiple channels are allowed

@@ -44,6 +44,11 @@ def switchover(e: QemuPrecopy, t: float) -> None:
     t += e.cfg.device_state_bytes / e.link
     e.downtime = t - (e._stopped_at if e._stopped_at is not None else t)
     e.t = t
+    if e.silent_return_path:
+        # everything is sent, but the completion waits for the return path to close:
+        # "active" in finish-migrate for good; migrate_cancel gets "cancelling" only
+        e.awaiting_return_path = True
+        return
     e._finish(t, S.COMPLETED)
     e.tl.effects.append((t, Effect.SWITCHOVER))
 

@@ -87,6 +87,11 @@ class QemuPrecopy:
         self.downtime: float | None = None
         self.end: float | None = None
         self.postcopy_requested = False
+        # The return path (postcopy-ram or return-path on) reads a channel no QEMU
+        # answers on (migrate exec:): migration_completion's await_return_path_close_on_source
+        # then waits for a MIG_RP_MSG_SHUT that never comes (migration/migration.c).
+        self.silent_return_path = False
+        self.awaiting_return_path = False
         self._requests = 0.0
         self._first_pc = True
         self.cancel_requested = False
@@ -138,6 +143,9 @@ class QemuPrecopy:
         """Advance the migration thread up to virtual time ``t_end``."""
         while not self.status.terminal and self.t < t_end:
             st = self.status
+            if self.awaiting_return_path:
+                self.t = t_end  # the thread joins the return path's: nothing moves
+                return
             if st is S.SETUP:
                 if t_end < self.setup_end:
                     return
