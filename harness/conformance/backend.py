@@ -46,6 +46,8 @@ SETTLE_S = 30.0
 #: a running guest acknowledges an unplug within this (Linux pciehp waits 5 s after the
 #: attention button, drivers/pci/hotplug/pciehp_ctrl.c)
 UNPLUG_S = 15.0
+#: the pending entry of a hot-plugged vCPU until the guest's _OST for its insertion
+INSERTING = "inserting:"
 EVENT_GRACE_S = 3.0
 
 
@@ -158,6 +160,12 @@ class Backend:
         if step.command == "device_del":
             return self._device_del(vm, step)
         reply = self.qmp(vm, step.command, step.arguments)
+        args = step.arguments or {}
+        if step.command == "device_add" and "socket-id" in args and reply == {"return": {}}:
+            # a vCPU: the guest onlines it in its own time (its _OST for the insertion,
+            # hw/acpi/cpu.c); a migration before that races the guest (waited for
+            # like an unplug)
+            self.pending.setdefault(step.vm, set()).add(f"{INSERTING}{args.get('id')}")
         return reply
 
     def qmp(self, vm: Machine, command: str, arguments: JSON | None = None) -> JSON:
@@ -294,6 +302,8 @@ class Backend:
                 return False
             if role == "dst" and status == "active" and src_status in ("failed", "cancelled"):
                 return False  # its stream broke: it exits (process_incoming_migration_co)
+            if role == "dst" and status == "failed":
+                return False  # process_incoming_migration_co: failed, then exit(EXIT_FAILURE)
             late = time.monotonic() - self._began
             if self.pending.get(role) and state == "running" and late < scaled(UNPLUG_S):
                 self._collect()
@@ -333,8 +343,16 @@ class Backend:
             if not _up(vm) or role not in self.pending:
                 continue
             for e in self._since(vm):
+                data = e.get("data", {})
                 if e.get("event") == "DEVICE_DELETED":
-                    self.pending[role].discard(str(e.get("data", {}).get("device")))
+                    self.pending[role].discard(str(data.get("device")))
+                    # a vCPU: only its lapic child is reported (/machine/peripheral/ID/lapic)
+                    path = str(data.get("path", "")).split("/")
+                    if path[1:3] == ["machine", "peripheral"] and path[-1] == "lapic":
+                        self.pending[role].discard(path[3])
+                info = data.get("info", {})
+                if e.get("event") == "ACPI_DEVICE_OST" and info.get("source") == 1:
+                    self.pending[role].discard(f"{INSERTING}{info.get('device')}")
 
     # -- observing ---------------------------------------------------------------------------
     def events(self) -> dict[str, list[JSON]]:
@@ -350,9 +368,14 @@ class Backend:
         state: dict[str, JSON] = {}
         for role, vm in self.vms.items():
             code = vm.exit_code()
+            runstate = _runstate(vm) if code is None and vm.qmp_open else None
+            if runstate == "gone":
+                # its monitor closed under the probe: a VM on its way out (a destination
+                # whose stream broke) is shown exited, not half-gone
+                code = _exit_after(vm)
             probe: JSON = {"alive": code is None, "exit": code}
-            if code is None and vm.qmp_open:
-                probe["runstate"] = _runstate(vm)
+            if code is None and runstate is not None:
+                probe["runstate"] = runstate
                 probe["migration"] = self._info(vm).get("status", "none")
             probe["pending-unplug"] = sorted(self.pending.get(role, set()))
             if self.unsettled:
