@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import os
 import shlex
+import threading
 from pathlib import Path
 
 from harness import migration
@@ -40,6 +41,9 @@ class TemplateStore:
 
     def __init__(self) -> None:
         self._dirs: dict[str, tuple[Runner, Path]] = {}  # host name -> its template folder
+        # the lockstep's two backends build their templates at once, in two threads: one
+        # folder per host, or the second would replace (and leak) the first
+        self._lock = threading.Lock()
         self._files: dict[str, Path] = {}
         self.built = 0
         self.restored = 0
@@ -75,9 +79,10 @@ class TemplateStore:
         key: str,
         runner: Runner,
     ) -> Path:
-        if runner.name not in self._dirs:
-            self._dirs[runner.name] = (runner, runner.private_dir("hvlab-templates-"))
-        path = self._dirs[runner.name][1] / f"{key}.vmstate"
+        with self._lock:
+            if runner.name not in self._dirs:
+                self._dirs[runner.name] = (runner, runner.private_dir("hvlab-templates-"))
+            path = self._dirs[runner.name][1] / f"{key}.vmstate"
         with Machine(target, spec, image, f"template-{key[:6]}", logs, owner, runner) as vm:
             vm.launch()
             watch = migration.start(vm, f"exec:umask 077 && cat > {shlex.quote(str(path))}")
@@ -87,7 +92,8 @@ class TemplateStore:
         return path
 
     def close(self) -> None:
-        for runner, folder in self._dirs.values():
-            runner.remove_tree(folder)
-        self._dirs.clear()
-        self._files.clear()
+        with self._lock:
+            for runner, folder in self._dirs.values():
+                runner.remove_tree(folder)
+            self._dirs.clear()
+            self._files.clear()
