@@ -188,10 +188,13 @@ class Lockstep:
             self.stats.differences[step.label] += 1
             self.stats.first.setdefault(step.label, [d.line() for d in diffs])
             if self.journal is not None:
-                line = {"example": self.stats.examples, "label": step.label}
-                line.update(self._failure(diffs))
-                del line["observed"]
-                line["lines"] = [d.line() for d in diffs]
+                line = {
+                    "example": self.stats.examples,
+                    "label": step.label,
+                    "steps": [s.to_json() for s in self.steps],
+                    "differences": [d.to_json() for d in diffs],
+                    "lines": [d.line() for d in diffs],
+                }
                 with self.journal.open("a") as f:
                     f.write(json.dumps(line, sort_keys=True) + "\n")
             if self.keep_going:

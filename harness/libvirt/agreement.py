@@ -54,14 +54,11 @@ def compare(scenarios: list[Scenario], model: list[Verdict], real: list[Verdict]
     fields: dict[str, list[int]] = {name: [0, 0] for name in FIELDS}
     per_api: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for sc, m, r in zip(scenarios, model, real, strict=True):
-        same = m.key() == r.key()
-        text = m.masked() == r.masked()
-        other = m.raced_verdict()
-        raced = not same and other is not None and other.key() == r.key()
-        seen = m  # what the fields are compared with: the race's other error if it won
-        if raced:
-            assert other is not None
-            seen, same, text = other, True, other.masked() == r.masked()
+        matched = m.matched_by(r)
+        same = matched is not None
+        raced = same and matched is not m
+        seen = matched or m  # what the fields are compared with: the race's error if it won
+        text = seen.masked() == r.masked()
         agree += same
         api = per_api[sc.api.value]
         api[0] += 1

@@ -119,11 +119,7 @@ def _progress(model: list[Verdict], total: int, t0: float) -> Progress:
     tally = {"agree": 0}
 
     def show(done: int, i: int, verdict: Verdict) -> None:
-        other = model[i].raced_verdict()
-        tally["agree"] += verdict.key() in (
-            model[i].key(),
-            other.key() if other is not None else None,
-        )
+        tally["agree"] += model[i].matched_by(verdict) is not None
         if done % 100 == 0 or done == total:
             pct = 100.0 * tally["agree"] / done
             print(

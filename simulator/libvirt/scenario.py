@@ -216,6 +216,14 @@ class Verdict:
         code, domain, message = self.raced
         return Verdict(False, code, domain, message, self.source, self.dest, self.ops)
 
+    def matched_by(self, real: Verdict) -> Verdict | None:
+        """The model verdict ``real`` agrees with: this one, else the race's other error
+        (:meth:`raced_verdict`), else None."""
+        if real.key() == self.key():
+            return self
+        other = self.raced_verdict()
+        return other if other is not None and other.key() == real.key() else None
+
     def key(self) -> tuple[Any, ...]:
         """What the differential requires to be equal (messages are compared apart)."""
         ops = tuple(o.key() for o in self.ops)

@@ -166,17 +166,21 @@ def _migrate(vm: VM, args: JSON) -> tuple[Reply, list[Event]]:
     vm.engine = ENGINES[vm.profile.engine](vm, layout, link, err)
     vm.world.attach(vm, dst, vm.engine)
     if parsed.mode is UriMode.EXEC and isinstance(vm.engine, QemuPrecopy):
-        # migration.c migration_thread: open_return_path_on_source when postcopy-ram or
-        # return-path is on; over exec: the command's stdout, where no QEMU answers
-        rp = {Capability.POSTCOPY_RAM, Capability.RETURN_PATH}
-        vm.engine.silent_return_path = bool(rp & vm.caps)
-    if parsed.mode is UriMode.EXEC and Capability.MULTIFD in vm.caps:
-        # QEMU 7.2 migration.c migrate_fd_connect -> multifd.c multifd_save_setup:
-        # "multifd is not supported by current protocol" (multiple channels are allowed
-        # on socket transports only, migration/socket.c); it goes to stderr, not to
-        # s->error: setup -> failed with no error-desc, before anything is sent
-        vm.engine.fail(vm.engine.start, "")
+        _over_exec(vm.engine, vm.caps)
     return {}, []
+
+
+def _over_exec(eng: QemuPrecopy, caps: frozenset[Capability]) -> None:
+    """What a QEMU 7.2 migration over exec: (one command's stdin and stdout) cannot do."""
+    # migration.c migration_thread: open_return_path_on_source when postcopy-ram or
+    # return-path is on; over exec: the command's stdout, where no QEMU answers
+    eng.silent_return_path = bool({Capability.POSTCOPY_RAM, Capability.RETURN_PATH} & caps)
+    if Capability.MULTIFD in caps:
+        # migration.c migrate_fd_connect -> multifd.c multifd_save_setup: "multifd is
+        # not supported by current protocol" (multiple channels are allowed on socket
+        # transports only, migration/socket.c); it goes to stderr, not to s->error:
+        # setup -> failed with no error-desc, before anything is sent
+        eng.fail(eng.start, "")
 
 
 def _snapshot(vm: VM, path: str) -> tuple[Reply, list[Event]]:
