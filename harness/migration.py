@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from harness.errors import HarnessError, WaitTimeout
+from harness.errors import HarnessError, QMPTimeout, WaitTimeout
 from harness.machine import Machine
 from harness.runner import LOCAL, Runner
 from harness.targets.traits import SourceAfterMigration, Traits
@@ -256,12 +256,24 @@ def runstate(vm: Machine) -> str:
 
 
 def wait_runstate(vm: Machine, states: set[str], timeout: float = 30.0) -> str:
-    """Wait until query-status reports one of ``states``; return it."""
-    return wait_for(
-        lambda: (lambda s: s if s in states else None)(runstate(vm)),
-        timeout,
-        f"{vm.name} runstate in {sorted(states)}",
-    )
+    """Wait until query-status reports one of ``states``; return it.
+
+    A monitor that does not answer one query within 10 s is asked again while the
+    process lives and the wait lasts: a TCG destination that has just taken over a
+    guest dirtying memory on a loaded host can hold its main loop for tens of seconds
+    (seen on aarch64 virt); its answer comes later. A process that has exited fails at
+    once."""
+
+    def probe() -> str | None:
+        try:
+            state = str(vm.qmp.execute("query-status", timeout=10.0)["status"])
+        except QMPTimeout:
+            if vm.exit_code() is not None:
+                raise
+            return None
+        return state if state in states else None
+
+    return wait_for(probe, timeout, f"{vm.name} runstate in {sorted(states)}")
 
 
 def finish(watch: Watch, dst: Machine | None, timeout: float = 120.0) -> MigrationResult:
@@ -282,7 +294,7 @@ def finish(watch: Watch, dst: Machine | None, timeout: float = 120.0) -> Migrati
     exited = watch.src.exit_code() is not None
     result.src_runstate = "exited" if exited else runstate(watch.src)
     if dst is not None and result.status == "completed":
-        settled = wait_runstate(dst, {"running", "paused"})
+        settled = wait_runstate(dst, {"running", "paused"}, timeout=90.0)
         if settled == "paused":
             # A destination resumes a running guest a moment after the load ends
             # (process_incoming_migration_bh): give it that moment before calling it paused.

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from harness import migration, snapshot
-from harness.errors import HarnessError
+from harness.errors import HarnessError, QMPCommandError
 from harness.fixtures import SavedGuest, VMFactory, save_paused
 from harness.spec import MachineType, VMSpec
 from harness.waits import wait_for
@@ -138,3 +138,35 @@ def test_snapshot_with_postcopy_ram_on(
         time.sleep(2)
         cancelled = vm.qmp.execute("query-migrate")["status"]
     assert (*seen, cancelled) == (status, runstate, after_cancel)
+
+
+@pytest.mark.catalog("LC-QUIT")
+def test_quit_while_a_snapshot_cannot_end(vms: VMFactory, standard_spec: VMSpec) -> None:
+    """quit ends the process even while its migration can never end.
+
+    A snapshot with postcopy-ram on waits for good for a return path (SNAP-RETURN-PATH);
+    quit must not wait for it (QEMU's qemu_cleanup cancels the migration and exits).
+
+    1. The snapshot has written all of RAM.
+    2. quit is answered (or the connection closes as the process exits) and the process
+       exits with status 0 within 10 s.
+    """
+    if vms.target.traits.snapshot is not snapshot.SnapshotMethod.EXEC_STREAM:
+        pytest.skip(f"{vms.target.name} has no postcopy-ram capability (no return path)")
+    vm = vms.launch(standard_spec, "src", wait_guest=False)
+    vm.pause()
+    caps = [{"capability": "postcopy-ram", "state": True}]
+    vm.qmp.execute("migrate-set-capabilities", {"capabilities": caps})
+    snapshot.start(vm, vms.artifacts / "snapshot")
+    wait_for(
+        lambda: vm.qmp.execute("query-migrate").get("ram", {}).get("remaining", 1) == 0,
+        60,
+        "the snapshot to write all of RAM",
+    )
+    try:
+        vm.qmp.execute("quit", timeout=10)
+    except QMPCommandError:
+        raise
+    except HarnessError:
+        pass  # the connection closed as the process exited
+    assert vm.wait_exit(timeout=10) == 0

@@ -71,6 +71,7 @@ class WireRecord:
     pings: list[tuple[int, float, float | None]] = field(default_factory=list)
     heartbeats: list[tuple[float, int]] = field(default_factory=list)
     frames: list[dict[str, Any]] = field(default_factory=list)
+    capture_drops: dict[str, int] = field(default_factory=dict)  # the kernel's, per iface
 
     @classmethod
     def load(cls, path: Path) -> WireRecord:
@@ -82,6 +83,7 @@ class WireRecord:
             ],
             heartbeats=[(float(t), int(s)) for t, s in data["heartbeats"]],
             frames=list(data["frames"]),
+            capture_drops={k: int(v) for k, v in data.get("capture_drops", {}).items()},
         )
 
     # -- gaps --------------------------------------------------------------------------------
@@ -163,6 +165,7 @@ class WireRecord:
             "rarp": len(self.announces(mac)),
             "garp": len(self.announces(mac, ("garp",))),
             "frames": len(self.frames),
+            "capture_drops": self.capture_drops,
         }
 
 

@@ -101,6 +101,12 @@ class Sender:
                     # a guest stopped for the switch-over still counts as running.
                     self.was_running = proc.vm.running
                 proc.tick()
+                if not proc.vm.alive and eng.end is None:
+                    # quit with a migration that cannot end (a cancel waiting for good on
+                    # an exec channel's return path): QEMU exits all the same, its
+                    # migration thread is not joined (softmmu/runstate.c qemu_cleanup ->
+                    # migration/migration.c migration_shutdown)
+                    return
                 if self.peer.owns_guest and eng.status is S.COMPLETED:  # the switch-over
                     await self._finish(wire, writer, full_sent)
                     return
