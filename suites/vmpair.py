@@ -27,18 +27,18 @@ def tuning(vms: VMFactory, **parameters: Any) -> dict[str, Any] | None:
     return parameters if vms.target.traits.migration_tuning else None
 
 
-SLOW_MIB = 48  # written before the migration and sent at a throttled rate
-STALL_S = 5.0  # no byte moved for this long while active: a stall
+SLOW_MIB = 24  # written before the migration and sent at a throttled rate
+STALL_S = 3.0  # no byte moved this long while active: a stall (a capped stream moves each 0.1 s)
 
 
 def slow_start(vms: VMFactory, src: Machine, uri: str) -> Watch:
-    """A migration that lasts ~20 s, already active and moving bytes when this returns.
+    """A migration that lasts ~12 s, already active and moving bytes when this returns.
 
     Where the hypervisor has max-bandwidth, that slows it and ram.transferred shows it
     move. StratoVirt has neither (no migrate-set-parameters; query-migrate says only the
     status): its stream goes through a proxy capped at that rate, and the bytes the proxy
     forwarded show it move."""
-    slow = migration.slow_enough(20, SLOW_MIB)
+    slow = migration.slow_enough(12, SLOW_MIB)
     moved: Callable[[], int]
     if vms.target.traits.migration_tuning:
         parameters = tuning(vms, **slow)
