@@ -187,15 +187,11 @@ class Writer:
 
 
 def pattern_md5(mib: int, seed: str) -> str:
-    """md5 of ``yes "hvlab-$seed" | head -c $((mib * 1048576))`` (the guest helper)."""
+    """md5 of what the guest helper writes: the first MiB of ``yes "hvlab-$seed"``,
+    ``mib`` times over."""
     line = f"hvlab-{seed}\n".encode()
-    total = mib * 1024 * 1024
-    block = line * max(1, (1 << 20) // len(line))
+    block = (line * ((1 << 20) // len(line) + 1))[: 1 << 20]
     h = hashlib.md5()
-    done = 0
-    while done + len(block) <= total:
+    for _ in range(mib):
         h.update(block)
-        done += len(block)
-    rest = total - done
-    h.update((line * (rest // len(line) + 1))[:rest])
     return h.hexdigest()

@@ -9,7 +9,8 @@ import pytest
 from harness import migration
 from harness.fixtures import VMFactory, VMPair
 from harness.migration import Transport
-from harness.workload import read_pattern, write_pattern
+from harness.workload import PATTERN_MIB, read_pattern, write_pattern
+from simulator.guest_memory import pattern_md5
 from suites.catalog import Expect
 from suites.vmpair import migration_capabilities
 
@@ -36,11 +37,13 @@ def test_live_migration(
     3. The statuses seen (events or polls) follow the documented order and end completed.
     4. The source is afterwards as documented (QEMU: postmigrate; StratoVirt: exits).
     5. The destination runs.
-    6. Guest memory written before the migration reads back identical on the destination.
+    6. Guest memory written before the migration reads back identical on the destination
+       (and it is the pattern the simulator's guest models: its md5 is the same).
     7. The destination's guest answers on its console.
     """
     src, dst = vm_pair.src, vm_pair.dst
     digest = write_pattern(src)
+    assert digest == pattern_md5(PATTERN_MIB, "7")
     if vms.target.traits.qmp_during_incoming:
         assert migration.runstate(dst) == "inmigrate"
     watch = migration.start(

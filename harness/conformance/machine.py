@@ -61,6 +61,12 @@ CAPABILITIES = (
     "zero-blocks",
     "nosuch",
 )
+#: Why no migration or snapshot follows a vCPU device_del in an example: QEMU 7.2 (x86_64
+#: q35, TCG) then crashes or sends a stream the destination refuses, intermittently
+#: (catalog CPU-UNPLUG-MIGRATE); the simulator models QEMU's defined behaviour, so the
+#: comparison would only measure the race.
+UNPLUGGED_VCPU_RACE = "CPU-UNPLUG-MIGRATE"
+
 MALFORMED: tuple[JSON, ...] = (
     {"execute": "query-status", "arguments": []},
     {"execute": 5},
@@ -91,6 +97,7 @@ def conformance_machine(lockstep: Lockstep, arch: Arch, disks: str) -> type[Rule
             lockstep.start()
             self.migrated = False
             self.snapshotted = False
+            self.vcpu_unplugged = False
 
         def step(self, step: Step) -> None:
             note(f"step {len(lockstep.steps) + 1}: {step.describe()}")
@@ -209,6 +216,7 @@ def conformance_machine(lockstep: Lockstep, arch: Arch, disks: str) -> type[Rule
         @rule(dev=st.one_of(devices, st.sampled_from(["nosuch", "pcie.1"])))
         def device_del(self, dev: str) -> None:
             self.qmp("src", "device_del", {"id": dev})
+            self.vcpu_unplugged |= dev.startswith("cpu-")
 
         # -- migration ----------------------------------------------------------------
         @rule(
@@ -237,6 +245,7 @@ def conformance_machine(lockstep: Lockstep, arch: Arch, disks: str) -> type[Rule
             args = {"capabilities": [{"capability": c, "state": s} for c, s in caps]}
             self.qmp(self.role(data), "migrate-set-capabilities", args)
 
+        @precondition(lambda self: not self.vcpu_unplugged)  # see UNPLUGGED_VCPU_RACE
         @rule(held=st.booleans())
         def migrate(self, held: bool) -> None:
             if held:
@@ -256,6 +265,7 @@ def conformance_machine(lockstep: Lockstep, arch: Arch, disks: str) -> type[Rule
         def migrate_continue(self) -> None:
             self.qmp("src", "migrate-continue", {"state": "pre-switchover"})
 
+        @precondition(lambda self: not self.vcpu_unplugged)  # see UNPLUGGED_VCPU_RACE
         @rule()
         def snapshot(self) -> None:
             self.step(Step(Action.SNAPSHOT))
