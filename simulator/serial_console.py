@@ -100,6 +100,11 @@ class SerialConsole:
                 self.on_input()
         except (ConnectionError, OSError):
             pass
+        except asyncio.CancelledError:
+            # the process is ending (asyncio.run cancels what is left): end quietly;
+            # Python 3.11's StreamReaderProtocol callback would print a cancelled
+            # client task's CancelledError as a traceback on stderr
+            pass
         finally:
             if writer in self.clients:
                 self.clients.remove(writer)

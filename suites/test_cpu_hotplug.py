@@ -11,11 +11,13 @@ from collections.abc import Callable
 
 import pytest
 
-from harness import hotplug
+from harness import hotplug, migration
 from harness.errors import QMPCommandError
-from harness.fixtures import VMFactory
+from harness.fixtures import VMFactory, destination
+from harness.migration import Transport
 from harness.spec import MachineType, Topology, VMSpec
 from harness.waits import wait_for
+from harness.workload import read_pattern, write_pattern
 from suites.catalog import ErrorReply, Expect
 
 #: 2 of 4 vCPUs online (2 sockets x 2 cores x 1 thread): vCPU 2 is socket 1, core 0.
@@ -108,3 +110,52 @@ def test_vcpu_unplug(vms: VMFactory, q35_spec: VMSpec, expect: Callable[[str], E
     assert vm.qmp.execute("device_del", {"id": "cpu2"}) == {}
     vm.qmp.wait_event(event, match, since=mark, timeout=60)
     wait_for(lambda: HOT not in hotplug.present_cpus(vm), 30, "the guest to drop vCPU 2")
+
+
+@pytest.mark.catalog("CPU-HOTPLUG-MIGRATE")
+def test_migrate_with_a_hotplugged_vcpu(
+    vms: VMFactory, q35_spec: VMSpec, expect: Callable[[str], Expect]
+) -> None:
+    """A VM with a hot-plugged vCPU goes to a destination started without it.
+
+    1. vCPU 2 is plugged and the guest has it.
+    2. The migration to a destination with the boot command line (2 vCPUs) ends, on the
+       source, as the catalog says (no return path: the source does not hear of it).
+    3. The destination refuses the stream: it exits, not with success, naming the
+       vCPU's section the catalog names.
+    4. The source keeps its guest: its memory pattern reads back intact once it runs.
+    """
+    src = vms.launch(q35_spec, "src")
+    assert hotplug.add_cpu(src, "cpu2", HOT, TOPOLOGY) == {}
+    wait_for(lambda: HOT in hotplug.present_cpus(src), 30, "the guest to have vCPU 2")
+    digest = write_pattern(src, 8)
+    dst = destination(vms, q35_spec, Transport.TCP)
+    watch = migration.start(src, migration.destination_uri(dst, Transport.TCP))
+    final = watch.until(migration.TERMINAL, timeout=120)
+    assert final["status"] == "completed", final
+    assert dst.wait_exit(timeout=30) != 0
+    assert expect("CPU-HOTPLUG-MIGRATE").value in dst.stderr_tail(3), dst.stderr_tail(60)
+    if migration.runstate(src) != "running":
+        src.qmp.execute("cont")
+    assert read_pattern(src) == digest
+
+
+@pytest.mark.catalog("CPU-UNPLUG-MIGRATE")
+def test_migrate_after_vcpu_unplug(vms: VMFactory, q35_spec: VMSpec) -> None:
+    """A hot-plugged vCPU is unplugged, then the VM migrates.
+
+    1. vCPU 2 is plugged, then unplugged; the guest lets it go.
+    2. The migration to a destination with the boot command line completes and the
+       destination runs.
+    3. The guest's memory reads back intact there.
+    """
+    src = vms.launch(q35_spec, "src")
+    assert hotplug.add_cpu(src, "cpu2", HOT, TOPOLOGY) == {}
+    wait_for(lambda: HOT in hotplug.present_cpus(src), 30, "the guest to have vCPU 2")
+    assert src.qmp.execute("device_del", {"id": "cpu2"}) == {}
+    wait_for(lambda: HOT not in hotplug.present_cpus(src), 30, "the guest to drop vCPU 2")
+    digest = write_pattern(src, 8)
+    dst = destination(vms, q35_spec, Transport.TCP)
+    result = migration.migrate(src, dst, Transport.TCP)
+    assert result.status == "completed" and result.dst_runstate == "running", result.final
+    assert read_pattern(dst) == digest

@@ -15,6 +15,7 @@ from simulator.guest_state import GuestState
 from simulator.migration_io.tls_channel import session_lost, upgrade_server
 from simulator.migration_io.view import JSON, ProcessView
 from simulator.migration_io.wire import FrameWire, Wire, destination_wire
+from simulator.model.devices import DeviceClass
 from simulator.model.migration.params import Capability
 from simulator.model.migration.status import MigrationStatus as S
 from simulator.model.vm import VM, RunState
@@ -291,11 +292,27 @@ class Receiver:
 
 def _unknown_section(config: JSON, vm: VM) -> str | None:
     """QEMU savevm.c qemu_loadvm_section_start_full: a section the destination did not
-    register fails the load (here: the source's user netdevs, net/slirp.c)."""
+    register fails the load. Here: a vCPU the source hot-plugged (its ``cpu_common``
+    section, instance = the vCPU's index: cpu_exec_realizefn registers it) that is not
+    on the destination's command line, or the source's user netdevs (net/slirp.c)."""
+    if not vm.profile.qemu_runstate_rules:
+        return None
+    hot = [d for d in vm.table.devices.values() if d.cls is DeviceClass.CPU]
+    ours_cpus = set(range(vm.topology.cpus)) | {int(d.addr) for d in hot if d.addr is not None}
+    theirs_cpus = {
+        int(d["addr"])
+        for d in config.get("devices", [])
+        if d.get("cls") == DeviceClass.CPU.value and d.get("addr") is not None
+    }
+    missing = sorted(theirs_cpus - ours_cpus)
     theirs, ours = int(config.get("slirp", 0)), len(vm.table.slirp)
-    if not vm.profile.qemu_runstate_rules or theirs <= ours:
+    if missing:
+        section = f"'cpu_common' {missing[0]}"
+    elif theirs > ours:
+        section = f"'slirp' {ours}"
+    else:
         return None
     return (
-        f"Unknown savevm section or instance 'slirp' {ours}. Make sure that your current VM "
+        f"Unknown savevm section or instance {section}. Make sure that your current VM "
         "setup matches your saved VM setup, including any hotplugged devices"
     )
