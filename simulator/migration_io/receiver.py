@@ -19,6 +19,7 @@ from simulator.model.devices import DeviceClass
 from simulator.model.migration.params import Capability
 from simulator.model.migration.status import MigrationStatus as S
 from simulator.model.vm import VM, RunState
+from simulator.model.vm_cpus import hotplugged
 from simulator.model.vm_migration import config_mismatch
 from simulator.sockets import listen
 from simulator.tls_creds import TlsCreds, TlsError, for_migration
@@ -297,8 +298,7 @@ def _unknown_section(config: JSON, vm: VM) -> str | None:
     on the destination's command line, or the source's user netdevs (net/slirp.c)."""
     if not vm.profile.qemu_runstate_rules:
         return None
-    hot = [d for d in vm.table.devices.values() if d.cls is DeviceClass.CPU]
-    ours_cpus = set(range(vm.topology.cpus)) | {int(d.addr) for d in hot if d.addr is not None}
+    ours_cpus = set(range(vm.topology.cpus)) | set(hotplugged(vm))
     theirs_cpus = {
         int(d["addr"])
         for d in config.get("devices", [])

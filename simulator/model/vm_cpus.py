@@ -33,7 +33,7 @@ GENERIC_X86_CPU = "generic-x86-cpu"
 MAIN_LOOP_S = 1e-4
 
 
-def _hot(vm: VM) -> dict[int, str]:
+def hotplugged(vm: VM) -> dict[int, str]:
     """vCPU index -> device id of the hot-plugged vCPUs."""
     return {
         int(d.addr): d.id
@@ -66,7 +66,7 @@ def _qemu_props(vm: VM, i: int) -> JSON:
 
 
 def _qom(vm: VM, i: int) -> str:
-    dev_id = _hot(vm).get(i)
+    dev_id = hotplugged(vm).get(i)
     dialect = _DIALECTS[vm.profile.cpu_plug]
     if dev_id is not None and dialect.qdev:
         return f"/machine/peripheral/{dev_id}"  # a device_add vCPU is a qdev device
@@ -177,7 +177,7 @@ def _plug_by_cpu_id(vm: VM, args: JSON, dev_id: str) -> int:
         raise QmpFailure(f"Cpu-id {cpu_id} already exist.")
     if cpu_id >= t.maxcpus:
         raise QmpFailure(f"Max cpu-id is {t.maxcpus - 1}")
-    for index, other in _hot(vm).items():
+    for index, other in hotplugged(vm).items():
         if other == dev_id:
             raise QmpFailure(f"Device id {dev_id} already existed.")
         if index == cpu_id:
