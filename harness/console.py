@@ -1,16 +1,24 @@
 """The guest serial console, driven with pexpect over the hypervisor's chardev socket.
 
 The hypervisor exposes the serial port as a unix socket (server) and also logs every
-byte to a file, so nothing printed before we connect is lost from the log. ``run``
+byte to a file, so nothing printed before we connect is lost from the log. A thread
+reads the socket all the time into a pipe that pexpect reads: Arm's PL011 writes each
+byte with qemu_chr_fe_write_all (hw/char/pl011.c pl011_write), so once a socket nobody
+reads is full the vCPU thread waits in qemu_chr_write holding the iothread lock, and the
+monitor stops too (seen here: a guest Oops printed on an aarch64 destination while the
+test waited on QMP). The 16550 (hw/char/serial.c) retries from a watch instead. ``run``
 wraps a command between markers that only the command's *output* can contain (the
 markers are split by quotes in what is typed), so echo and prompts never confuse it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import itertools
+import os
 import re
 import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +28,10 @@ import pexpect.fdpexpect
 from harness.errors import ConsoleError
 from harness.guest import PROMPT, READY_MARK
 from harness.waits import scaled
+
+#: what the pump may hold for pexpect before it waits (the kernel's default
+#: /proc/sys/fs/pipe-max-size, so an unprivileged user gets it too)
+PIPE_BYTES = 1 << 20
 
 
 class Console:
@@ -43,11 +55,33 @@ class Console:
             raise ConsoleError(
                 f"{name}: cannot connect to serial socket {socket_path}: {exc}"
             ) from exc
+        read_end, write_end = os.pipe()
+        try:
+            fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        except OSError:
+            pass  # the default 64 KiB pipe still drains the socket
+        self._pump = threading.Thread(
+            target=self._drain, args=(write_end,), name=f"{name}-serial", daemon=True
+        )
+        self._pump.start()
         self._child = pexpect.fdpexpect.fdspawn(
-            self._sock.fileno(), encoding="utf-8", codec_errors="replace", timeout=30
+            read_end, encoding="utf-8", codec_errors="replace", timeout=30
         )
         self._seq = itertools.count(1)
         self._closed = False
+
+    def _drain(self, write_end: int) -> None:
+        """Copy what the guest prints from the socket to pexpect's pipe until the
+        hypervisor closes the socket or ``close`` shuts it down."""
+        try:
+            while data := self._sock.recv(65536):
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(write_end, view) :]
+        except OSError:
+            pass  # the socket was shut down, or the reader closed the pipe
+        finally:
+            os.close(write_end)  # pexpect then sees EOF
 
     def tail(self, lines: int = 20) -> str:
         """The last lines the guest printed (from the hypervisor's serial log)."""
@@ -98,7 +132,10 @@ class Console:
         typed_begin = f"@@'B{n}'@@"
         typed_end = f"@@'E{n}'@@"
         line = f"echo {typed_begin}; {command}; echo {typed_end}$?@@\n"
-        self._child.send(line)
+        try:
+            self._sock.sendall(line.encode())
+        except OSError as exc:
+            raise ConsoleError(f"{self.name}: cannot type '{command}': {exc}") from exc
         self._expect(re.escape(begin) + r"\r?\n", timeout, f"start of '{command}'")
         match = self._expect(re.escape(end) + r"(\d+)@@", timeout, f"end of '{command}'")
         output = (self._child.before or "").replace("\r\n", "\n").replace("\r", "")
@@ -123,10 +160,15 @@ class Console:
             return
         self._closed = True
         try:
-            self._child.close()  # closes the socket's fd
+            self._sock.shutdown(socket.SHUT_RDWR)  # ends the pump's recv
         except OSError:
             pass
-        self._sock.detach()
+        try:
+            self._child.close()  # the pipe's read end: a pump blocked on it ends too
+        except OSError:
+            pass
+        self._pump.join(timeout=5)
+        self._sock.close()
 
     @staticmethod
     def prompt() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable
 
 import pytest
@@ -12,6 +13,8 @@ from harness.fixtures import VMFactory
 from harness.machine import Machine
 from harness.spec import Topology, VMSpec
 from harness.targets.base import Target
+from harness.targets.traits import GuestKind
+from harness.waits import scaled
 from suites.catalog import Expect
 
 
@@ -177,6 +180,32 @@ def test_console_runs_commands(vms: VMFactory, standard_spec: VMSpec, target: Ta
     assert vm.console.run("echo hello-from-guest") == (0, "hello-from-guest")
     assert vm.console.run("false")[0] == 1
     assert vm.console.run("uname -m") == (0, target.arch.value)
+
+
+@pytest.mark.catalog("LC-CONSOLE")
+def test_console_output_nobody_reads_does_not_stall_the_vm(
+    vms: VMFactory, standard_spec: VMSpec, target: Target
+) -> None:
+    """The guest prints on its console while the harness reads nothing (a kernel Oops,
+    a background job): the hypervisor keeps running.
+
+    1. A background job in the guest prints about 30 KB, one line after another.
+    2. While nothing reads the console, query-status answers (QEMU's PL011 writes each
+       byte with qemu_chr_fe_write_all: a socket nobody drains blocks the vCPU thread
+       under the iothread lock, and the monitor with it; harness/console.py).
+    3. The console then shows the job's last line and answers a command.
+    """
+    if target.traits.guest is GuestKind.SIMULATED:
+        pytest.skip(f"{target.name}: the simulated guest prints only what it is asked to")
+    vm = vms.launch(standard_spec)
+    lines = 600
+    loop = f"i=1; while [ $i -le {lines} ]; do echo flood $i of {lines} ........; i=$((i+1)); done"
+    job = f"(sleep 1; {loop}) & true"
+    assert vm.console.run(job)[0] == 0
+    time.sleep(scaled(4))  # the job prints while nothing reads the console
+    assert vm.qmp.execute("query-status", timeout=10)["status"] == "running"
+    vm.console.expect(f"flood {lines} of {lines}", 60, "the job's last line")
+    vm.console.sync()
 
 
 @pytest.mark.catalog("LC-QUIT")
