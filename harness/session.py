@@ -62,6 +62,13 @@ def add_options(parser: pytest.Parser) -> None:
         "and add them to the inventory (needs root; torn down at the end)",
     )
     group.addoption(
+        "--netns-lab-arches",
+        default="",
+        metavar="A,B",
+        help="the guest arches the namespace lab's hosts run (x86_64, aarch64; default "
+        "every one): make test runs the lab with x86_64 to stay in its time",
+    )
+    group.addoption(
         "--keep-artifacts",
         action="store_true",
         help="keep every test's big artifacts (snapshots, disk images, captures); by "
@@ -140,6 +147,11 @@ class Session:
         count = int(self.config.getoption("--netns-lab"))
         if count < 2 or count > 8:
             raise pytest.UsageError(f"--netns-lab {count}: use 2 to 8 hosts")
+        text = str(self.config.getoption("--netns-lab-arches"))
+        try:
+            arches = tuple(Arch.parse(a.strip()) for a in text.split(",") if a.strip())
+        except ValueError as exc:
+            raise pytest.UsageError(f"--netns-lab-arches {text!r}: {exc}") from None
         names = tuple(f"lab{chr(ord('A') + i)}" for i in range(count))
         try:
             self.lab = NetLab(names, owner=owner_tag(f"lab-{self.owner}")).up()
@@ -147,7 +159,7 @@ class Session:
             raise pytest.UsageError(f"--netns-lab: {exc}") from None
         assert self.lab.dir is not None
         path = self.lab.dir / "hosts.ini"
-        path.write_text(self.lab.inventory())
+        path.write_text(self.lab.inventory(arches=arches))
         os.environ[LAB_ENV] = str(path)  # workers start after this and inherit it
         return path.read_text()
 

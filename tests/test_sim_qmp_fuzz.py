@@ -1,7 +1,7 @@
 """Hostile input to the simulator's QMP server: it answers or closes, never dies or hangs.
 
-``HVLAB_FUZZ_EXAMPLES`` raises the number of Hypothesis examples (default 400 examples x
-25+ messages each, i.e. over 10,000 messages per profile).
+``HVLAB_FUZZ_EXAMPLES`` raises the number of Hypothesis examples (default 250 examples x
+25+ messages each, i.e. over 6,000 messages per profile).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from harness.machine import Machine
 from harness.spec import VMSpec
 from harness.targets.sim import SimTarget
 
-EXAMPLES = int(os.environ.get("HVLAB_FUZZ_EXAMPLES", "400"))
+EXAMPLES = int(os.environ.get("HVLAB_FUZZ_EXAMPLES", "250"))
 MESSAGES_PER_EXAMPLE = 25
 COMMANDS = [
     "qmp_capabilities",

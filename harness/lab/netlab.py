@@ -27,6 +27,7 @@ from pathlib import Path
 
 from harness.errors import SetupError
 from harness.leaks import OWNER_ENV, OWNER_FILE, kill_tagged, owner_tag, run_of, tagged_processes
+from harness.spec import Arch
 from harness.waits import wait_for
 
 HERE = Path(__file__).resolve().parent
@@ -171,12 +172,16 @@ class NetLab:
         groups: tuple[str, ...] = ("qemu", "simulator"),
         pairs: bool = False,
         sim_targets: str = "sim:qemu-7.2",
+        arches: tuple[Arch, ...] = (),
     ) -> str:
         """A hosts.ini for the lab: each host in ``groups``, each one's peer the next
         (n hosts make n-1 cross-host placements), or with ``pairs`` the hosts in
         disjoint pairs A->B, C->D (for runs that shard a suite over several pairs).
-        ``sim_targets``: the simulator targets the lab hosts offer ("" for all)."""
+        ``sim_targets``: the simulator targets the lab hosts offer ("" for all);
+        ``arches``: the guest arches they run (hvlab_arches; () for every one)."""
         sims = f" hvlab_sim_targets={sim_targets}" if sim_targets else ""
+        if arches:
+            sims += f" hvlab_arches={','.join(a.value for a in arches)}"
         lines = ["[lab]"]
         for i, host in enumerate(self.hosts):
             has_peer = i + 1 < len(self.hosts) and (not pairs or i % 2 == 0)
