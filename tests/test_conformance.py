@@ -180,10 +180,10 @@ def test_hvlab_fuzz_without_kind_is_still_libvirt() -> None:
 def test_real_qemu_and_simulator_agree(tmp_path: Path) -> None:
     """A short lockstep run: real QEMU 7.2 x86_64 (TCG) against sim:qemu-7.2.
 
-    1. HVLAB_LOCKSTEP_EXAMPLES (default 16) examples of up to 8 steps, seed 2026, show
+    1. HVLAB_LOCKSTEP_EXAMPLES (default 24) examples of up to 8 steps, seed 2026, show
        no difference in replies, errors, events or states, and break no invariant.
     """
-    examples = int(os.environ.get("HVLAB_LOCKSTEP_EXAMPLES", "16"))
+    examples = int(os.environ.get("HVLAB_LOCKSTEP_EXAMPLES", "24"))
     cfg = FuzzConfig("qemu-x86_64", "sim:qemu-7.2", examples, 2026, 8, tmp_path, every_kind=False)
     code, folder = run(cfg, out=lambda line: None)
     summary = (folder / "summary.txt").read_text()
