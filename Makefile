@@ -54,7 +54,7 @@ suites: setup
 test: setup
 	@$(MAKE) --no-print-directory lint typecheck
 	@export HVLAB_RUN=$$($(PY) -m harness.leaks $$$$); status=0; \
-	  $(VENV)/bin/pytest tests suites -n 2 --dist loadgroup --netns-lab 2 --netns-lab-arches x86_64 --report-dir $(REPORTS) $(PYTEST_ARGS) \
+	  $(VENV)/bin/pytest tests suites -n 3 --dist loadgroup --netns-lab 2 --report-dir $(REPORTS) $(PYTEST_ARGS) \
 	  || status=$$?; $(PY) -m harness.cli leaks || status=1; exit $$status
 
 run: setup
