@@ -28,6 +28,14 @@ _RUN = re.compile(r"[0-9]+\.[0-9]+")
 OWNER_ENV = "HVLAB_OWNER"
 RUN_ENV = "HVLAB_RUN"
 OWNER_FILE = ".hvlab-owner"
+#: where namespace labs keep their folders (harness/lab/netlab.py); a lab's folder holds
+#: its full owner tag in LAB_OWNER_FILE
+LAB_ROOT = Path("/run/hvlab")
+LAB_OWNER_FILE = ".hvlab-lab-owner"
+#: the owner of a lab process whose lab folder is gone: a run tag of no live process,
+#: so ``hvlab leaks --reap`` takes it
+ORPHAN_LAB = "0.0/lab-orphan"
+_LAB_PATH = re.compile(re.escape(str(LAB_ROOT)) + r"/(lab-[A-Za-z0-9_-]+)/")
 
 
 @dataclass(frozen=True)
@@ -87,17 +95,31 @@ def hvlab_processes() -> list[ProcInfo]:
             continue
         try:
             environ = (entry / "environ").read_bytes().split(b"\0")
-            owner = next((e[len(prefix) :] for e in environ if e.startswith(prefix)), None)
+            tag = next((e[len(prefix) :] for e in environ if e.startswith(prefix)), None)
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            owner = tag.decode(errors="replace") if tag is not None else _lab_owner(cmd)
             if owner is None:
                 continue
             stat = (entry / "stat").read_text()
             if stat.rsplit(")", 1)[1].split()[0] == "Z":
                 continue
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except (OSError, IndexError):
             continue
-        found.append(ProcInfo(int(entry.name), cmd.strip(), owner.decode(errors="replace")))
+        found.append(ProcInfo(int(entry.name), cmd.strip(), owner))
     return found
+
+
+def _lab_owner(cmdline: str) -> str | None:
+    """The owner of a process that names a lab folder on its command line. A lab's sshd
+    rewrites its title over its environment (OpenSSH setproctitle: "sshd: ... [listener]
+    ..."), so its tag is gone from /proc/PID/environ; its config path names the lab."""
+    found = _LAB_PATH.search(cmdline)
+    if found is None:
+        return None
+    try:
+        return (LAB_ROOT / found.group(1) / LAB_OWNER_FILE).read_text().strip() or ORPHAN_LAB
+    except OSError:
+        return ORPHAN_LAB
 
 
 def tagged_processes(tag: str | None) -> list[ProcInfo]:

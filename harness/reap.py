@@ -15,8 +15,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.lab.netlab import LAB_ROOT, PREFIX, lab_namespaces
-from harness.leaks import OWNER_FILE, ProcInfo, hvlab_processes, run_alive, run_of
+from harness.lab.netlab import PREFIX, lab_namespaces
+from harness.leaks import LAB_ROOT, OWNER_FILE, ProcInfo, hvlab_processes, run_alive, run_of
 
 TMP = Path("/tmp")
 

@@ -54,6 +54,42 @@ def lab() -> Iterator[NetLab]:
     assert netlab.leftovers() == []
 
 
+def _processes_naming(text: str) -> list[str]:
+    """Command lines of live processes that contain ``text`` (read from /proc here, not
+    through harness.leaks, which this checks)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except (OSError, UnicodeDecodeError):
+                continue
+            if text in cmd:
+                found.append(f"{entry.name}: {cmd}")
+    return found
+
+
+def test_down_stops_the_sshds_though_they_overwrite_their_environment() -> None:
+    """A lab's sshd rewrites its process title over its environment (OpenSSH
+    setproctitle), so the owner tag hvlab puts there is gone.
+
+    1. hvlab still counts each host's sshd as the lab's (by the lab folder on its
+       command line).
+    2. After down() no process names the lab's folder (the sshds are gone), and
+       leftovers() is empty.
+    """
+    netlab = NetLab(("labA", "labB")).up()
+    assert netlab.dir is not None
+    folder = str(netlab.dir)
+    try:
+        mine = [p for p in tagged_processes(netlab.owner) if "sshd_config" in p.cmdline]
+        assert len(mine) == 2, (mine, _processes_naming(folder))
+    finally:
+        netlab.down()
+    assert _processes_naming(folder) == []
+    assert netlab.leftovers() == []
+
+
 @pytest.fixture
 def runners(lab: NetLab) -> Iterator[dict[str, SshRunner]]:
     control = private_dir("hvlab-ctl-")

@@ -18,8 +18,8 @@ from harness import reap
 from harness.errors import HarnessError
 from harness.hostset import HostSet
 from harness.inventory import load_inventory
-from harness.lab.netlab import LAB_ROOT, lab_namespaces
-from harness.leaks import leftover_sockets, tagged_processes
+from harness.lab.netlab import lab_namespaces
+from harness.leaks import LAB_ROOT, leftover_sockets, tagged_processes
 from harness.spec import Arch
 
 

@@ -26,7 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import SetupError
-from harness.leaks import OWNER_ENV, OWNER_FILE, kill_tagged, owner_tag, run_of, tagged_processes
+from harness.leaks import (
+    LAB_OWNER_FILE,
+    LAB_ROOT,
+    OWNER_ENV,
+    OWNER_FILE,
+    kill_tagged,
+    owner_tag,
+    run_of,
+    tagged_processes,
+)
 from harness.spec import Arch
 from harness.waits import wait_for
 
@@ -34,8 +43,8 @@ HERE = Path(__file__).resolve().parent
 SSHD = "/usr/sbin/sshd"
 PREFIX = "hvlab-"
 SUBNET = "10.77.0"
-#: where labs keep keys, configs and the hosts' private folders (tmpfs, root only)
-LAB_ROOT = Path("/run/hvlab")
+#: where labs keep keys, configs and the hosts' private folders (tmpfs, root only):
+#: LAB_ROOT (harness/leaks.py, which finds a lab's sshd by that path)
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,7 @@ class NetLab:
         LAB_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.dir = Path(tempfile.mkdtemp(prefix=f"lab-{self.tag}-", dir=LAB_ROOT))
         (self.dir / OWNER_FILE).write_text(run_of(self.owner))
+        (self.dir / LAB_OWNER_FILE).write_text(self.owner)
         try:
             self._keys()
             self._add_netns(self.switch)

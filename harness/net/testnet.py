@@ -16,8 +16,7 @@ import uuid
 from pathlib import Path
 
 from harness.errors import SetupError
-from harness.lab.netlab import LAB_ROOT
-from harness.leaks import run_tag
+from harness.leaks import LAB_ROOT, run_tag
 from harness.net import link
 from harness.net.link import NetError, _run
 from harness.waits import wait_for
