@@ -19,6 +19,7 @@ import os
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +33,8 @@ from harness.waits import scaled
 #: what the pump may hold for pexpect before it waits (the kernel's default
 #: /proc/sys/fs/pipe-max-size, so an unprivileged user gets it too)
 PIPE_BYTES = 1 << 20
+#: how long one wait on the console lasts before the log is read again (wait_ready)
+READY_POLL_S = 1.0
 
 
 class Console:
@@ -94,12 +97,32 @@ class Console:
         return "\n".join(text.splitlines()[-lines:])
 
     def wait_ready(self, timeout: float = 120.0) -> None:
-        """Wait until the guest's init has started the console shell."""
-        # The marker may already be in the log if we connected late; poke the shell.
-        if READY_MARK in (self.tail(200) if self.log_path else ""):
-            self.sync(timeout)
-            return
-        self._expect(READY_MARK, timeout, "the guest to boot")
+        """Wait until the guest's init has started the console shell.
+
+        The marker may reach the log only: the hypervisor takes our connection in its
+        main loop, so what the guest prints between our connect and that accept goes
+        to the logfile alone. The log is read again between short waits on the console.
+        """
+        logged = self.log_path is not None or self._read_log is not None
+        deadline = time.monotonic() + scaled(timeout)
+        while not (logged and READY_MARK in self.tail(200)):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ConsoleError(
+                    f"{self.name}: timed out after {scaled(timeout):.0f}s waiting for "
+                    "the guest to boot",
+                    {"console_tail": self.tail()},
+                )
+            try:
+                self._child.expect(READY_MARK, timeout=min(READY_POLL_S, left))
+                break
+            except pexpect.TIMEOUT:
+                continue
+            except pexpect.EOF:
+                raise ConsoleError(
+                    f"{self.name}: serial console closed while waiting for the guest to boot",
+                    {"console_tail": self.tail()},
+                ) from None
         self.sync(timeout)
 
     def sync(self, timeout: float = 30.0) -> None:
