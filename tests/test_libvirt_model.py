@@ -384,3 +384,41 @@ def test_a_documented_race_accepts_either_error_and_nothing_else() -> None:
     moved = dataclasses.replace(raced, source=Side(True, True, True, 3, 2))
     report = compare([sc, sc], [model, model], [third, moved])
     assert len(report["disagreements"]) == 2 and report["raced"] == 0
+
+
+def test_tls_over_a_tunnel_has_libvirt_90s_two_outcomes() -> None:
+    """TLS with a tunnelled stream: libvirt 9.0 takes tls-hostname from uninitialized
+    memory, so real runs end in one of two errors (both seen here).
+
+    Verified:
+    1. The usual verdict is the JSON writer's refusal (VIR_FROM_NONE), the source
+       still running, nothing on the destination.
+    2. The race's other error is the source job's failed TLS handshake (domain QEMU),
+       with libvirt 9.0's exact text, and the reason names the uninitialized union.
+    3. A real verdict with that error agrees and is counted as raced.
+    """
+    from harness.libvirt.differential import compare, run_model
+    from simulator.libvirt.flags import MigrateFlag as F
+    from simulator.libvirt.request import Api
+    from simulator.libvirt.scenario import Env, Scenario
+
+    sc = Scenario(
+        Api.MIGRATE_TO_URI3,
+        int(F.LIVE | F.PEER2PEER | F.TUNNELLED | F.TLS),
+        env=Env(src_certs=True, dst_certs=True),
+    )
+    [model] = run_model([sc])
+    assert (model.accepted, model.code, model.domain) == (False, 1, 0)
+    assert model.message == "internal error: failed to convert virJSONValue to yajl data"
+    assert model.source is not None and (model.source.state, model.source.reason) == (1, 1)
+    assert model.raced == (
+        9,
+        10,
+        "operation failed: job 'migration out' failed: TLS handshake failed: "
+        "Error in the pull function.",
+    )
+    assert "qemuMigrationSrcPerformTunnel" in model.race
+    raced = model.raced_verdict()
+    assert raced is not None
+    report = compare([sc], [model], [raced])
+    assert report["disagreements"] == [] and report["raced"] == 1

@@ -75,11 +75,7 @@ def check_perform(
     if flags & F.TLS and not src.profile.tls_configured:
         return tls_missing("/etc/pki/qemu")
     if flags & F.TLS and tunnelled:
-        # qemuMigrationParamsEnableTLS with no host name for a tunnelled stream: the
-        # tls-hostname parameter is a NULL string (src/util/virjson.c, VIR_FROM_NONE).
-        return refuse(
-            E.INTERNAL_ERROR, D.NONE, "internal error: failed to convert virJSONValue to yajl data"
-        )
+        return tls_tunnelled()
     compressed = bool(flags & F.COMPRESSED) or bool(compression_methods(call))
     if flags & F.ZEROCOPY and (compressed or flags & F.TLS):
         # qemuMigrationParamsApply sets the capabilities first (a compression
@@ -102,6 +98,32 @@ def check_perform(
     if refusal:
         return refusal
     return check_tls_peer(call, flags, target)
+
+
+#: Why TLS over a tunnelled stream has two outcomes.
+TLS_TUNNELLED_RACE = (
+    "libvirt 9.0 reads the destination host name of a tunnelled stream from an "
+    "uninitialized union (src/qemu/qemu_migration.c qemuMigrationSrcPerformTunnel "
+    "leaves its qemuMigrationSpec uninitialized and sets only dest.fd; "
+    "qemuMigrationSrcRun passes spec->dest.host.name to qemuMigrationParamsEnableTLS "
+    "for MIGRATION_DEST_FD): whatever bytes were there become tls-hostname. Mostly "
+    "they are not UTF-8 and the JSON writer refuses them (src/util/virjson.c); when "
+    "they are, QEMU starts the migration and the TLS handshake over the tunnel fails. "
+    "Seen both ways with libvirt 9.0 here"
+)
+
+
+def tls_tunnelled() -> Refusal:
+    """TLS with VIR_MIGRATE_TUNNELLED: the garbage tls-hostname (TLS_TUNNELLED_RACE)."""
+    usual = refuse(
+        E.INTERNAL_ERROR, D.NONE, "internal error: failed to convert virJSONValue to yajl data"
+    )
+    other = _qemu(
+        E.OPERATION_FAILED,
+        "operation failed: job 'migration out' failed: TLS handshake failed: "
+        "Error in the pull function.",
+    )
+    return dataclasses.replace(usual, raced=other, race=TLS_TUNNELLED_RACE)
 
 
 #: Why a certificate that does not name the host has two outcomes.
