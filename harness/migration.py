@@ -277,7 +277,8 @@ def wait_runstate(vm: Machine, states: set[str], timeout: float = 30.0) -> str:
 
 
 def finish(watch: Watch, dst: Machine | None, timeout: float = 120.0) -> MigrationResult:
-    """Wait for a terminal status, then for the destination to run; fill both runstates."""
+    """Wait for a terminal status, then for the destination to run (or, started with -S,
+    to stay paused); fill both runstates."""
     final = watch.until(TERMINAL, timeout)
     if final.get("status") == "completed" and not final.get("total-time"):
         # QEMU sets "completed" a moment before total-time/downtime are filled in.
@@ -295,7 +296,7 @@ def finish(watch: Watch, dst: Machine | None, timeout: float = 120.0) -> Migrati
     result.src_runstate = "exited" if exited else runstate(watch.src)
     if dst is not None and result.status == "completed":
         settled = wait_runstate(dst, {"running", "paused"}, timeout=90.0)
-        if settled == "paused":
+        if settled == "paused" and not dst.spec.start_paused:
             # A destination resumes a running guest a moment after the load ends
             # (process_incoming_migration_bh): give it that moment before calling it paused.
             try:

@@ -15,15 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import ramdump
 from harness.machine import Machine
-from harness.spec import Arch
+from harness.ramdump import CHUNK_PAGES, PAGE
 
-PAGE = 4096
-#: guest-physical base of RAM: q35 maps low RAM at 0, Arm virt at 1 GiB (hw/arm/virt.c)
-RAM_BASE = {Arch.X86_64: 0, Arch.AARCH64: 0x4000_0000}
 _TAG = 0x68766C6162 << 24
 _TAG_MASK = ~((1 << 24) - 1) & ((1 << 64) - 1)
-_CHUNK_PAGES = 16384  # 64 MiB per read
 
 
 @dataclass(frozen=True)
@@ -86,8 +83,8 @@ def scan(dump: Path) -> Layout:
     phys: list[np.ndarray] = []
     index: list[np.ndarray] = []
     with dump.open("rb") as f:
-        for first in range(0, pages, _CHUNK_PAGES):
-            n = min(_CHUNK_PAGES, pages - first)
+        for first in range(0, pages, CHUNK_PAGES):
+            n = min(CHUNK_PAGES, pages - first)
             words = np.frombuffer(f.read(n * PAGE), dtype="<u8").reshape(n, PAGE // 8)
             nonzero += _runs(np.asarray(words.any(axis=1)), first)
             head = words[:, 0]
@@ -107,16 +104,10 @@ def scan(dump: Path) -> Layout:
     return Layout(pages, tuple(_merge(nonzero)), tuple(ws))
 
 
-def read(vm: Machine, arch: Arch, mib: int, work: Path) -> Layout:
+def read(vm: Machine, work: Path) -> Layout:
     """Dump the guest's RAM with pmemsave (the VM keeps running) and scan it."""
-    work.mkdir(parents=True, exist_ok=True)
-    dump = work / "ram.dump"
+    dump = ramdump.dump(vm, work / "ram.dump")
     try:
-        vm.qmp.execute(
-            "pmemsave",
-            {"val": RAM_BASE[arch], "size": mib << 20, "filename": str(dump)},
-            timeout=120,
-        )
         layout = scan(dump)
     finally:
         dump.unlink(missing_ok=True)

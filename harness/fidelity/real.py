@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import migration, stress
+from harness import migration, ramdump, stress
 from harness.errors import HarnessError, WaitTimeout
 from harness.fidelity import guestperf, heartbeat
 from harness.fidelity import layout as layout_mod
@@ -54,10 +54,10 @@ def run(cfg: Config, arch: Arch, vms: VMFactory, work: Path) -> JSON:
     """One real migration of ``cfg``; its guestperf-style report."""
     vm_spec = spec(cfg, arch)
     src = stress.launch(vms, vm_spec, stress.Stress(cfg.ws_mib, cfg.rate_mib, cfg.pattern))
-    lay = layout_mod.read(src, arch, cfg.guest_mib, work)
+    lay = layout_mod.read(src, work)
     if not lay.ws:
         raise HarnessError(f"{cfg.name}: hvlab-stress's pages are not in the RAM dump")
-    beat_addr = layout_mod.RAM_BASE[arch] + lay.ws[0][0] * layout_mod.PAGE + 8 * BEAT_WORD
+    beat_addr = ramdump.RAM_BASE[arch] + lay.ws[0][0] * ramdump.PAGE + 8 * BEAT_WORD
     stop_ms = stop_latency(src) if "calibration" in cfg.tags else None
     dst = destination(vms, vm_spec, Transport.TCP)
     both = [c for c in cfg.caps if c in _BOTH_SIDES]

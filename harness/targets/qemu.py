@@ -36,6 +36,7 @@ QEMU_TRAITS = Traits(
     migration_events=True,
     migration_tuning=True,
     boot_templates=True,
+    ram_dump=True,
 )
 
 

@@ -78,6 +78,7 @@ class SimTarget:
             guest=GuestKind.SIMULATED,
             boot_templates=False,
             migration_channels=False,
+            ram_dump=False,
         )
 
     def unavailable_reason(self) -> str | None:

@@ -88,3 +88,7 @@ class Traits:
     #: channels can be counted from the host (the simulator carries its stream on one
     #: socket and models multifd in its counters)
     migration_channels: bool = True
+    #: guest-physical RAM can be written to a file over QMP (QEMU's ``pmemsave``,
+    #: softmmu/cpus.c), so a test can compare the source's memory with the
+    #: destination's page by page (the simulator models no guest memory contents)
+    ram_dump: bool = False
