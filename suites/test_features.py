@@ -40,11 +40,16 @@ def _caps(vm: Machine, *names: str) -> None:
     vm.qmp.execute("migrate-set-capabilities", {"capabilities": caps})
 
 
-def _pair(vms: VMFactory, spec: VMSpec, load: Stress) -> tuple[Machine, Machine]:
-    """A source running ``load`` and a destination started paused (-S): once the
-    migration completed, neither side runs the guest until _arrived has compared them."""
+def _pair(
+    vms: VMFactory, spec: VMSpec, load: Stress, dst_paused: bool = False
+) -> tuple[Machine, Machine]:
+    """A source running ``load`` and its destination. ``dst_paused`` starts it with -S:
+    once a precopy migration completed, neither side runs the guest until _arrived has
+    compared them (post-copy needs a destination that runs: its page requests come from
+    the guest running there)."""
     src = stress.launch(vms, spec, load)
-    return src, destination(vms, dataclasses.replace(spec, start_paused=True), Transport.TCP)
+    dst_spec = dataclasses.replace(spec, start_paused=dst_paused)
+    return src, destination(vms, dst_spec, Transport.TCP)
 
 
 def _arrived(
@@ -124,7 +129,7 @@ def test_auto_converge_throttles_until_it_converges(
     4. Resumed, the guest runs on the destination: its console answers (a guest dead
        with the known bug's signature is that xfail where RAM cannot be compared).
     """
-    src, dst = _pair(vms, standard_spec, HEAVY)
+    src, dst = _pair(vms, standard_spec, HEAVY, dst_paused=True)
     initial, step, top = 50, 45, 99  # two steps: at 95% the writer keeps 10% of 48 MiB/s
     _caps(src, "auto-converge", "events")
     watch = migration.start(
@@ -162,7 +167,7 @@ def test_xbzrle_sends_deltas(
     5. The guest's memory arrives intact and the guest runs on the destination (as in
        test_auto_converge_throttles_until_it_converges).
     """
-    src, dst = _pair(vms, standard_spec, HEAVY)
+    src, dst = _pair(vms, standard_spec, HEAVY, dst_paused=True)
     _caps(dst, "xbzrle")
     _caps(src, "xbzrle", "events")
     watch = migration.start(

@@ -45,12 +45,14 @@ def test_simulator_targets_compose_their_product() -> None:
         sim = SimTarget(profile)
         product = sim.product
         assert isinstance(product, QemuTarget | StratoVirtTarget)
-        # a modelled guest, nothing to boot, one socket for the whole stream
+        # a modelled guest, nothing to boot, one socket for the whole stream, no
+        # guest memory contents to dump
         expected = dataclasses.replace(
             product.traits,
             guest=GuestKind.SIMULATED,
             boot_templates=False,
             migration_channels=False,
+            ram_dump=False,
         )
         assert sim.traits == expected
         argv = sim.argv(VMSpec(), paths, image)
