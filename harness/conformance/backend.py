@@ -373,10 +373,20 @@ class Backend:
                 # its monitor closed under the probe: a VM on its way out (a destination
                 # whose stream broke) is shown exited, not half-gone
                 code = _exit_after(vm)
+            up = code is None and runstate not in (None, "gone")
+            status = self._info(vm).get("status", "none") if up else None
+            if role == "dst" and status == "failed" and runstate == "inmigrate":
+                # its load failed after settle looked: process_incoming_migration_co
+                # exits next (exit(EXIT_FAILURE)); show it exited once it has (seen on
+                # a loaded host: the simulator's destination read the source's cancel a
+                # moment after the settle, while QEMU's had already gone)
+                code = _exit_after(vm)
+                if code is not None:
+                    runstate = None
             probe: JSON = {"alive": code is None, "exit": code}
             if code is None and runstate is not None:
                 probe["runstate"] = runstate
-                probe["migration"] = self._info(vm).get("status", "none")
+                probe["migration"] = status
             probe["pending-unplug"] = sorted(self.pending.get(role, set()))
             if self.unsettled:
                 probe["unsettled"] = True
