@@ -168,6 +168,12 @@ def _listen(iface: str) -> Any:
     for a second while two TCG guests run must not lose the frames it was to count."""
     sock = conf.L2listen(iface=iface)
     sock.ins.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 16 << 20)
+    # scapy opens the socket with SO_RCVBUF 0, binds it and flushes what came in before
+    # it sets its buffer: a frame that arrived in that window was dropped and counted,
+    # though the capture had not begun. Reading PACKET_STATISTICS resets the counters
+    # (net/packet/af_packet.c packet_getsockopt: atomic_xchg(&po->tp_drops, 0)), so
+    # the drops reported at the end are the capture's own.
+    _drops(sock)
     return sock
 
 
