@@ -135,6 +135,11 @@ class Job:
     stats: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     result: Any = None
+    #: the completed job's info as the destination reports it (libvirt carries the
+    #: source's final statistics in the migration cookie to the Finish phase)
+    completed: dict[str, Any] = field(default_factory=dict)
+    #: libvirt errors met while sampling (shown when a figure is missing)
+    errors: list[str] = field(default_factory=list)
     done: threading.Event = field(default_factory=threading.Event)
 
     def finish(self, lib: Any, seconds: float, what: str) -> None:
@@ -195,23 +200,39 @@ def migrate(
     job = run(dom, dom.migrateToURI3, hosts.dst_p2p, params, flags)
 
     def sample() -> bool:
-        with contextlib.suppress(lib.libvirtError):
+        try:
             stats = bounded(lib, dom, dom.jobStats)
             if stats.get("type", 0) != 0:
                 job.stats.append(stats)
                 if during is not None:
                     during(dom, stats)
+        except lib.libvirtError as exc:
+            job.errors.append(str(exc))
         return job.done.is_set()
 
     try:
         wait_for(sample, 240, "the libvirt migration", interval=0.05, backoff=False)
     finally:
         job.finish(lib, 10, "the libvirt migration call to return")
+    away = hosts.domain(hosts.dst) if job.error is None else None
+    if away is not None:
+        try:
+            flag = lib.VIR_DOMAIN_JOB_STATS_COMPLETED
+            job.completed = dict(bounded(lib, away, away.jobStats, flag))
+        except lib.libvirtError as exc:
+            job.errors.append(f"completed job stats: {exc}")
     return job
 
 
 def _seen(job: Job, key: str) -> list[Any]:
     return [s[key] for s in job.stats if key in s]
+
+
+def _final(job: Job) -> dict[str, Any]:
+    """The job's last figures: the completed job's info (on the destination), else the
+    last sample; with the sampling errors when there is neither."""
+    final = job.completed or (job.stats[-1] if job.stats else {})
+    return final or {"sampling errors": job.errors[-3:]}
 
 
 @pytest.mark.catalog("FEAT-LIBVIRT-AUTO-CONVERGE")
@@ -242,6 +263,12 @@ def test_libvirt_compressed(hosts: Hosts) -> None:
     1. The job info shows the compression cache size it was given.
     2. It shows compressed pages and cache misses.
     3. The migration completes: the domain runs on the destination.
+
+    The figures are read from the completed job's info on the destination (libvirt
+    carries the source's final statistics there in the migration cookie) as well as
+    from the samples taken on the source while it ran: a CI run once ended with no
+    sample holding a job, for a reason not yet known (the errors met while sampling are
+    now kept and shown when a figure is missing).
     """
     params = {
         "bandwidth": SLOW_MIB,
@@ -249,11 +276,12 @@ def test_libvirt_compressed(hosts: Hosts) -> None:
         "compression.xbzrle.cache": 64 << 20,
     }
     job = migrate(hosts, F_LIVE | F_P2P | F_COMPRESSED, params)
-    last = job.stats[-1] if job.stats else {}
-    assert _seen(job, "compression_cache") and last["compression_cache"] == 64 << 20, last
-    assert max(_seen(job, "compression_pages")) > 0, last
-    assert max(_seen(job, "compression_cache_misses")) > 0, last
     assert job.error is None, job.error
+    final = _final(job)
+    assert final.get("compression_cache") == 64 << 20, final
+    assert max([final.get("compression_pages", 0), *_seen(job, "compression_pages")]) > 0, final
+    misses = [final.get("compression_cache_misses", 0), *_seen(job, "compression_cache_misses")]
+    assert max(misses) > 0, final
     assert hosts.domain(hosts.dst) is not None
 
 
