@@ -373,7 +373,7 @@ class Backend:
                 # its monitor closed under the probe: a VM on its way out (a destination
                 # whose stream broke) is shown exited, not half-gone
                 code = _exit_after(vm)
-            up = code is None and runstate not in (None, "gone")
+            up = code is None and runstate is not None
             status = self._info(vm).get("status", "none") if up else None
             if role == "dst" and status == "failed" and runstate == "inmigrate":
                 # its load failed after settle looked: process_incoming_migration_co
