@@ -3,8 +3,10 @@
 A migration is done only when the terminal status arrived *and* both runstates are
 right (source postmigrate, destination running): ``MigrationResult`` carries all three,
 and ``finish`` waits for the destination's runstate, not just the source's status.
-QEMU's status names come from qapi/migration.json (MigrationStatus); StratoVirt's from
-migration/src/protocol.rs (MigrationStatus), which spells "canceled" with one "l".
+Statuses and runstates are read into the enums with QAPI's names that the simulator's
+model speaks too (``MigrationStatus``: qapi/migration.json, plus StratoVirt's "canceled"
+with one "l" from migration/src/protocol.rs; ``RunState``: qapi/run-state.json); a name
+outside them is an error naming the VM, never a silent string.
 """
 
 from __future__ import annotations
@@ -22,9 +24,31 @@ from harness.machine import Machine
 from harness.runner import LOCAL, Runner
 from harness.targets.traits import SourceAfterMigration, Traits
 from harness.waits import scaled, wait_for
+from simulator.model.migration.status import MigrationStatus as MigrationStatus
+from simulator.model.vm import RunState as RunState
 
-TERMINAL = frozenset({"completed", "failed", "cancelled", "canceled"})
+TERMINAL = frozenset(s for s in MigrationStatus if s.terminal)
+#: the statuses in which the stream is expected to move (the stall watch)
+MOVING = frozenset({MigrationStatus.ACTIVE, MigrationStatus.POSTCOPY_ACTIVE})
 T = TypeVar("T")
+
+
+def status_of(info: dict[str, Any], who: str) -> MigrationStatus:
+    """The status of a query-migrate answer (none when absent, as QEMU before a migrate)."""
+    value = info.get("status", "none")
+    try:
+        return MigrationStatus(value)
+    except ValueError:
+        raise HarnessError(f"{who}: query-migrate reports unknown status {value!r}") from None
+
+
+def runstate_of(reply: dict[str, Any], who: str) -> RunState:
+    """The runstate of a query-status answer."""
+    value: Any = reply.get("status")
+    try:
+        return RunState(value)
+    except ValueError:
+        raise HarnessError(f"{who}: query-status reports unknown runstate {value!r}") from None
 
 
 class Transport(enum.Enum):
@@ -62,18 +86,18 @@ def destination_uri(dst: Machine, transport: Transport) -> str:
 @dataclass
 class Sample:
     t: float
-    status: str
+    status: MigrationStatus
     remaining: int | None = None
     transferred: int | None = None
     dirty_pages_rate: int | None = None
     throttle: int | None = None
 
     @classmethod
-    def from_info(cls, t: float, info: dict[str, Any]) -> Sample:
+    def from_info(cls, t: float, info: dict[str, Any], who: str = "query-migrate") -> Sample:
         ram = info.get("ram", {})
         return cls(
             t=round(t, 3),
-            status=str(info.get("status", "none")),
+            status=status_of(info, who),
             remaining=ram.get("remaining"),
             transferred=ram.get("transferred"),
             dirty_pages_rate=ram.get("dirty-pages-rate"),
@@ -83,14 +107,18 @@ class Sample:
 
 @dataclass
 class MigrationResult:
-    status: str
-    history: list[str] = field(default_factory=list)
+    """A migration's end: ``src_runstate`` is None when the source process exited
+    (StratoVirt's does once it completed), ``dst_runstate`` None when no destination
+    was asked (the migration did not complete, or there was none)."""
+
+    status: MigrationStatus
+    history: list[MigrationStatus] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
     final: dict[str, Any] = field(default_factory=dict)
-    events: list[str] = field(default_factory=list)
+    events: list[MigrationStatus] = field(default_factory=list)
     seconds: float = 0.0
-    src_runstate: str = ""
-    dst_runstate: str | None = None
+    src_runstate: RunState | None = None
+    dst_runstate: RunState | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -129,19 +157,19 @@ class Watch:
     def __init__(self, src: Machine) -> None:
         self.src = src
         self.start = time.monotonic()
-        self.history: list[str] = []
+        self.history: list[MigrationStatus] = []
         self.samples: list[Sample] = []
         self.event_mark = src.qmp.events.mark()
         self._moved = (time.monotonic(), -1)  # (when, transferred) at the last progress
 
     def poll(self) -> dict[str, Any]:
         info: dict[str, Any] = self._query()
-        sample = Sample.from_info(time.monotonic() - self.start, info)
+        sample = Sample.from_info(time.monotonic() - self.start, info, self.src.name)
         self.samples.append(sample)
         if not self.history or self.history[-1] != sample.status:
             self.history.append(sample.status)
         moved = sample.transferred if sample.transferred is not None else -1
-        if moved != self._moved[1] or sample.status not in ("active", "postcopy-active"):
+        if moved != self._moved[1] or sample.status not in MOVING:
             self._moved = (time.monotonic(), moved)
         return info
 
@@ -166,7 +194,10 @@ class Watch:
             return {"status": "completed"}
 
     def until(
-        self, statuses: frozenset[str] | set[str], timeout: float, stall: float | None = None
+        self,
+        statuses: frozenset[MigrationStatus] | set[MigrationStatus],
+        timeout: float,
+        stall: float | None = None,
     ) -> dict[str, Any]:
         """Poll until the status is one of ``statuses``; return that query-migrate answer.
 
@@ -176,10 +207,10 @@ class Watch:
 
         def probe() -> dict[str, Any] | None:
             info = self.poll()
-            if info.get("status") in statuses:
+            status = self.samples[-1].status
+            if status in statuses:
                 return info
             if limit is not None and self.stalled_for() >= limit:
-                status = str(info.get("status"))
                 moved = (info.get("ram") or {}).get("transferred")
                 raise MigrationStall(
                     f"{self.src.name}: migration {status} made no progress for "
@@ -201,7 +232,7 @@ class Watch:
         def check() -> T | None:
             info = self.poll()
             value = probe(info)
-            if value is None and info.get("status") in TERMINAL:
+            if value is None and self.samples[-1].status in TERMINAL:
                 raise HarnessError(
                     f"{self.src.name}: migration ended {info.get('status')} before {what}",
                     {"migration": info},
@@ -210,17 +241,17 @@ class Watch:
 
         return wait_for(check, timeout, f"{self.src.name}: {what}", interval=0.05)
 
-    def event_statuses(self) -> list[str]:
+    def event_statuses(self) -> list[MigrationStatus]:
         """Statuses announced by QEMU's MIGRATION events (StratoVirt has none)."""
         return [
-            str(e.get("data", {}).get("status"))
+            status_of(e.get("data", {}), f"{self.src.name}'s MIGRATION event")
             for e in self.src.qmp.events.snapshot()[self.event_mark :]
             if e.get("event") == "MIGRATION"
         ]
 
     def result(self, final: dict[str, Any]) -> MigrationResult:
         return MigrationResult(
-            status=str(final.get("status")),
+            status=status_of(final, self.src.name),
             history=list(self.history),
             samples=list(self.samples),
             final=final,
@@ -251,11 +282,11 @@ def start(
     return watch
 
 
-def runstate(vm: Machine) -> str:
-    return str(vm.qmp.execute("query-status")["status"])
+def runstate(vm: Machine) -> RunState:
+    return runstate_of(vm.qmp.execute("query-status"), vm.name)
 
 
-def wait_runstate(vm: Machine, states: set[str], timeout: float = 30.0) -> str:
+def wait_runstate(vm: Machine, states: set[RunState], timeout: float = 30.0) -> RunState:
     """Wait until query-status reports one of ``states``; return it.
 
     A monitor that does not answer one query within 10 s is asked again while the
@@ -264,9 +295,9 @@ def wait_runstate(vm: Machine, states: set[str], timeout: float = 30.0) -> str:
     (seen on aarch64 virt); its answer comes later. A process that has exited fails at
     once."""
 
-    def probe() -> str | None:
+    def probe() -> RunState | None:
         try:
-            state = str(vm.qmp.execute("query-status", timeout=10.0)["status"])
+            state = runstate_of(vm.qmp.execute("query-status", timeout=10.0), vm.name)
         except QMPTimeout:
             if vm.exit_code() is not None:
                 raise
@@ -280,10 +311,10 @@ def finish(watch: Watch, dst: Machine | None, timeout: float = 120.0) -> Migrati
     """Wait for a terminal status, then for the destination to run (or, started with -S,
     to stay paused); fill both runstates."""
     final = watch.until(TERMINAL, timeout)
-    if final.get("status") == "completed" and not final.get("total-time"):
+    if watch.samples[-1].status is MigrationStatus.COMPLETED and not final.get("total-time"):
         # QEMU sets "completed" a moment before total-time/downtime are filled in.
         final = watch.poll()
-    status = str(final.get("status"))
+    status = status_of(final, watch.src.name)
     if watch.event_statuses() and watch.src.exit_code() is None:
         # The status is set, then the MIGRATION event is queued to the monitor: a poll can
         # see the terminal status before its event arrives (migration/migration.c
@@ -293,14 +324,14 @@ def finish(watch: Watch, dst: Machine | None, timeout: float = 120.0) -> Migrati
         )
     result = watch.result(final)
     exited = watch.src.exit_code() is not None
-    result.src_runstate = "exited" if exited else runstate(watch.src)
-    if dst is not None and result.status == "completed":
-        settled = wait_runstate(dst, {"running", "paused"}, timeout=90.0)
-        if settled == "paused" and not dst.spec.start_paused:
+    result.src_runstate = None if exited else runstate(watch.src)
+    if dst is not None and result.status is MigrationStatus.COMPLETED:
+        settled = wait_runstate(dst, {RunState.RUNNING, RunState.PAUSED}, timeout=90.0)
+        if settled is RunState.PAUSED and not dst.spec.start_paused:
             # A destination resumes a running guest a moment after the load ends
             # (process_incoming_migration_bh): give it that moment before calling it paused.
             try:
-                settled = wait_runstate(dst, {"running"}, timeout=5.0)
+                settled = wait_runstate(dst, {RunState.RUNNING}, timeout=5.0)
             except WaitTimeout:
                 pass
         result.dst_runstate = settled

@@ -9,7 +9,7 @@ import pytest
 
 from harness import migration, snapshot
 from harness.fixtures import VMFactory, destination
-from harness.migration import Transport
+from harness.migration import MigrationStatus, Transport
 from harness.spec import VMSpec
 from harness.workload import write_pattern
 from suites.catalog import Expect
@@ -41,7 +41,7 @@ def test_cancel_during_transfer_then_retry(
         parameters=tuning(vms, **migration.slow_enough(20, SLOW_MIB)),
         capabilities=migration_capabilities(vms),
     )
-    watch.until(frozenset({"active"}), timeout=60)
+    watch.until(frozenset({MigrationStatus.ACTIVE}), timeout=60)
     assert src.qmp.execute("migrate_cancel") == {}
     final = watch.until(migration.TERMINAL, timeout=60)
     assert final["status"] == expect("CANCEL-ACTIVE").value

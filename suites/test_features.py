@@ -22,7 +22,7 @@ from harness import migration, ramdump, sockstat, stress
 from harness.errors import ConsoleError
 from harness.fixtures import VMFactory, destination
 from harness.machine import Machine
-from harness.migration import Transport
+from harness.migration import RunState, Transport
 from harness.spec import VMSpec
 from harness.stress import Stress
 from harness.workload import read_pattern, write_pattern
@@ -82,7 +82,7 @@ def _arrived(
             raise AssertionError(f"guest memory differs after the migration: {diff.describe()}")
         known = None
     dst.qmp.execute("cont")
-    assert migration.wait_runstate(dst, {"running"}) == "running"
+    assert migration.wait_runstate(dst, {RunState.RUNNING}) == "running"
     _guest_answers(dst, known)
 
 

@@ -21,7 +21,7 @@ from harness import migration
 from harness.errors import QMPCommandError
 from harness.fixtures import VMFactory, destination
 from harness.machine import Machine
-from harness.migration import Transport
+from harness.migration import MigrationStatus, RunState, Transport
 from harness.net.proxy import FaultProxy
 from harness.runner import free_port
 from harness.spec import VMSpec
@@ -83,7 +83,7 @@ def test_cancel_at_switchover(
     dst = destination(vms, standard_spec, Transport.TCP)
     _caps(src, events=True, pause_before_switchover=True)
     watch = migration.start(src, migration.destination_uri(dst, Transport.TCP))
-    watch.until(frozenset({"pre-switchover"}), timeout=120)
+    watch.until(frozenset({MigrationStatus.PRE_SWITCHOVER}), timeout=120)
     assert migration.runstate(src) == "finish-migrate"
     assert src.qmp.execute("migrate_cancel") == {}
     final = watch.until(migration.TERMINAL, timeout=60)
@@ -117,8 +117,8 @@ def test_cancel_in_postcopy(
     _slow_postcopy(src)
     watch = slow_start(vms, src, migration.destination_uri(dst, Transport.TCP))
     src.qmp.execute("migrate-start-postcopy")
-    watch.until(frozenset({"postcopy-active"}), timeout=60)
-    assert migration.wait_runstate(dst, {"running"}) == "running"
+    watch.until(frozenset({MigrationStatus.POSTCOPY_ACTIVE}), timeout=60)
+    assert migration.wait_runstate(dst, {RunState.RUNNING}) == "running"
     assert src.qmp.execute("migrate_cancel") == {}
     final = watch.until(frozenset(want["src"]), timeout=120)
     assert final["status"] in want["src"] and migration.runstate(src) in want["src_runstate"]
@@ -156,13 +156,15 @@ def test_postcopy_recovery(
     with FaultProxy(_host_port(migration.destination_uri(dst, Transport.TCP))) as proxy:
         watch = slow_start(vms, src, proxy.uri)
         src.qmp.execute("migrate-start-postcopy")
-        watch.until(frozenset({"postcopy-active"}), timeout=60)
+        watch.until(frozenset({MigrationStatus.POSTCOPY_ACTIVE}), timeout=60)
         # only a destination that runs the guest pauses: a break while it still loads
         # the device state (POSTCOPY_INCOMING_LISTENING) fails its load and it exits
         # (migration/savevm.c qemu_loadvm_state_main, postcopy_ram_listen_thread)
-        assert migration.wait_runstate(dst, {"running"}) == "running"
+        assert migration.wait_runstate(dst, {RunState.RUNNING}) == "running"
         proxy.cut()
-        paused = watch.until(frozenset({"postcopy-paused", *migration.TERMINAL}), timeout=240)
+        paused = watch.until(
+            frozenset({MigrationStatus.POSTCOPY_PAUSED, *migration.TERMINAL}), timeout=240
+        )
     assert paused["status"] == expect("POSTCOPY-RECOVER").value
     port = free_port()
     wait_for(lambda: _recover(dst, port), 120, f"{dst.name} to pause in post-copy")
@@ -172,5 +174,5 @@ def test_postcopy_recovery(
     src.qmp.execute("migrate", {"uri": f"tcp:127.0.0.1:{port}", "resume": True})
     final = watch.until(migration.TERMINAL, timeout=120)
     assert final["status"] == "completed", final
-    assert migration.wait_runstate(dst, {"running"}, timeout=60) == "running"
+    assert migration.wait_runstate(dst, {RunState.RUNNING}, timeout=60) == "running"
     assert read_pattern(dst) == digest

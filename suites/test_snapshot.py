@@ -12,6 +12,7 @@ import pytest
 from harness import migration, snapshot
 from harness.errors import HarnessError, QMPCommandError
 from harness.fixtures import SavedGuest, VMFactory, save_paused
+from harness.migration import RunState
 from harness.spec import MachineType, VMSpec
 from harness.waits import wait_for
 from harness.workload import counter, read_pattern
@@ -43,7 +44,7 @@ def test_snapshot_and_restore(
     restored_spec = dataclasses.replace(standard_spec, incoming=snap.incoming())
     start = time.monotonic()
     restored = vms.launch(restored_spec, "restored", wait_guest=False)
-    state = migration.wait_runstate(restored, {"running", "paused"}, timeout=60)
+    state = migration.wait_runstate(restored, {RunState.RUNNING, RunState.PAUSED}, timeout=60)
     if state == "paused":
         restored.qmp.execute("cont")
     after = counter(restored)
@@ -100,7 +101,10 @@ def test_microvm_snapshot_round_trip(vms: VMFactory, standard_spec: VMSpec) -> N
     restored = vms.launch(
         dataclasses.replace(micro, incoming=snap.incoming()), "restored", wait_guest=False
     )
-    if migration.wait_runstate(restored, {"running", "paused"}, timeout=60) == "paused":
+    if (
+        migration.wait_runstate(restored, {RunState.RUNNING, RunState.PAUSED}, timeout=60)
+        == "paused"
+    ):
         restored.qmp.execute("cont")
     assert counter(restored) >= before
 

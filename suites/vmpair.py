@@ -10,7 +10,7 @@ import pytest
 from harness import migration
 from harness.fixtures import VMFactory, destination
 from harness.machine import Machine
-from harness.migration import Transport, Watch
+from harness.migration import MigrationStatus, Transport, Watch
 from harness.net.proxy import FaultProxy
 from harness.spec import VMSpec
 from harness.waits import wait_for
@@ -63,7 +63,7 @@ def slow_start(vms: VMFactory, src: Machine, uri: str) -> Watch:
     watch = migration.start(
         src, uri, parameters=parameters, capabilities=migration_capabilities(vms)
     )
-    watch.until(frozenset({"active"}), timeout=60)
+    watch.until(frozenset({MigrationStatus.ACTIVE}), timeout=60)
     wait_for(lambda: moved() > (1 << 20) or None, 60, "the first MiB on the wire")
     return watch
 

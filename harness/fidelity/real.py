@@ -25,7 +25,7 @@ from harness.fidelity import layout as layout_mod
 from harness.fidelity.matrix import POLL_S, Config
 from harness.fixtures import VMFactory, destination
 from harness.machine import Machine
-from harness.migration import Transport
+from harness.migration import MigrationStatus, RunState, Transport
 from harness.spec import Arch, MachineType, Topology, VMSpec
 from harness.waits import wait_for
 
@@ -83,7 +83,7 @@ def run(cfg: Config, arch: Arch, vms: VMFactory, work: Path) -> JSON:
             info = dict(src.qmp.execute("query-migrate"))
             infos.append((now, info))
             history.append(guestperf.progress(info, round(now, 4)))
-            st = info.get("status")
+            st = migration.status_of(info, src.name)
             if st in migration.TERMINAL:
                 return info
             syncs = info.get("ram", {}).get("dirty-sync-count", 0)
@@ -94,17 +94,18 @@ def run(cfg: Config, arch: Arch, vms: VMFactory, work: Path) -> JSON:
             ):
                 src.qmp.execute("migrate-start-postcopy")
                 state["postcopy_at"] = now  # type: ignore[assignment]
-            if now >= cfg.max_s and state["cancel_at"] is None and st == "active":
+            if now >= cfg.max_s and state["cancel_at"] is None and st is MigrationStatus.ACTIVE:
                 src.qmp.execute("migrate_cancel")
                 state["cancel_at"] = now  # type: ignore[assignment]
             return None
 
         final = wait_for(poll, cfg.max_s + 120, f"{cfg.name}: migration end", POLL_S, False)
-        if final.get("status") == "completed" and not final.get("total-time"):
+        done = migration.status_of(final, src.name) is MigrationStatus.COMPLETED
+        if done and not final.get("total-time"):
             final = dict(src.qmp.execute("query-migrate"))  # set a moment after "completed"
         frozen = heartbeat.read_word(src, beat_addr)
-        if final.get("status") == "completed":
-            migration.wait_runstate(dst, {"running"}, timeout=30)
+        if done:
+            migration.wait_runstate(dst, {RunState.RUNNING}, timeout=30)
             # the guest's first steps on the destination; a guest that stays silent is
             # recorded (dst_alive false), not fatal
             with contextlib.suppress(WaitTimeout):

@@ -9,7 +9,7 @@ Every command returns ``(reply, events)``; ``reply`` is the QMP ``return`` value
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from simulator.model.devices import (
@@ -44,8 +44,12 @@ def command(name: str) -> Callable[[Handler], Handler]:
     return deco
 
 
-class RunState(Enum):
-    """QEMU RunState names (query-status ``status``)."""
+class RunState(StrEnum):
+    """QEMU qapi/run-state.json RunState (query-status ``status``); StratoVirt answers
+    with three of these names: running, paused, else debug (machine_manager/src/qmp,
+    query_status). A ``StrEnum`` for the same reason as
+    :class:`~simulator.model.migration.status.MigrationStatus`; the model enters only
+    the first seven."""
 
     RUNNING = "running"
     PAUSED = "paused"
@@ -54,6 +58,15 @@ class RunState(Enum):
     FINISH_MIGRATE = "finish-migrate"
     POSTMIGRATE = "postmigrate"
     SHUTDOWN = "shutdown"
+    DEBUG = "debug"
+    INTERNAL_ERROR = "internal-error"
+    IO_ERROR = "io-error"
+    RESTORE_VM = "restore-vm"
+    SAVE_VM = "save-vm"
+    SUSPENDED = "suspended"
+    WATCHDOG = "watchdog"
+    GUEST_PANICKED = "guest-panicked"
+    COLO = "colo"
 
 
 class VM:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class MigrationStatus(Enum):
+class MigrationStatus(StrEnum):
     """QEMU qapi/migration.json MigrationStatus (7.2) plus StratoVirt's ``canceled``.
 
     StratoVirt (migration/src/protocol.rs ``MigrationStatus``) prints ``canceled`` with
     one "l"; QEMU says ``cancelled``. Both are members so each profile speaks its own.
+    A ``StrEnum``: a member is the very string query-migrate carries, so the harness
+    reads replies of real hypervisors into it (harness/migration.py) and compares
+    either way. ``colo`` and ``wait-unplug`` are in QAPI but never modelled.
     """
 
     NONE = "none"
@@ -25,6 +28,8 @@ class MigrationStatus(Enum):
     DEVICE = "device"
     PRE_SWITCHOVER = "pre-switchover"
     POSTCOPY_RECOVER = "postcopy-recover"
+    COLO = "colo"
+    WAIT_UNPLUG = "wait-unplug"
 
     @property
     def terminal(self) -> bool:
