@@ -44,7 +44,9 @@ def test_recorder_and_guestperf_format(smoke: Path) -> None:
     2. The progress history is query-migrate every ~50 ms with guestperf's Progress fields.
     3. The layout covers the guest's RAM; the guest ran on the destination (its memory
        heartbeat moved) and the pause was measured.
-    4. QEMU's own guestperf code (7.2 source, when unpacked) reads the report.
+    4. The calibration run traced its switch-over: a fixed cost above 0 and below the
+       downtime QEMU reported.
+    5. QEMU's own guestperf code (7.2 source, when unpacked) reads the report.
     """
     rep = _real(smoke)
     assert rep["hvlab"]["final"]["status"] == "completed"
@@ -57,6 +59,8 @@ def test_recorder_and_guestperf_format(smoke: Path) -> None:
     assert set(hist[0]["ram"]) >= {"transferred_bytes", "remaining_bytes", "iterations"}
     assert rep["hvlab"]["layout"]["pages"] == SMOKE.guest_mib * 256
     assert rep["hvlab"]["pause_ms"] is not None and rep["hvlab"]["dst_alive"]
+    switch_ms = rep["hvlab"]["switchover_ms"]
+    assert switch_ms is not None and 0 < switch_ms <= rep["hvlab"]["final"]["downtime"] + 1
     if not (QEMU_GUESTPERF / "guestperf/report.py").exists():
         pytest.skip("QEMU's tests/migration/guestperf is not unpacked here")
     sys.path.insert(0, str(QEMU_GUESTPERF))
@@ -84,6 +88,8 @@ def test_scorer_calibrates_simulates_and_notices_errors(smoke: Path) -> None:
     assert SMOKE.name in text and not summary["invariants_broken"]
     row = summary["configs"][0]
     assert row["errors"]["converged"] is True
+    host = summary["calibration"]["host"]
+    assert host["switchover_s"] * 1000 == pytest.approx(_real(smoke)["hvlab"]["switchover_ms"])
     # loose: one run on a 2-core machine shared with the other worker's TCG guests (the
     # matrix, not this smoke, measures the model's accuracy). Seen in make test: +36%
     # (918 vs 1245 ms, the per-page costs are the default host's, not calibrated on a

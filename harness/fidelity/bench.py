@@ -19,7 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.fidelity import calibrate, guestperf, hostprobe, plots, real, score, simulate
+from harness.fidelity import (
+    calibrate,
+    guestperf,
+    hostprobe,
+    plots,
+    real,
+    score,
+    simulate,
+    switchtrace,
+)
 from harness.fidelity.layout import Layout
 from harness.fidelity.matrix import MATRIX, SMOKE, Config, by_name
 from harness.spec import Arch
@@ -47,8 +56,13 @@ def run_real(cfgs: list[Config], arch: Arch, out: Path, runs: int | None) -> Non
                 path = out / "real" / f"{cfg.name}-{i}.json"
                 if path.exists():
                     continue
+                # calibration runs print QEMU's trace events with timestamps
+                extra = switchtrace.ARGV if "calibration" in cfg.tags else ()
                 vms = VMFactory(
-                    QemuTarget(arch), logs / f"{cfg.name}-{i}", images=guest_image, boot=store
+                    QemuTarget(arch, extra=extra),
+                    logs / f"{cfg.name}-{i}",
+                    images=guest_image,
+                    boot=store,
                 )
                 t0 = time.monotonic()
                 try:
@@ -136,6 +150,7 @@ def score_all(cfgs: list[Config], out: Path, calibration_cfg: Config) -> tuple[s
                 "resume_s",
                 "setup_fixed_s",
                 "stop_overhead_s",
+                "switchover_s",
             )
         ),
         f"physical invariants: {'all hold' if not broken else '; '.join(broken)}",

@@ -3,6 +3,8 @@
 The host's loopback throughput is measured directly (hostprobe.py: it is what
 stop-and-copy of pages the destination already holds runs at). From the idle runs'
 medians: the cost of stopping the VM (QMP stop on the idle guest before it migrates),
+the switch-over's fixed cost (the last bitmap sync and the device state, read from
+QEMU's trace events: switchtrace.py),
 the machine's extra RAM blocks (ram.total - guest RAM),
 setup time, device state (the completion mbps counts it, ram.transferred does not:
 migration.c migration_calculate_complete), the destination's first-touch cost per page
@@ -62,9 +64,13 @@ def calibrate(
         if r["hvlab"].get("pause_ms") is not None
     ]
     stops = [r["hvlab"]["stop_ms"] for r in ok if r["hvlab"].get("stop_ms") is not None]
+    switches = [
+        r["hvlab"]["switchover_ms"] for r in ok if r["hvlab"].get("switchover_ms") is not None
+    ]
     host = dataclasses.replace(
         host,
         stop_overhead_s=_median(stops) / 1000 if stops else host.stop_overhead_s,
+        switchover_s=_median(switches) / 1000 if switches else host.switchover_s,
         nic_bandwidth=link or host.nic_bandwidth,
         socket_buffer_bytes=sockbuf or host.socket_buffer_bytes,
         setup_fixed_s=setup_s,

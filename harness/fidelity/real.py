@@ -20,7 +20,7 @@ from typing import Any
 
 from harness import migration, ramdump, stress
 from harness.errors import HarnessError, WaitTimeout
-from harness.fidelity import guestperf, heartbeat
+from harness.fidelity import guestperf, heartbeat, switchtrace
 from harness.fidelity import layout as layout_mod
 from harness.fidelity.matrix import POLL_S, Config
 from harness.fixtures import VMFactory, destination
@@ -58,7 +58,10 @@ def run(cfg: Config, arch: Arch, vms: VMFactory, work: Path) -> JSON:
     if not lay.ws:
         raise HarnessError(f"{cfg.name}: hvlab-stress's pages are not in the RAM dump")
     beat_addr = ramdump.RAM_BASE[arch] + lay.ws[0][0] * ramdump.PAGE + 8 * BEAT_WORD
-    stop_ms = stop_latency(src) if "calibration" in cfg.tags else None
+    calibrating = "calibration" in cfg.tags
+    stop_ms = stop_latency(src) if calibrating else None
+    if calibrating:
+        switchtrace.enable(src)  # the switch-over's fixed cost (switchtrace.py)
     dst = destination(vms, vm_spec, Transport.TCP)
     both = [c for c in cfg.caps if c in _BOTH_SIDES]
     if both:
@@ -113,6 +116,7 @@ def run(cfg: Config, arch: Arch, vms: VMFactory, work: Path) -> JSON:
     finally:
         tap.stop()
     pause = heartbeat.pause_since_stop(tap, frozen, start, final)
+    switch_s = switchtrace.switchover_s(src.paths.stderr.read_text()) if calibrating else None
     last = infos[-1][1] if infos else {}
     hv = {
         "kind": "real",
@@ -127,6 +131,7 @@ def run(cfg: Config, arch: Arch, vms: VMFactory, work: Path) -> JSON:
         "tap_errors": tap.errors[:5],
         "heartbeat_addr": beat_addr,
         "stop_ms": stop_ms,
+        "switchover_ms": None if switch_s is None else switch_s * 1000,
         "dst_alive": final.get("status") != "completed" or pause is not None,
         "layout": lay.to_json(),
         "ram_total": last.get("ram", {}).get("total") or final.get("ram", {}).get("total"),

@@ -34,7 +34,11 @@ class Host:
     (the destination loads the last data and device state, then vm_start), so the
     guest-visible pause is downtime + resume_s. ``window_overrun_s``: how much later
     than BUFFER_DELAY a rate-limit window really closes (the migration thread's wake-up
-    on a ms clock), which lowers the effective rate. The calibrated constants of a real host
+    on a ms clock), which lowers the effective rate. ``switchover_s``: the completion's
+    fixed CPU cost once the VM is stopped, besides the pages: the last
+    migration_bitmap_sync and saving every device's state section
+    (migration/savevm.c qemu_savevm_state_complete_precopy); it is in every downtime and
+    in the stop of a post-copy switch. The calibrated constants of a real host
     are JSON (:func:`load_host`; ``python -m simulator --host FILE``).
     """
 
@@ -48,6 +52,7 @@ class Host:
     zero_scan_rate: float = 2.5e6  # pages/s (~10 GB/s buffer_is_zero)
     copy_rate: float = 1.5e6  # pages/s one thread can frame and copy
     stop_overhead_s: float = 0.004  # vm_stop + final sync bookkeeping
+    switchover_s: float = 0.0  # last bitmap sync + device state sections (see above)
     setup_fixed_s: float = 0.003
     setup_per_gib_s: float = 0.0004  # bitmap allocation in ram_save_setup
     kvm_api_version: int = 12
@@ -61,7 +66,7 @@ class Host:
     def __post_init__(self) -> None:
         if self.nic_bandwidth <= 0 or self.zero_scan_rate <= 0 or self.copy_rate <= 0:
             raise ValueError("host rates must be positive")
-        if min(self.first_touch_s, self.postcopy_fault_s, self.resume_s) < 0:
+        if min(self.first_touch_s, self.postcopy_fault_s, self.resume_s, self.switchover_s) < 0:
             raise ValueError("host costs must not be negative")
 
     def to_json(self) -> dict[str, Any]:

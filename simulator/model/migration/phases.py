@@ -36,7 +36,7 @@ def complete(e: QemuPrecopy, t: float) -> None:
 def switchover(e: QemuPrecopy, t: float) -> None:
     """The rest of the completion: last sync, the rest unlimited, the device state."""
     e._sync(t)
-    t += e.cfg.host.stop_overhead_s
+    t += e.cfg.host.stop_overhead_s + e.cfg.host.switchover_s
     e.bucket = "downtime"
     _, t = e._send(_INF, t, _INF)
     e._add(EOS_WIRE)
@@ -88,7 +88,8 @@ def postcopy_start(e: QemuPrecopy, t: float) -> None:
     e.bucket = "postcopy"
     e.costs.discarded = True  # the destination dropped these pages: fresh memory
     e.device_bytes += e.cfg.device_state_bytes
-    t += e.cfg.host.stop_overhead_s + e.cfg.device_state_bytes / e.link
+    host = e.cfg.host
+    t += host.stop_overhead_s + host.switchover_s + e.cfg.device_state_bytes / e.link
     e.downtime = t - (e._stopped_at if e._stopped_at is not None else t)
     e.t = t
     e.tl.effects.append((t, Effect.POSTCOPY_SWITCHOVER))
