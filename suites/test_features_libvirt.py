@@ -198,10 +198,22 @@ def migrate(
         "the guest to run 2 s of vCPU time",
     )
     job = run(dom, dom.migrateToURI3, hosts.dst_p2p, params, flags)
+    # one jobStats call in flight at a time, never bounded by an abort: it waits on the
+    # source QEMU's monitor, which a loaded TCG host can hold for tens of seconds (a CI
+    # run's 30 s bound aborted the migration itself); the migration call is bounded below
+    queries: list[Job] = []
 
     def sample() -> bool:
+        if not queries:
+            queries.append(run(dom, dom.jobStats))
+        query = queries[0]
+        if not query.done.is_set():
+            return job.done.is_set()
+        queries.clear()
         try:
-            stats = bounded(lib, dom, dom.jobStats)
+            if query.error is not None:
+                raise lib.libvirtError(query.error)
+            stats = query.result
             if stats.get("type", 0) != 0:
                 job.stats.append(stats)
                 if during is not None:

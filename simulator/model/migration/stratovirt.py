@@ -100,6 +100,11 @@ class StratoMigration:
         old = self.status
         if not self._set(t, S.CANCELED):
             return f"Failed to transfer migration status from {old.value} to canceled."
+        if self._paused:
+            # the final stage has begun: the thread no longer looks at the status, sends
+            # the rest and sets completed, legal from canceled (protocol.rs transfer;
+            # migration/src/migration.rs send_migration): the migration completes
+            return None
         # the send loop finds the status canceled at its next check and sends the
         # destination a Cancel request, which bails out "Cancel migration from source"
         # (migration/src/migration.rs send_migration, cancel_migration; recv_migration)
