@@ -33,22 +33,26 @@ MOVING = frozenset({MigrationStatus.ACTIVE, MigrationStatus.POSTCOPY_ACTIVE})
 T = TypeVar("T")
 
 
+E = TypeVar("E", MigrationStatus, RunState)
+
+
+def _named(kind: type[E], value: Any, who: str, what: str) -> E:
+    """``value`` as a member of ``kind``; a name outside it is one error naming ``who``."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise HarnessError(f"{who}: {what} {value!r}") from None
+
+
 def status_of(info: dict[str, Any], who: str) -> MigrationStatus:
     """The status of a query-migrate answer (none when absent, as QEMU before a migrate)."""
     value = info.get("status", "none")
-    try:
-        return MigrationStatus(value)
-    except ValueError:
-        raise HarnessError(f"{who}: query-migrate reports unknown status {value!r}") from None
+    return _named(MigrationStatus, value, who, "query-migrate reports unknown status")
 
 
 def runstate_of(reply: dict[str, Any], who: str) -> RunState:
     """The runstate of a query-status answer."""
-    value: Any = reply.get("status")
-    try:
-        return RunState(value)
-    except ValueError:
-        raise HarnessError(f"{who}: query-status reports unknown runstate {value!r}") from None
+    return _named(RunState, reply.get("status"), who, "query-status reports unknown runstate")
 
 
 class Transport(enum.Enum):
