@@ -73,10 +73,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _reap_dead_runs() -> None:
     """What runs killed on this machine left (their owner is gone) goes first."""
-    dead = reap.find(None)
-    if dead:
-        reap.reap(dead)
-        print(f"hvlab: reaped {len(dead.lines())} leftovers of runs that died", file=sys.stderr)
+    with reap.reaper_lock() as held:
+        if held is None:
+            print("hvlab: another run is reaping dead runs' leftovers", file=sys.stderr)
+            return
+        dead = reap.find(None)
+        if dead:
+            reap.reap(dead)
+            print(f"hvlab: reaped {len(dead.lines())} leftovers of runs that died", file=sys.stderr)
 
 
 def _terminate(signum: int, frame: object) -> None:

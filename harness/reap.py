@@ -9,9 +9,14 @@ the run's process is gone its leftovers are told from a live run's and removed:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import shutil
 import signal
 import subprocess
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +24,10 @@ from harness.lab.netlab import PREFIX, lab_namespaces
 from harness.leaks import LAB_ROOT, OWNER_FILE, ProcInfo, hvlab_processes, run_alive, run_of
 
 TMP = Path("/tmp")
+#: one reaper at a time on the machine (flock); a process that inherited a holder's
+#: descriptor (its number in LOCK_FD_ENV) reaps under that holder's lock
+LOCK_FILE = Path("/run/lock/hvlab-reap.lock")
+LOCK_FD_ENV = "HVLAB_REAP_LOCK_FD"
 
 
 @dataclass
@@ -73,6 +82,56 @@ def find(run: str | None = None, tmp: Path = TMP) -> Leftovers:
     tags = {_tag_of(e) for e in out.labs}
     out.namespaces = [n for n in lab_namespaces() if n[len(PREFIX) :].split("-")[0] in tags]
     return out
+
+
+@contextlib.contextmanager
+def reaper_lock(timeout: float = 60.0) -> Iterator[int | None]:
+    """Hold the machine's reaper lock; yields its descriptor, or None if another
+    reaper held it for ``timeout`` seconds (the caller then leaves the reaping to it).
+
+    A descriptor named by HVLAB_REAP_LOCK_FD and inherited from the holder is the same
+    open file description, so flock on it succeeds at once: the holder's child reaps,
+    every other process waits. The lock file itself is the usual empty /run/lock file.
+    """
+    path = lock_path()
+    inherited = os.environ.get(LOCK_FD_ENV, "")
+    if inherited.isdigit() and _is_lock_file(int(inherited), path):
+        try:
+            fcntl.flock(int(inherited), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pass  # no longer the holder's lock: take it as everybody does
+        else:
+            yield int(inherited)
+            return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    yield None
+                    return
+                time.sleep(0.1)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def lock_path() -> Path:
+    return LOCK_FILE if LOCK_FILE.parent.is_dir() else TMP / LOCK_FILE.name
+
+
+def _is_lock_file(fd: int, path: Path) -> bool:
+    """The descriptor is open on the lock file (an inherited variable may name a number
+    that is some other file in this process)."""
+    try:
+        mine, there = os.fstat(fd), path.stat()
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
 
 
 def reap(found: Leftovers) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import reap
 from harness.leaks import OWNER_FILE, hvlab_processes, run_of, run_of_pid
 from harness.waits import wait_for
 
@@ -41,7 +43,9 @@ def test_killed_run_is_reaped_by_the_next_start(tmp_path: Path) -> None:
     2. After SIGKILL of hvlab itself they are still there (nothing could clean up).
     3. ``hvlab leaks --all`` reports them as left by a dead run and exits 1.
     4. The next ``hvlab run`` says it reaped them at its start; afterwards no process
-       and no folder of the dead run is left.
+       and no folder of the dead run is left. (The test holds the machine's reaper lock
+       from the kill on and hands it to that run, so no other session starting on the
+       machine reaps first.)
     """
     env = {k: v for k, v in os.environ.items() if k != "HVLAB_RUN"}
     first = subprocess.Popen(
@@ -61,8 +65,26 @@ def test_killed_run_is_reaped_by_the_next_start(tmp_path: Path) -> None:
         120,
         "the first run's QEMU and folders",
     )
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait()
+    # the machine's reaper lock, held from the kill until the next start has reaped: no
+    # other session starting on this machine meanwhile (another CI job, make test's
+    # other worker) takes the evidence; the next run reaps under it (inherited fd)
+    lock = os.open(reap.lock_path(), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        wait_for(lambda: _try_flock(lock), 120, "the machine's reaper lock")
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+        _dead_run_is_reaped_by_the_next_start(run, env, tmp_path, lock)
+    finally:
+        os.close(lock)
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert _folders_of(run) == []
+
+
+def _dead_run_is_reaped_by_the_next_start(
+    run: str, env: dict[str, str], tmp_path: Path, lock: int
+) -> None:
     assert [p for p in hvlab_processes() if run_of(p.owner) == run]
     assert _folders_of(run)
     leaks = subprocess.run(
@@ -73,16 +95,24 @@ def test_killed_run_is_reaped_by_the_next_start(tmp_path: Path) -> None:
     nxt = subprocess.run(
         [sys.executable, "-m", "harness.cli", "run", "--target", "sim:qemu-7.2",
          "-k", "test_greeting_shape", "--report-dir", str(tmp_path / "r2")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT, env={**env, reap.LOCK_FD_ENV: str(lock)}, pass_fds=(lock,),
+        capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert nxt.returncode == 0, nxt.stdout[-2000:] + nxt.stderr[-2000:]
-    assert "leftovers of runs that died" in nxt.stderr
+    assert "leftovers of runs that died" in nxt.stderr, nxt.stderr[-2000:]
     wait_for(
         lambda: not [p for p in hvlab_processes() if run_of(p.owner) == run],
         10,
         "the dead run's processes to be gone",
     )
-    assert _folders_of(run) == []
+
+
+def _try_flock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _run_tag(pid: int) -> str | None:
@@ -91,3 +121,41 @@ def _run_tag(pid: int) -> str | None:
         return run_of_pid(pid)
     except Exception:
         return None
+
+
+def test_reaper_lock_is_one_at_a_time_and_handed_down(tmp_path: Path) -> None:
+    """The machine's reaper lock (harness/reap.py reaper_lock).
+
+    1. While this process holds it, another process's reaper gets None after its wait.
+    2. A child given the holder's descriptor (HVLAB_REAP_LOCK_FD) reaps under it.
+    3. A variable naming a descriptor that is some other file does not count.
+    4. Released, the other process gets it.
+    """
+    code = (
+        "from harness.reap import reaper_lock\n"
+        "with reaper_lock(timeout=0.5) as held: print(held is not None)"
+    )
+
+    def other(fd_env: str | None = None, pass_fds: tuple[int, ...] = ()) -> str:
+        env = {k: v for k, v in os.environ.items() if k != reap.LOCK_FD_ENV}
+        if fd_env is not None:
+            env[reap.LOCK_FD_ENV] = fd_env
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, pass_fds=pass_fds,
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    lock = os.open(reap.lock_path(), os.O_RDWR | os.O_CREAT, 0o600)
+    decoy = os.open(tmp_path / "decoy", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        wait_for(lambda: _try_flock(lock), 120, "the machine's reaper lock")
+        assert other() == "False"
+        assert other(str(lock), (lock,)) == "True"
+        assert other(str(decoy), (decoy,)) == "False"
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        assert other() == "True"
+    finally:
+        os.close(lock)
+        os.close(decoy)

@@ -88,10 +88,11 @@ def leaks(tmp: Path, inventory: Path | None, run: str | None, reap_dead: bool) -
     ``reap_dead``: first remove what runs that are gone left, and say so.
     """
     if reap_dead:
-        dead = reap.find(None, tmp)
-        for line in dead.lines():
-            print(f"reaped {line}")
-        reap.reap(dead)
+        with reap.reaper_lock():
+            dead = reap.find(None, tmp)
+            for line in dead.lines():
+                print(f"reaped {line}")
+            reap.reap(dead)
     if run is not None:
         found = reap.find(run, tmp).lines()
         found += [f"leaked socket {s}" for s in leftover_sockets(tmp, run)]

@@ -29,6 +29,8 @@ UNSHARE = "/usr/bin/unshare"
 NSENTER = "/usr/bin/nsenter"
 LIBVIRTD = "/usr/sbin/libvirtd"
 QEMU = "/usr/bin/qemu-system-x86_64"
+KEEP_ENV = "HVLAB_LIBVIRT_KEEP"
+DEBUG_FILTERS = "1:qemu 1:libvirt 4:object 4:json 4:event 4:util 4:rpc"
 
 
 class LibvirtDaemonError(HarnessError):
@@ -70,7 +72,10 @@ def _libvirtd_conf(run: Path, host_uuid: str, tcp_port: int) -> str:
             'auth_unix_rw = "none"',
             f'host_uuid = "{host_uuid}"',
             "log_level = 3",
-            f'log_outputs = "3:file:{run / "log" / "libvirtd.log"}"',
+            # HVLAB_LIBVIRT_KEEP=DIR: the QEMU driver and monitor traffic at debug level,
+            # and the daemon's logs kept in DIR when it stops (for chasing a hang)
+            f'log_filters = "{DEBUG_FILTERS if os.environ.get(KEEP_ENV) else ""}"',
+            f'log_outputs = "1:file:{run / "log" / "libvirtd.log"}"',
             "",
         ]
     )
@@ -271,6 +276,11 @@ class LibvirtDaemon:
         self._cleanup_dir()
 
     def _cleanup_dir(self) -> None:
+        keep = os.environ.get(KEEP_ENV)
+        if self.run is not None and keep:
+            shutil.copytree(
+                self.run / "log", Path(keep) / self.run.name, ignore_dangling_symlinks=True
+            )
         if self.run is not None:
             shutil.rmtree(self.run, ignore_errors=True)
             self.run = None
