@@ -16,6 +16,7 @@ import itertools
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,8 @@ class Hosts:
     src_p2p: str
     dst_p2p: str
     serial: Path
+    #: the two private daemons (their logs show what a hung call waits for)
+    daemons: tuple[Any, Any] = ()
 
     def domain(self, conn: Any) -> Any | None:
         try:
@@ -111,6 +114,7 @@ def hosts(libvirt_target: LibvirtTarget) -> Iterator[Hosts]:
             src.p2p_uri,
             dst.p2p_uri,
             serial,
+            (src, dst),
         )
         try:
             yield pair
@@ -202,10 +206,12 @@ def migrate(
     # source QEMU's monitor, which a loaded TCG host can hold for tens of seconds (a CI
     # run's 30 s bound aborted the migration itself); the migration call is bounded below
     queries: list[Job] = []
+    started: list[float] = []  # when the call in flight was made (monotonic)
 
     def sample() -> bool:
         if not queries:
             queries.append(run(dom, dom.jobStats))
+            started[:] = [time.monotonic()]
         query = queries[0]
         if not query.done.is_set():
             return job.done.is_set()
@@ -224,8 +230,19 @@ def migrate(
 
     try:
         wait_for(sample, 240, "the libvirt migration", interval=0.05, backoff=False)
-    finally:
-        job.finish(lib, 10, "the libvirt migration call to return")
+    except WaitTimeout as exc:
+        # what the daemons were doing: their monitor traffic and job-lock waits
+        exc.context.update(
+            samples=len(job.stats),
+            last_sample=job.stats[-1:],
+            sampling_errors=job.errors[-3:],
+            job_stats_in_flight_s=round(time.monotonic() - started[0], 1) if queries else 0,
+            **{f"libvirtd_{d.name}_log": d.log_tail() for d in hosts.daemons},
+        )
+        with contextlib.suppress(WaitTimeout):  # this timeout is the one to report
+            job.finish(lib, 10, "the libvirt migration call to return")
+        raise
+    job.finish(lib, 10, "the libvirt migration call to return")
     away = hosts.domain(hosts.dst) if job.error is None else None
     if away is not None:
         try:

@@ -30,7 +30,8 @@ NSENTER = "/usr/bin/nsenter"
 LIBVIRTD = "/usr/sbin/libvirtd"
 QEMU = "/usr/bin/qemu-system-x86_64"
 KEEP_ENV = "HVLAB_LIBVIRT_KEEP"
-DEBUG_FILTERS = "1:qemu 1:libvirt 4:object 4:json 4:event 4:util 4:rpc"
+DEBUG_FILTERS = "1:qemu 1:libvirt 1:conf.virdomainjob 4:object 4:json 4:event 4:util 4:rpc"
+TRACE_FILTERS = "2:qemu.qemu_monitor 1:conf.virdomainjob"
 
 
 class LibvirtDaemonError(HarnessError):
@@ -72,9 +73,10 @@ def _libvirtd_conf(run: Path, host_uuid: str, tcp_port: int) -> str:
             'auth_unix_rw = "none"',
             f'host_uuid = "{host_uuid}"',
             "log_level = 3",
-            # HVLAB_LIBVIRT_KEEP=DIR: the QEMU driver and monitor traffic at debug level,
-            # and the daemon's logs kept in DIR when it stops (for chasing a hang)
-            f'log_filters = "{DEBUG_FILTERS if os.environ.get(KEEP_ENV) else ""}"',
+            # the QEMU monitor traffic and the domain job lock always (log_tail shows them
+            # when a call hangs); HVLAB_LIBVIRT_KEEP=DIR: the QEMU driver and the API at
+            # debug level, and the daemon's logs kept in DIR when it stops
+            f'log_filters = "{DEBUG_FILTERS if os.environ.get(KEEP_ENV) else TRACE_FILTERS}"',
             f'log_outputs = "1:file:{run / "log" / "libvirtd.log"}"',
             "",
         ]
@@ -274,6 +276,16 @@ class LibvirtDaemon:
                 os.kill(pid, signal.SIGKILL)
         self.proc = None
         self._cleanup_dir()
+
+    def log_tail(self, lines: int = 40) -> list[str]:
+        """The last lines of the daemon's log (QEMU monitor traffic, job lock waits)."""
+        if self.run is None:
+            return []
+        try:
+            text = (self.run / "log" / "libvirtd.log").read_text(errors="replace")
+        except OSError:
+            return []
+        return [line[:300] for line in text.splitlines()[-lines:]]
 
     def _cleanup_dir(self) -> None:
         keep = os.environ.get(KEEP_ENV)
