@@ -14,6 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
+from harness.cliparse import rounds_argument
 from harness.guest import guest_image
 from harness.leaks import check_no_leaks, owner_tag
 from harness.machine import Machine
@@ -54,4 +55,4 @@ def main(rounds: int = 3) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 3))
+    sys.exit(main(rounds_argument("bench_boot.py", __doc__, sys.argv[1:], default=3)))

@@ -15,6 +15,7 @@ import statistics
 import sys
 
 from harness.bare import IdleMigration, idle_migration
+from harness.cliparse import rounds_argument
 from harness.runner import private_dir
 
 SIMULATOR = [sys.executable, "-m", "simulator", "--profile", "qemu-7.2"]
@@ -66,4 +67,4 @@ def main(rounds: int = 3) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 3))
+    sys.exit(main(rounds_argument("bench_idle_migration.py", __doc__, sys.argv[1:], default=3)))

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from harness import migration, workload
+from harness.cliparse import rounds_argument
 from harness.fixtures import VMFactory, destination
 from harness.guest import guest_image
 from harness.hostset import HostSet
@@ -114,4 +115,4 @@ def main(rounds: int = 3) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 3))
+    sys.exit(main(rounds_argument("bench_lab.py", __doc__, sys.argv[1:], default=3)))

@@ -15,7 +15,6 @@ stream's buffers have filled, to the last). Usage:
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import shutil
 import socket
@@ -27,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness.bare import bare
+from harness.cliparse import OneLineParser
 from harness.leaks import check_no_leaks, kill_tagged, owner_tag, tagged_processes
 from harness.qmp import QMPSession
 from harness.runner import private_dir
@@ -129,7 +129,7 @@ def soak(minutes: float, every: float) -> list[tuple[float, int, int, int, str]]
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="bench_soak.py", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="bench_soak.py", description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=10.0, help="how long (default 10)")
     p.add_argument("--every", type=float, default=30.0, help="seconds between samples")
     args = p.parse_args(argv)

@@ -19,9 +19,9 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
-from harness.cli_run import _positive_int, add_run_parsers
+from harness.cli_run import add_run_parsers
+from harness.cliparse import OneLineParser, positive_int
 from harness.conformance.cli import add_parser as add_fuzz_qmp_parser
 from harness.errors import HarnessError
 from harness.leaks import RUN_ENV
@@ -45,6 +45,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             known = ", ".join(by_name) or "none"
             raise HarnessError(f"no benchmark {', '.join(unknown)} in {folder} (have: {known})")
         scripts = [by_name[n.removesuffix(".py")] for n in args.names]
+    extra: list[str] = getattr(args, "bench_args", [])
+    if extra and len(scripts) != 1:
+        raise HarnessError("arguments after -- go to one benchmark: name exactly one")
     if args.list:
         for p in scripts:
             print(p.stem)
@@ -56,7 +59,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     for i, script in enumerate(scripts, start=1):
         print(f"== [{i}/{len(scripts)}] {script.name}", flush=True)
         start = time.monotonic()
-        proc = subprocess.run([sys.executable, str(script)], cwd=REPO, check=False)
+        proc = subprocess.run([sys.executable, str(script), *extra], cwd=REPO, check=False)
         took = time.monotonic() - start
         if proc.returncode != 0:
             failed.append(script.name)
@@ -110,13 +113,6 @@ def _cmd_leaks(args: argparse.Namespace) -> int:
     return leaks(Path(args.tmp), Path(args.hosts) if args.hosts else None, run, args.reap)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (and exit code 2), not a usage dump."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
-
-
 _EPILOG = """\
 examples:
   hvlab run                               every target this host can run
@@ -134,7 +130,7 @@ exit codes: 0 ok; 1 tests failed, a check failed or a regression was found;
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineParser(
         prog="hvlab",
         description="Conformance harness for QEMU and StratoVirt: live migration, "
         "cancellation, snapshot/restore, hotplug and lifecycle, with a lab report.",
@@ -157,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="run the benchmarks in bench/ and print what they report",
         description="Run each bench/*.py (or the ones named) with this Python and print "
-        "its output. Exit code 1 if any benchmark exits non-zero.",
+        "its output. Arguments after -- go to the one benchmark named "
+        "(hvlab bench fidelity -- --runs 1). Exit code 1 if any benchmark exits non-zero.",
     )
     bench.add_argument("names", nargs="*", metavar="NAME", help="only these benchmarks")
     bench.add_argument("--list", action="store_true", help="list the benchmarks and exit")
@@ -174,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     fuzz.add_argument("--seed", type=int, help="random seed (default: a fresh one, printed)")
     fuzz.add_argument(
         "--examples",
-        type=_positive_int,
+        type=positive_int,
         default=200,
         metavar="N",
         help="scenarios to try (default 200)",
@@ -232,8 +229,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sim"]:  # a hypervisor-style command line argparse must not touch
         return _cmd_sim(argv[1:])
+    bench_args: list[str] = []
+    if argv[:1] == ["bench"] and "--" in argv:  # the rest belongs to the benchmark
+        cut = argv.index("--")
+        argv, bench_args = argv[:cut], argv[cut + 1 :]
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.bench_args = bench_args
     try:
         return int(args.func(args))
     except HarnessError as exc:

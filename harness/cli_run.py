@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from harness.cliparse import positive_int
 from harness.errors import HarnessError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,16 +42,6 @@ class _Progress:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
             self._dirty = False
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -317,7 +308,7 @@ def add_run_parsers(sub: Any) -> None:
     )
     run.add_argument(
         "--jobs",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="run tests in N parallel workers (pytest-xdist; default 1)",
@@ -344,7 +335,7 @@ def add_run_parsers(sub: Any) -> None:
     )
     report.add_argument("--prune", action="store_true", help="remove old run folders (see --keep)")
     report.add_argument(
-        "--keep", type=_positive_int, default=10, metavar="N", help="runs --prune keeps"
+        "--keep", type=positive_int, default=10, metavar="N", help="runs --prune keeps"
     )
     report.add_argument(
         "--merge",

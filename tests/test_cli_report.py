@@ -170,6 +170,28 @@ def test_bench_runs_scripts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "1 benchmark(s) failed: broken.py" in captured.err
 
 
+def test_bench_passes_arguments_after_dashes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`hvlab bench NAME -- ARGS` hands ARGS to that one benchmark (fidelity's --runs, --out).
+
+    1. The script sees exactly the arguments after `--` (it exits 0 only then).
+    2. Arguments after `--` with no benchmark or two named: one line, exit 2, nothing runs.
+    """
+    (tmp_path / "args.py").write_text(
+        "import sys\nsys.exit(0 if sys.argv[1:] == ['--runs', '1', '--out', 'x y'] else 4)\n"
+    )
+    (tmp_path / "other.py").write_text("raise SystemExit(5)\n")
+    argv = ["bench", "--bench-dir", str(tmp_path)]
+    assert main([*argv, "args", "--", "--runs", "1", "--out", "x y"]) == 0
+    assert main([*argv, "args", "--", "--runs", "2"]) == 1
+    capsys.readouterr()
+    for names in ([], ["args", "other"]):
+        assert main([*argv, *names, "--", "--runs", "1"]) == 2
+        captured = capsys.readouterr()
+        assert "name exactly one" in captured.err and "[1/" not in captured.out
+
+
 def test_from_json_tolerates_new_fields() -> None:
     """Results written by a newer hvlab still load.
 

@@ -128,6 +128,39 @@ def test_fuzz_with_no_examples() -> None:
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("script", "args", "says"),
+    [
+        ("bench_boot.py", ["0"], "must be at least 1"),
+        ("bench_idle_migration.py", ["three"], "is not a whole number"),
+        ("bench_lab.py", ["-1"], "must be at least 1"),
+        ("bench_soak.py", ["--minutes", "0"], "must be > 0"),
+        ("fidelity.py", ["--runs", "0"], "must be at least 1"),
+        ("fidelity.py", ["--configs", "no-such"], "no-such"),
+        ("fidelity.py", ["--out", "FILE"], "is not a folder"),
+        ("fidelity.py", ["--rescore", "EMPTY"], "no real/ reports"),
+    ],
+)
+def test_bad_benchmark_input(tmp_path: Path, script: str, args: list[str], says: str) -> None:
+    """A benchmark given a bad count, configuration or folder: one line, exit 2, no QEMU.
+
+    1. The line names what is wrong; nothing is written (the file and folder are as
+       they were, and no reports/fidelity run is made).
+    """
+    (tmp_path / "FILE").write_text("keep")
+    (tmp_path / "EMPTY").mkdir()
+    argv = [str(tmp_path / a) if a in ("FILE", "EMPTY") else a for a in args]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *argv],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert (tmp_path / "FILE").read_text() == "keep" and not any((tmp_path / "EMPTY").iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["EMPTY", "FILE"]
+
+
 def test_report_of_garbage_is_refused(tmp_path: Path) -> None:
     """``hvlab report`` on files that are not hvlab's.
 

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from harness.cli_run import _positive_int
+from harness.cliparse import positive_int
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -41,14 +41,14 @@ def add_parser(fuzz: argparse.ArgumentParser) -> None:
     qmp.add_argument(
         "--examples",
         dest="qmp_examples",
-        type=_positive_int,
+        type=positive_int,
         default=100,
         metavar="N",
         help="state machine runs (default 100)",
     )
     qmp.add_argument(
         "--steps",
-        type=_positive_int,
+        type=positive_int,
         default=10,
         metavar="K",
         help="at most K steps per run (default 10)",

@@ -10,7 +10,6 @@ real reports again without running QEMU (after a model change).
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -18,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.cliparse import OneLineParser, positive_int
 from harness.errors import HarnessError
 from harness.fidelity import (
     calibrate,
@@ -173,9 +173,11 @@ def score_all(cfgs: list[Config], out: Path, calibration_cfg: Config) -> tuple[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="hvlab bench fidelity", description=__doc__)
+    ap = OneLineParser(prog="hvlab bench fidelity", description=__doc__)
     ap.add_argument("--configs", nargs="*", help="only these configurations (default: all)")
-    ap.add_argument("--runs", type=int, help="runs per configuration (default: each one's)")
+    ap.add_argument(
+        "--runs", type=positive_int, help="runs per configuration (default: each one's)"
+    )
     ap.add_argument("--smoke", action="store_true", help="one small idle configuration, once")
     ap.add_argument("--arch", default="x86_64", help="guest architecture (default x86_64)")
     ap.add_argument("--out", help="output folder (default reports/fidelity/<timestamp>)")
@@ -190,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
             if cal_cfg not in cfgs:
                 cfgs.insert(0, cal_cfg)
         arch = Arch.parse(args.arch)
+        if args.rescore and not (Path(args.rescore) / "real").is_dir():
+            raise ValueError(f"--rescore {args.rescore}: no real/ reports there to score")
+        if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+            raise ValueError(f"--out {args.out}: exists and is not a folder")
     except ValueError as exc:
         print(f"hvlab: {exc}", file=sys.stderr)
         return 2
@@ -197,7 +203,11 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.rescore)
     else:
         out = Path(args.out or f"reports/fidelity/{time.strftime('%Y%m%d-%H%M%S')}")
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"hvlab: --out {out}: {exc.strerror}", file=sys.stderr)
+            return 2
         print(f"fidelity: {len(cfgs)} configurations -> {out}", flush=True)
         run_real(cfgs, arch, out, 1 if args.smoke else args.runs)
     try:
