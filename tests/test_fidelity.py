@@ -17,9 +17,11 @@ from typing import Any
 
 import pytest
 
-from harness.fidelity import bench, guestperf, score
-from harness.fidelity.matrix import POLL_S, SMOKE
+from harness.fidelity import bench, guestperf, score, simulate
+from harness.fidelity.layout import Layout
+from harness.fidelity.matrix import MATRIX, POLL_S, SMOKE
 from harness.guest import cache_root
+from simulator.model.host import Host
 
 QEMU_GUESTPERF = cache_root() / "qemu-source/qemu/tests/migration"
 
@@ -108,3 +110,21 @@ def test_scorer_calibrates_simulates_and_notices_errors(smoke: Path) -> None:
     assert agg["total_ms"]["met"] is False and agg["syncs"]["met"] is False
     flipped = dataclasses.replace(s, errors={**s.errors, "converged": False})
     assert score.aggregate([flipped])["converged"]["met"] is False
+
+
+def test_simulated_history_ends_with_the_outcome() -> None:
+    """Every matrix configuration through the model (no QEMU; the default host, a
+    synthetic layout): the progress history's last record is the run's outcome, as a real
+    run's last poll is, even when the switch-over straddles a poll (its end falls after
+    the poll that saw the engine finish): plots and guestperf's tools read the end there.
+    """
+    cal = simulate.Calibration(Host(), rom_bytes=0, device_state_bytes=0)
+    for cfg in MATRIX:
+        pages, ws = cfg.guest_mib * 256, cfg.ws_mib * 256
+        lay = Layout(pages, ((0, pages // 8),), ((pages // 4, pages // 4 + ws),) if ws else ())
+        rep = simulate.run(cfg, lay, cal)
+        last, final = rep["progress_history"][-1], rep["hvlab"]["final"]
+        assert last["status"] == final["status"], cfg.name
+        if final["status"] == "completed":
+            assert last["duration"] == final["total-time"], cfg.name
+            assert last["downtime"] == final["downtime"] > 0, cfg.name

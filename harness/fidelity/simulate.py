@@ -116,6 +116,10 @@ def run(cfg: Config, lay: Layout, cal: Calibration, capacity: float | None = Non
             e.cancel(t)
             cancel_at = t
     final = query_migrate(e, e.end if e.end is not None else t)
+    if history and final["status"] != history[-1]["status"]:
+        # the migration ended between the last poll and the next one (a switch-over that
+        # began before the poll): end the history with it, as a real run's last poll does
+        history.append(guestperf.progress(final, round(max(t, e.end or t), 4)))
     downtime = e.downtime
     pause = None
     if final["status"] == "completed" and downtime is not None:
