@@ -24,8 +24,9 @@ class Host:
     """One lab host as the model sees it.
 
     ``nic_bandwidth`` caps every migration stream (bytes/s). ``zero_scan_rate`` and
-    ``copy_rate`` (pages/s) bound the QEMU migration thread: ram.c checks every page with
-    ``buffer_is_zero`` and copies non-zero pages in that thread (7.2, even with multifd).
+    ``copy_rate`` (pages/s) bound the QEMU migration stream: ram.c checks every page with
+    ``buffer_is_zero`` in the migration thread (7.2, even with multifd), and a non-zero
+    page is copied once on its way (the destination's ram_load), overlapping the send.
     ``first_touch_s``: what a non-zero page costs the first time it lands on the
     destination (fault in + zero fill before ram_load copies it). ``postcopy_fault_s``:
     a post-copy page request's round trip (userfaultfd fault -> return path -> source
