@@ -93,6 +93,25 @@ MATRIX: tuple[Config, ...] = (
     Config(
         "heavy-postcopy", ws_mib=256, rate_mib=200, caps=("postcopy-ram",), postcopy_after_syncs=3
     ),
+    # post-copy with the rest of RAM rate-limited: the guest runs seconds with pages
+    # missing (max-postcopy-bandwidth), a cyclic and a random writer
+    Config(
+        "postcopy-bw16",
+        ws_mib=64,
+        rate_mib=48,
+        caps=("postcopy-ram",),
+        extra_params=(("max-postcopy-bandwidth", 16 * MiB),),
+        postcopy_after_syncs=2,
+    ),
+    Config(
+        "postcopy-random-bw16",
+        ws_mib=64,
+        rate_mib=48,
+        pattern="random",
+        caps=("postcopy-ram",),
+        extra_params=(("max-postcopy-bandwidth", 16 * MiB),),
+        postcopy_after_syncs=2,
+    ),
     Config("heavy-multifd", ws_mib=256, rate_mib=200, caps=("multifd",), max_s=20.0),
     # the sweep: W, r, bandwidth and downtime limit around the moderate point
     Config("sweep-w64-r50", ws_mib=64, rate_mib=50),

@@ -103,14 +103,26 @@ def postcopy_window(e: QemuPrecopy) -> None:
     w = e.cfg.workload
     before, sent0 = e.dirty, e.c.transferred
     _, t = e._send(budget, e.t, e.t + BUFFER_DELAY)
-    dt = max(t - e.t, 0.0)
-    if w.ws_pages and before and dt > 0:
-        rate = (e.c.transferred - sent0) / dt
-        queued = min(e.cfg.host.socket_buffer_bytes, before * PAGE_SIZE)
-        fault = e.cfg.host.postcopy_fault_s + queued / rate
+    busy = max(t - e.t, 0.0)
+    # the guest runs the whole window, also while a rate limit keeps the source asleep
+    run = BUFFER_DELAY if e.dirty else busy
+    if w.ws_pages and before and busy > 0:
+        rate = (e.c.transferred - sent0) / busy  # the pace pages are placed at
+        # a request waits behind what is in the socket (at most the window's budget).
+        # Rate-limited, it also waits for the next window: the request wakes the
+        # migration thread (migration.c migration_make_urgent_request), but
+        # savevm.c qemu_savevm_state_iterate returns before ram_save_iterate while
+        # qemu_file_rate_limit says the window's budget is spent; at the next window
+        # the queued page goes first (ram.c get_queued_page), then the burst
+        queued = min(e.cfg.host.socket_buffer_bytes, before * PAGE_SIZE, budget)
+        wait = max(BUFFER_DELAY - busy, 0.0) if budget != math.inf else 0.0
+        fault = e.cfg.host.postcopy_fault_s + wait + queued / rate
         share = min(1.0, (before + e.dirty) / 2 / w.ws_pages)
         first = e.cfg.vcpus if e._first_pc else 0
-        e._requests += postcopy.window_requests(w, share, dt, fault, first)
+        writer = w.effective_rate(0) * BUFFER_DELAY  # pages the writer covers per window
+        burst = budget / PAGE_SIZE
+        stream = burst if burst < writer else math.inf
+        e._requests += postcopy.window_requests(w, share, run, fault, first, stream)
         e._first_pc = False
         e.c.postcopy_requests = round(e._requests)
     e.t = e.t + BUFFER_DELAY if e.dirty else t

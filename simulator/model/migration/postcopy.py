@@ -15,11 +15,18 @@ not yet received).
 
 from __future__ import annotations
 
+import math
+
 from simulator.model.memory import DirtyPattern, Workload
 
 
 def window_requests(
-    w: Workload, pending_share: float, dt: float, fault_s: float, first: int = 0
+    w: Workload,
+    pending_share: float,
+    dt: float,
+    fault_s: float,
+    first: int = 0,
+    stream_pages: float = math.inf,
 ) -> float:
     """Expected page requests in ``dt`` seconds of guest run time.
 
@@ -28,13 +35,16 @@ def window_requests(
     1/r + f * fault_s seconds. ``first``: the vCPU count in the window right after the
     switch, else 0: there each vCPU faults at once on its kernel stack and per-CPU data
     (dirty when it stopped), and the writer's first touch is a jump too (the stream
-    starts at the bottom of RAM, not where the writer is).
+    starts at the bottom of RAM, not where the writer is). ``stream_pages``: what the
+    stream sends from a faulted page on in one window when max-postcopy-bandwidth holds
+    it below the writer's pace; a cyclic writer then runs out of received pages after
+    that many and faults again, however long its physical run.
     """
     rate = w.effective_rate(0)
     if rate <= 0 or dt <= 0 or pending_share <= 0:
         return float(first)
     per_touch = pending_share
     if w.pattern is DirtyPattern.CYCLIC:
-        per_touch /= max(1.0, w.mean_run())
+        per_touch /= max(1.0, min(w.mean_run(), stream_pages))
     touches = dt / (1.0 / rate + per_touch * fault_s)
     return touches * per_touch + (first + pending_share if first else 0.0)
