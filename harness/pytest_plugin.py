@@ -151,11 +151,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         raise pytest.UsageError(str(exc)) from None
     if not targets:
         reason = "no target selected" if not state.wanted else _OTHER_AXIS
-        none = pytest.param(None, id="no-target", marks=pytest.mark.skip(reason=reason))
-        if "placement" in metafunc.fixturenames:
+        skip = pytest.mark.skip(reason=reason)
+        if "placement" in metafunc.fixturenames:  # one value per name: (target, placement)
+            none = pytest.param(None, None, id="no-target", marks=skip)
             metafunc.parametrize(("target", "placement"), [none])
         else:
-            metafunc.parametrize("target", [none])
+            metafunc.parametrize("target", [pytest.param(None, id="no-target", marks=skip)])
         return
     if "placement" not in metafunc.fixturenames:
         metafunc.parametrize("target", [_param(state, t) for t in targets])
