@@ -45,7 +45,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             known = ", ".join(by_name) or "none"
             raise HarnessError(f"no benchmark {', '.join(unknown)} in {folder} (have: {known})")
         scripts = [by_name[n.removesuffix(".py")] for n in args.names]
-    extra: list[str] = getattr(args, "bench_args", [])
+    extra: list[str] = args.bench_args
     if extra and len(scripts) != 1:
         raise HarnessError("arguments after -- go to one benchmark: name exactly one")
     if args.list:

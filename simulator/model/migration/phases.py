@@ -119,10 +119,8 @@ def postcopy_window(e: QemuPrecopy) -> None:
         fault = e.cfg.host.postcopy_fault_s + wait + queued / rate
         share = min(1.0, (before + e.dirty) / 2 / w.ws_pages)
         first = e.cfg.vcpus if e._first_pc else 0
-        writer = w.effective_rate(0) * BUFFER_DELAY  # pages the writer covers per window
         burst = budget / PAGE_SIZE
-        stream = burst if burst < writer else math.inf
-        e._requests += postcopy.window_requests(w, share, run, fault, first, stream)
+        e._requests += postcopy.window_requests(w, share, run, fault, first, burst)
         e._first_pc = False
         e.c.postcopy_requests = round(e._requests)
     e.t = e.t + BUFFER_DELAY if e.dirty else t

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 from simulator.model.memory import DirtyPattern, Workload
+from simulator.model.units import BUFFER_DELAY
 
 
 def window_requests(
@@ -36,15 +37,16 @@ def window_requests(
     switch, else 0: there each vCPU faults at once on its kernel stack and per-CPU data
     (dirty when it stopped), and the writer's first touch is a jump too (the stream
     starts at the bottom of RAM, not where the writer is). ``stream_pages``: what the
-    stream sends from a faulted page on in one window when max-postcopy-bandwidth holds
-    it below the writer's pace; a cyclic writer then runs out of received pages after
-    that many and faults again, however long its physical run.
+    stream sends from a faulted page on in one window (max-postcopy-bandwidth; inf for
+    none); when that is below what the writer covers in a window, a cyclic writer runs
+    out of received pages after that many and faults again, however long its run.
     """
     rate = w.effective_rate(0)
     if rate <= 0 or dt <= 0 or pending_share <= 0:
         return float(first)
     per_touch = pending_share
     if w.pattern is DirtyPattern.CYCLIC:
-        per_touch /= max(1.0, min(w.mean_run(), stream_pages))
+        ahead = stream_pages if stream_pages < rate * BUFFER_DELAY else math.inf
+        per_touch /= max(1.0, min(w.mean_run(), ahead))
     touches = dt / (1.0 / rate + per_touch * fault_s)
     return touches * per_touch + (first + pending_share if first else 0.0)
